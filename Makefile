@@ -1,0 +1,59 @@
+# IAM Portal. `make run` serves the console with demo data; `make test` runs everything.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PYTEST := $(PY) -m pytest
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: install run migrate seed test lint format test-sqlite test-postgres test-browser bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+migrate: install
+	$(PY) manage.py migrate --noinput
+
+seed: migrate
+	$(PY) manage.py seed_demo
+
+run: seed
+	@echo "Serving IAM Portal on http://$(HOST):$(PORT)/ (Ctrl-C to stop)"
+	$(PY) manage.py runserver $(HOST):$(PORT)
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+test: lint test-sqlite test-postgres test-browser
+
+test-sqlite: install
+	$(PY) manage.py makemigrations --check --dry-run
+	env -u DATABASE_URL $(PYTEST) -m "not browser" -q
+
+# Against DATABASE_URL when it names PostgreSQL, else a throwaway local cluster.
+test-postgres: install
+	@if echo "$$DATABASE_URL" | grep -q '^postgres'; then \
+		$(PYTEST) -m "not browser" -q; \
+	else \
+		./scripts/system-deps && ./scripts/pg-throwaway $(PYTEST) -m "not browser" -q; \
+	fi
+
+test-browser: install
+	./scripts/system-deps
+	env -u DATABASE_URL $(PYTEST) -m browser -q
+
+bench: install
+	$(PYTEST) benchmarks --benchmark-only -q
+
+clean:
+	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache

@@ -1,0 +1,16 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from iamportal import views
+
+urlpatterns = [
+    path("healthz", views.healthz, name="healthz"),
+    path("accounts/", include("accounts.urls")),
+    path("o/<uuid:org_id>/audit/", include("audit.urls")),
+    path("admin/", admin.site.urls),
+    path("", include("organizations.urls")),
+]
+
+handler403 = "iamportal.views.permission_denied"
+handler404 = "iamportal.views.page_not_found"
+handler500 = "iamportal.views.server_error"

@@ -1,0 +1,21 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest
+from django.utils.functional import SimpleLazyObject
+
+from organizations.selectors import memberships_of
+
+
+def current_organization(request: HttpRequest) -> dict[str, Any]:
+    """The organization of the page (set by the view guard) and the switcher's choices."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {}
+    return {
+        "organization": getattr(request, "organization", None),
+        "membership": getattr(request, "membership", None),
+        # Lazy: only pages that draw the switcher run the query.
+        "my_memberships": SimpleLazyObject(lambda: list(memberships_of(user))),
+    }

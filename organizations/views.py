@@ -1,0 +1,254 @@
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.forms import BaseForm
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import HttpResponseClientRedirect
+
+from audit.selectors import recent_events
+from organizations import selectors, services
+from organizations.forms import OrganizationForm, ProjectDeleteForm, ProjectForm
+from policies.guards import requires, signed_in
+
+PAGE_SIZE = 25
+CURRENT_ORG_SESSION_KEY = "current_organization"
+
+
+def paginate(request: HttpRequest, queryset: Any, per_page: int = PAGE_SIZE) -> Any:
+    return Paginator(queryset, per_page).get_page(request.GET.get("page"))
+
+
+def apply_errors(form: BaseForm, error: ValidationError) -> None:
+    """Show a service's ValidationError on the form: per field when it names one."""
+    if hasattr(error, "error_dict"):
+        for field, errors in error.error_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+    else:
+        form.add_error(None, error)
+
+
+@signed_in
+@require_GET
+def home(request: HttpRequest) -> HttpResponse:
+    """Send the user to the organization they used last, or to their first one."""
+    memberships = list(selectors.memberships_of(request.user))
+    if not memberships:
+        return redirect("organizations:list")
+    last = request.session.get(CURRENT_ORG_SESSION_KEY)
+    chosen = next((m for m in memberships if str(m.organization_id) == last), memberships[0])
+    return redirect("organizations:dashboard", org_id=chosen.organization_id)
+
+
+@signed_in
+@require_http_methods(["GET", "POST"])
+def organization_list(request: HttpRequest) -> HttpResponse:
+    form = OrganizationForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        organization = services.organization_create(
+            name=form.cleaned_data["name"], owner=request.user, request=request
+        )
+        messages.success(request, f"Organization {organization.name} created.")
+        return redirect("organizations:dashboard", org_id=organization.pk)
+    memberships = selectors.memberships_with_counts(request.user)
+    return render(
+        request,
+        "organizations/organization_list.html",
+        {"form": form, "memberships": memberships},
+    )
+
+
+@signed_in
+@require_GET
+def organization_switch(request: HttpRequest) -> HttpResponse:
+    """The sidebar switcher: a plain GET form, or an HTMX change that asks for a redirect."""
+    try:
+        org_id = UUID(request.GET.get("org", ""))
+    except ValueError:
+        return redirect("organizations:list")
+    url = reverse("organizations:dashboard", kwargs={"org_id": org_id})
+    if request.htmx:
+        return HttpResponseClientRedirect(url)
+    return redirect(url)
+
+
+@requires("organization:organization:read")
+@require_GET
+def dashboard(request: HttpRequest, org_id: UUID) -> HttpResponse:
+    request.session[CURRENT_ORG_SESSION_KEY] = str(org_id)
+    organization = request.organization
+    return render(
+        request,
+        "organizations/dashboard.html",
+        {
+            "counts": selectors.organization_counts(organization),
+            "events": recent_events(organization, limit=8),
+        },
+    )
+
+
+@requires("organization:organization:update")
+@require_http_methods(["GET", "POST"])
+def organization_settings(request: HttpRequest, org_id: UUID) -> HttpResponse:
+    organization = request.organization
+    form = OrganizationForm(request.POST or None, instance=organization)
+    if request.method == "POST" and form.is_valid():
+        services.organization_rename(
+            organization=organization,
+            name=form.cleaned_data["name"],
+            actor=request.user,
+            request=request,
+        )
+        messages.success(request, "Organization renamed.")
+        return redirect("organizations:settings", org_id=org_id)
+    return render(request, "organizations/settings.html", {"form": form})
+
+
+# Projects
+
+
+@requires("projects:projects:list")
+@require_GET
+def project_list(request: HttpRequest, org_id: UUID) -> HttpResponse:
+    organization = request.organization
+    return render(
+        request,
+        "organizations/project_list.html",
+        {
+            "page": paginate(request, selectors.projects_of(organization)),
+            "form": ProjectForm(organization=organization),
+        },
+    )
+
+
+@requires("projects:projects:create")
+@require_POST
+def project_create(request: HttpRequest, org_id: UUID) -> HttpResponse:
+    organization = request.organization
+    form = ProjectForm(request.POST, organization=organization)
+    if form.is_valid():
+        try:
+            project = services.project_create(
+                organization=organization,
+                name=form.cleaned_data["name"],
+                description=form.cleaned_data["description"],
+                actor=request.user,
+                request=request,
+            )
+        except ValidationError as error:
+            apply_errors(form, error)
+        else:
+            messages.success(request, f"Project {project.name} created.")
+            if request.htmx:
+                form = ProjectForm(organization=organization)
+            else:
+                return redirect("organizations:project_list", org_id=org_id)
+    context = {"page": paginate(request, selectors.projects_of(organization)), "form": form}
+    if request.htmx:
+        return render(request, "organizations/project_list.html#projects", context)
+    return render(request, "organizations/project_list.html", context, status=400)
+
+
+@requires("projects:projects:read", project_kwarg="project_id")
+@require_GET
+def project_detail(request: HttpRequest, org_id: UUID, project_id: UUID) -> HttpResponse:
+    project = request.project
+    return render(
+        request,
+        "organizations/project_detail.html",
+        {
+            "project": project,
+            "form": ProjectForm(instance=project, organization=request.organization),
+            "delete_form": ProjectDeleteForm(),
+        },
+    )
+
+
+@requires("projects:projects:update", project_kwarg="project_id")
+@require_http_methods(["GET", "POST"])
+def project_update(request: HttpRequest, org_id: UUID, project_id: UUID) -> HttpResponse:
+    """Rename or describe a project: inline in the list with HTMX, or on its own page."""
+    project = request.project
+    form = ProjectForm(
+        request.POST or None,
+        instance=project,
+        organization=request.organization,
+        # Unique ids: the inline edit row shares its page with the create form.
+        auto_id=f"project-{project.pk}-%s",
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            project = services.project_update(
+                project=project,
+                name=form.cleaned_data["name"],
+                description=form.cleaned_data["description"],
+                actor=request.user,
+                request=request,
+            )
+        except ValidationError as error:
+            apply_errors(form, error)
+        else:
+            if request.htmx:
+                return render(
+                    request, "organizations/project_list.html#project-row", {"project": project}
+                )
+            messages.success(request, f"Project {project.name} saved.")
+            return redirect("organizations:project_detail", org_id=org_id, project_id=project.pk)
+    if form.is_bound:
+        # Do not show the rejected name in headings: reload what is stored.
+        project.refresh_from_db()
+    if request.htmx:
+        return render(
+            request,
+            "organizations/project_list.html#project-edit-row",
+            {"project": project, "form": form},
+            status=200 if not form.is_bound else 400,
+        )
+    return render(
+        request,
+        "organizations/project_detail.html",
+        {"project": project, "form": form, "delete_form": ProjectDeleteForm()},
+        status=200 if not form.is_bound else 400,
+    )
+
+
+@requires("projects:projects:read", project_kwarg="project_id")
+@require_GET
+def project_row(request: HttpRequest, org_id: UUID, project_id: UUID) -> HttpResponse:
+    """The display row of a project, to cancel an inline edit."""
+    return render(
+        request, "organizations/project_list.html#project-row", {"project": request.project}
+    )
+
+
+@requires("projects:projects:delete", project_kwarg="project_id")
+@require_http_methods(["GET", "POST"])
+def project_delete(request: HttpRequest, org_id: UUID, project_id: UUID) -> HttpResponse:
+    project = request.project
+    form = ProjectDeleteForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.project_delete(
+                project=project,
+                confirm_name=form.cleaned_data["confirm_name"],
+                actor=request.user,
+                request=request,
+            )
+        except ValidationError as error:
+            apply_errors(form, error)
+        else:
+            messages.success(request, f"Project {project.name} deleted.")
+            return redirect("organizations:project_list", org_id=org_id)
+    return render(
+        request,
+        "organizations/project_delete.html",
+        {"project": project, "form": form},
+        status=400 if form.is_bound else 200,
+    )

@@ -1,0 +1,102 @@
+"""The bridge between requests and the pure evaluator.
+
+Compiled rule sets are cached in process memory keyed by the organization's
+authorization version, which is read with the membership on every request: a change
+committed by any process bumps the version, so every process recompiles on its next
+request and no process ever answers from revoked rules.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+
+from audit import events
+from audit.services import client_ip, record
+from organizations.models import Membership
+from policies.evaluator import CompiledRuleSet, Decision, Principal, RequestFacts, decide
+from policies.selectors import compile_rules_for
+
+# Compiled rules hold compiled CEL programs, which cannot be pickled into Django's cache
+# backends; a bounded in-process LRU is enough because the key carries the version.
+_CACHE_SIZE = 10_000
+_cache: OrderedDict[str, CompiledRuleSet] = OrderedDict()
+_cache_lock = threading.Lock()
+
+
+def principal_of(membership: Membership) -> Principal:
+    return Principal(
+        type="user",
+        id=str(membership.user_id),
+        is_owner=membership.is_owner,
+        is_active=membership.is_active and membership.user.is_active,
+        label=membership.user.email,
+    )
+
+
+def request_facts(request: HttpRequest) -> RequestFacts:
+    return RequestFacts(
+        ip=client_ip(request) or "",
+        user_agent=request.META.get("HTTP_USER_AGENT", ""),
+        time=timezone.now(),
+        mfa=False,
+    )
+
+
+def rules_for(membership: Membership) -> CompiledRuleSet:
+    """The membership's compiled rules, reused until the organization's version moves."""
+    organization = membership.organization
+    key = f"rules:{organization.pk}:{organization.authz_version}:{membership.pk}"
+    with _cache_lock:
+        rules = _cache.get(key)
+        if rules is not None:
+            _cache.move_to_end(key)
+            return rules
+    rules = compile_rules_for(membership)
+    with _cache_lock:
+        _cache[key] = rules
+        while len(_cache) > _CACHE_SIZE:
+            _cache.popitem(last=False)
+    return rules
+
+
+def authorize(request: HttpRequest, action: str, project_id: object = None) -> Decision:
+    """Decide `action` for the request's membership; decisions are memoised per request."""
+    memo: dict[tuple[str, str], Decision] = request.__dict__.setdefault("_iam_decisions", {})
+    memo_key = (action, str(project_id or ""))
+    if memo_key not in memo:
+        membership: Membership = request.membership  # type: ignore[attr-defined]
+        principal = principal_of(membership)
+        # Owners and suspended principals are decided without compiling any rule.
+        rules = rules_for(membership) if principal.is_active and not principal.is_owner else None
+        memo[memo_key] = decide(
+            principal=principal,
+            rules=rules or CompiledRuleSet.empty(),
+            action=action,
+            project_id=str(project_id) if project_id else None,
+            request=request_facts(request),
+        )
+    return memo[memo_key]
+
+
+def can(request: HttpRequest, action: str, project_id: object = None) -> bool:
+    if getattr(request, "membership", None) is None:
+        return False
+    return authorize(request, action, project_id).allowed
+
+
+def deny_response(request: HttpRequest, decision: Decision) -> HttpResponse:
+    """The 403 page naming the missing permission; the denial goes to the audit trail."""
+    record(
+        action=events.ACCESS_DENIED,
+        organization=request.organization,  # type: ignore[attr-defined]
+        actor=request.user,
+        target_label=decision.action,
+        data={"action": decision.action, "explanation": decision.explanation},
+        request=request,
+    )
+    return render(request, "403.html", {"decision": decision}, status=403)

@@ -1,0 +1,596 @@
+"""CEL conditions on rules: checked on save, compiled once, evaluated at decision time.
+
+Conditions are written in CEL (Common Expression Language) and run on
+`common-expression-language`, the Python bindings of the Rust `cel` crate: it parses in
+tens of microseconds and evaluates in about a microsecond, where the pure-Python
+`cel-python` takes hundreds of microseconds per evaluation.
+
+A condition may read six variables (`VARIABLES`), call the CEL standard functions and
+`ip_in_range(ip, cidr)`. Timestamp accessors take an optional time zone, as in cel-go:
+`request.time.getHours("Europe/Paris") >= 8`.
+
+What `compile_condition` checks, since the library has no static type checker:
+
+- syntax, by the library's parser (its message is passed on);
+- every identifier is a declared variable, a type name or a comprehension variable, and
+  `request` / `principal` are only used through their declared fields;
+- every function called is a CEL standard function or one registered here;
+- literal IP ranges given to `ip_in_range` and literal time zones given to timestamp
+  accessors are valid;
+- the expression evaluates to a bool, without error, on representative sample requests.
+
+That last check is by example, not by proof: an expression can still give a non-bool or
+fail on some other request. Such a condition fails closed at decision time (see
+`CompiledCondition.evaluate`), never open.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import ipaddress
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import cel
+
+MAX_CONDITION_LENGTH = 2000
+
+VARIABLES: Mapping[str, str] = {
+    "request.ip": "string",
+    "request.user_agent": "string",
+    "request.time": "timestamp",
+    "request.mfa": "bool",
+    "principal.type": "string",
+    "principal.id": "string",
+}
+_ROOTS = frozenset(name.split(".", 1)[0] for name in VARIABLES)
+# Type names CEL resolves as identifiers (`type(x) == string`).
+_TYPE_NAMES = frozenset(
+    ("bool", "bytes", "double", "int", "list", "map", "null_type", "string", "type", "uint")
+)
+_STRING_FUNCTIONS = ("size", "contains", "startsWith", "endsWith", "matches")
+_CONVERSIONS = ("int", "uint", "double", "string", "bytes", "timestamp", "duration", "dyn", "type")
+_STANDARD_FUNCTIONS = frozenset(_STRING_FUNCTIONS + _CONVERSIONS)
+
+
+class ConditionError(ValueError):
+    """A condition is refused: syntax, unknown name, or not a bool. Raised on save."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ConditionEvaluationError(RuntimeError):
+    """A condition failed at decision time, or gave something other than a bool."""
+
+
+# ------------------------------------------------------------------ custom functions
+
+
+@lru_cache(maxsize=1024)
+def _network(cidr: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    return ipaddress.ip_network(cidr, strict=True)
+
+
+# Requests come from few addresses; parsing one costs more than the whole CEL evaluation.
+_address = lru_cache(maxsize=4096)(ipaddress.ip_address)
+
+
+def parse_ip_range(cidr: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    """An IPv4 or IPv6 network (`10.0.0.0/8`, `2001:db8::/32`, or one address).
+
+    Host bits must be zero: "10.0.0.1/8" is refused rather than silently widened.
+    Raises `ConditionError` with a message for a person.
+    """
+    try:
+        return _network(cidr)
+    except (TypeError, ValueError) as error:
+        hint = ""
+        with contextlib.suppress(TypeError, ValueError):
+            hint = f' (did you mean "{ipaddress.ip_network(cidr, strict=False)}"?)'
+        raise ConditionError(f'Invalid IP range "{cidr}": {error}{hint}.') from None
+
+
+def ip_in_range(ip: str, cidr: str) -> bool:
+    """True when address `ip` lies in network `cidr`; raises on a malformed argument.
+
+    An IPv4-mapped IPv6 address (`::ffff:10.1.2.3`) is compared as IPv4. An address of
+    the other IP version is simply not in the range. Raising (rather than answering
+    False) makes a bad request address fail closed: it then matches deny rules.
+    """
+    if not isinstance(ip, str) or not isinstance(cidr, str):
+        raise TypeError("ip_in_range expects two strings")
+    address = _address(ip)
+    network = _network(cidr)
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped and network.version == 4:
+        address = address.ipv4_mapped
+    return address in network
+
+
+_OFFSET = re.compile(r"^([+-])(\d{2}):(\d{2})$")
+
+
+@lru_cache(maxsize=512)
+def _timezone(name: str) -> dt.tzinfo:
+    match = _OFFSET.match(name)
+    if match:
+        hours, minutes = int(match[2]), int(match[3])
+        if hours <= 23 and minutes <= 59:
+            sign = -1 if match[1] == "-" else 1
+            return dt.timezone(sign * dt.timedelta(hours=hours, minutes=minutes))
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f'Unknown time zone "{name}"') from None
+
+
+def parse_timezone(name: str) -> dt.tzinfo:
+    """An IANA zone ("Europe/Paris") or a fixed offset ("+02:00"); `ConditionError` else."""
+    try:
+        return _timezone(name)
+    except (TypeError, ValueError) as error:
+        message = f"{error}: use a name like Europe/Paris or an offset like +02:00."
+        raise ConditionError(message) from None
+
+
+def _accessor(extract: Callable[[dt.datetime], int]) -> Callable[..., int]:
+    # The native accessors take no time zone argument; the library falls back to these
+    # Python functions of the same name for the one-argument form.
+    def accessor(ts: dt.datetime, tz: str | None = None) -> int:
+        if not isinstance(ts, dt.datetime):
+            raise TypeError("expected a timestamp")
+        return extract(ts.astimezone(dt.UTC if tz is None else _timezone(tz)))
+
+    return accessor
+
+
+# CEL numbering: months, days of month and of year from 0; getDate from 1; Sunday is 0.
+TIMESTAMP_ACCESSORS: Mapping[str, Callable[..., int]] = {
+    "getFullYear": _accessor(lambda d: d.year),
+    "getMonth": _accessor(lambda d: d.month - 1),
+    "getDate": _accessor(lambda d: d.day),
+    "getDayOfMonth": _accessor(lambda d: d.day - 1),
+    "getDayOfWeek": _accessor(lambda d: (d.weekday() + 1) % 7),
+    "getDayOfYear": _accessor(lambda d: d.timetuple().tm_yday - 1),
+    "getHours": _accessor(lambda d: d.hour),
+    "getMinutes": _accessor(lambda d: d.minute),
+    "getSeconds": _accessor(lambda d: d.second),
+    "getMilliseconds": _accessor(lambda d: d.microsecond // 1000),
+}
+
+CUSTOM_FUNCTIONS: Mapping[str, Callable[..., Any]] = {
+    "ip_in_range": ip_in_range,
+    **TIMESTAMP_ACCESSORS,
+}
+_KNOWN_FUNCTIONS = _STANDARD_FUNCTIONS | frozenset(CUSTOM_FUNCTIONS)
+
+# ------------------------------------------------------------------ static analysis
+
+_NEXT_LITERAL_OR_COMMENT = re.compile(r"//|['\"]")
+_PREFIX = re.compile(r"[rRbB]{1,2}$")
+_QUOTES = ('"""', "'''", '"', "'")
+# What follows an opening quote up to and including the closing one.
+_BODY = {q: re.compile(r"(?:[^\\]|\\.)*?" + re.escape(q), re.S) for q in _QUOTES}
+_RAW_BODY = {q: re.compile(r".*?" + re.escape(q), re.S) for q in _QUOTES}
+
+
+def _scan(source: str) -> tuple[str, list[str]]:
+    """Split valid CEL into code with literals replaced by `\\x00N\\x00`, and the literals.
+
+    Comments are dropped. Only run on source the parser accepted, so every quote opens a
+    literal and letters glued to a quote are its prefix.
+    """
+    code: list[str] = []
+    literals: list[str] = []
+    i, n = 0, len(source)
+    while (found := _NEXT_LITERAL_OR_COMMENT.search(source, i)) is not None:
+        start, chunk = found.start(), source[i : found.start()]
+        if found.group() == "//":
+            code.append(chunk)
+            end = source.find("\n", start)
+            i = n if end == -1 else end
+            continue
+        prefix_match = _PREFIX.search(chunk)
+        prefix = prefix_match.group() if prefix_match else ""
+        code.append(chunk[: len(chunk) - len(prefix)])
+        quote = next(q for q in _QUOTES if source.startswith(q, start))
+        body = (_RAW_BODY if "r" in prefix.lower() else _BODY)[quote]
+        closing = body.match(source, start + len(quote))
+        i = closing.end() if closing else n
+        literals.append(prefix + source[start:i])
+        code.append(f"\x00{len(literals) - 1}\x00")
+    code.append(source[i:])
+    return "".join(code), literals
+
+
+# `request`/`principal` as names (also `.request`, CEL's root-scoped form), not as a field
+# of something else (`x.request`).
+_ROOT_USE = re.compile(r"(?<!\w)(?<![\w)\]}]\.)(request|principal)\b(?:\s*\.\s*([A-Za-z_]\w*))?")
+_BOUND = re.compile(r"\.\s*(?:all|exists|exists_one|map|filter)\s*\(\s*([A-Za-z_]\w*)\s*,")
+_PLACEHOLDER = re.compile(r"^\x00(\d+)\x00$")
+
+
+def _call_arguments(code: str, name: str) -> Iterable[tuple[bool, list[str]]]:
+    """For each call of `name`: (is it a method call, the arguments inside its parentheses)."""
+    for match in re.finditer(rf"(\.\s*)?(?<![\w]){name}\s*\(", code):
+        depth, start, args = 0, match.end(), []
+        for k in range(match.end(), len(code)):
+            char = code[k]
+            if char in "([{":
+                depth += 1
+            elif char in ")]}":
+                if depth == 0:
+                    args.append(code[start:k].strip())
+                    break
+                depth -= 1
+            elif char == "," and depth == 0:
+                args.append(code[start:k].strip())
+                start = k + 1
+        yield match.group(1) is not None, [arg for arg in args if arg]
+
+
+def _literal_value(arg: str, literals: list[str]) -> object:
+    """The value of an argument that is one literal, else None (an expression)."""
+    match = _PLACEHOLDER.match(arg)
+    return _decode_literal(literals[int(match[1])]) if match else None
+
+
+@lru_cache(maxsize=1024)
+def _decode_literal(literal: str) -> object:
+    return cel.evaluate(literal)  # CEL's own unescaping, not an imitation
+
+
+def _check_names(program: cel.Program, code: str) -> frozenset[str]:
+    """Refuse unknown identifiers, fields and functions; return the fields read."""
+    references = program.references()
+    bound = set(_BOUND.findall(code))
+    for name in references["variables"]:
+        if name not in _ROOTS and name not in _TYPE_NAMES and name not in bound:
+            raise ConditionError(
+                f'Unknown variable "{name}". Conditions may use {", ".join(VARIABLES)}.'
+            )
+    for name in references["functions"]:
+        if name[0] not in "_@!" and name not in _KNOWN_FUNCTIONS:
+            raise ConditionError(f'Unknown function "{name}".')
+    fields = set()
+    for root, attribute in _ROOT_USE.findall(code):
+        if root in bound:
+            continue
+        if not attribute:
+            example = next(name for name in VARIABLES if name.startswith(f"{root}."))
+            raise ConditionError(f'"{root}" can only be used through its fields, like {example}.')
+        name = f"{root}.{attribute}"
+        if name not in VARIABLES:
+            raise ConditionError(
+                f'Unknown field "{name}". Conditions may use {", ".join(VARIABLES)}.'
+            )
+        fields.add(name)
+    return frozenset(fields)
+
+
+def _check_literal_arguments(code: str, literals: list[str], used: set[str]) -> None:
+    """Refuse bad arities, and literal IP ranges or time zones that cannot work."""
+    for is_method, args in _call_arguments(code, "ip_in_range") if "ip_in_range" in used else ():
+        if len(args) + is_method != 2:
+            raise ConditionError("ip_in_range takes two arguments: an address and an IP range.")
+        cidr = _literal_value(args[-1], literals)
+        if isinstance(cidr, str):
+            parse_ip_range(cidr)
+        elif cidr is not None:
+            raise ConditionError("ip_in_range needs its IP range as a string.")
+    for name in TIMESTAMP_ACCESSORS.keys() & used:
+        for is_method, args in _call_arguments(code, name):
+            if len(args) + is_method not in (1, 2):
+                raise ConditionError(f"{name} takes a timestamp and an optional time zone.")
+            tz = _literal_value(args[-1], literals) if len(args) + is_method == 2 else None
+            if tz is not None and not isinstance(tz, str):
+                raise ConditionError(f"{name} needs its time zone as a string.")
+            if tz is not None:
+                parse_timezone(tz)
+
+
+# ------------------------------------------------------------------------ compiling
+
+_SAMPLE_TIMES = (
+    dt.datetime(2025, 3, 4, 10, 30, 15, 250000, tzinfo=dt.UTC),
+    dt.datetime(2024, 12, 31, 23, 59, 59, tzinfo=dt.UTC),
+)
+
+
+def _samples() -> tuple[ConditionContext, ...]:
+    return (
+        ConditionContext(
+            ip="10.1.2.3",
+            user_agent="Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
+            time=_SAMPLE_TIMES[0],
+            mfa=True,
+            principal_type="user",
+            principal_id="6f1c2e1a-0d4b-4f7e-9a53-2b8f6a1d9c01",
+        ),
+        ConditionContext(
+            ip="2001:db8::1",
+            user_agent="",
+            time=_SAMPLE_TIMES[1],
+            mfa=False,
+            principal_type="application",
+            principal_id="0b7d3c55-3f1e-4c2a-8e6b-9a0f1d2c3b4e",
+        ),
+    )
+
+
+def _error_message(error: Exception) -> str:
+    # Library messages span lines (regex errors draw a caret); keep one readable line.
+    text = " ".join(str(error).split()).removesuffix(".")
+    text = text.replace("Python function call failed: ", "")
+    text = text.removesuffix(". Check function arguments and their types")
+    return f"{text}."
+
+
+def _syntax_message(error: Exception) -> str:
+    # The library's message repeats the source; keep the parser's own report after it.
+    text = str(error)
+    match = re.search(r"ERROR: <input>:(\d+):(\d+): (.*)", text, re.S)
+    if not match:
+        return text
+    detail = match[3].split("\n|", 1)[0].strip()
+    return f"Line {match[1]}, column {match[2]}: {detail}"
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class CompiledCondition:
+    """A checked, compiled condition. Immutable and shareable between threads."""
+
+    source: str
+    fields: frozenset[str]
+    functions: Mapping[str, Callable[..., Any]] = field(repr=False)
+    program: cel.Program | None = field(repr=False)
+    # Set only by `broken_condition`: the reason this condition always fails.
+    error: str | None = None
+
+    def evaluate(self, context: ConditionContext | Mapping[str, Any]) -> bool:
+        """The condition's value for one request.
+
+        `context` is a `ConditionContext` (the evaluator's way, built once per decision)
+        or a plain mapping `{"request": {...}, "principal": {...}}`. Raises
+        `ConditionEvaluationError` on any runtime error or a result other than a bool;
+        the evaluator turns that into "fail closed".
+        """
+        if self.program is None:
+            raise ConditionEvaluationError(self.error or "the condition could not be compiled")
+        if isinstance(context, ConditionContext):
+            activation = context.activation_for(self)
+        else:
+            activation = cel.Context(dict(context), dict(self.functions))
+        try:
+            result = self.program.execute(activation)
+        except Exception as error:  # every library failure must fail closed
+            raise ConditionEvaluationError(_error_message(error)) from error
+        if type(result) is not bool:
+            raise ConditionEvaluationError(
+                f"the condition gave {type(result).__name__}, not true or false"
+            )
+        return result
+
+
+def compile_condition(source: str) -> CompiledCondition:
+    """Parse and check a condition (see the module docstring for what is checked).
+
+    Raises `ConditionError` with a message for the editor. An empty or blank condition
+    is refused too: a rule without a condition stores none instead.
+    """
+    if not isinstance(source, str) or not source.strip():
+        raise ConditionError("The condition is empty.")
+    if len(source) > MAX_CONDITION_LENGTH:
+        raise ConditionError(f"A condition is at most {MAX_CONDITION_LENGTH} characters.")
+    try:
+        program = cel.compile(source)
+    except Exception as error:  # the parser raises ValueError
+        raise ConditionError(_syntax_message(error)) from None
+    code, literals = _scan(source)
+    fields = _check_names(program, code)
+    used = set(program.functions())
+    _check_literal_arguments(code, literals, used)
+    condition = CompiledCondition(
+        source=source,
+        fields=fields,
+        functions={name: fn for name, fn in CUSTOM_FUNCTIONS.items() if name in used},
+        program=program,
+    )
+    for sample in _samples():
+        try:
+            condition.evaluate(sample)
+        except ConditionEvaluationError as error:
+            raise ConditionError(f"The condition fails on a sample request: {error}") from None
+    return condition
+
+
+def broken_condition(source: str, error: str) -> CompiledCondition:
+    """A condition that always fails at evaluation, for stored text that no longer compiles.
+
+    Compiling stored rules must not stop every decision because one condition became
+    invalid (a catalogue or library change): such a condition fails closed instead.
+    """
+    return CompiledCondition(
+        source=source, fields=frozenset(), functions={}, program=None, error=error
+    )
+
+
+# ------------------------------------------------------------------------- context
+
+
+class ConditionContext:
+    """The facts conditions may read, turned into one CEL activation per decision.
+
+    Building an activation costs more than evaluating most conditions (every value
+    crosses into Rust), so it is built lazily, with only the fields the conditions read,
+    and reused by every condition of the decision. Not shared between threads.
+    """
+
+    __slots__ = ("_activation", "_fields", "_functions", "_values", "builds")
+
+    def __init__(
+        self,
+        *,
+        ip: str,
+        user_agent: str,
+        time: dt.datetime,
+        mfa: bool,
+        principal_type: str,
+        principal_id: str,
+    ) -> None:
+        if time.tzinfo is None:
+            raise ValueError("request time must be timezone-aware")
+        self._values: dict[str, Any] = {
+            "request.ip": ip,
+            "request.user_agent": user_agent,
+            # The library converts only datetime.timezone-aware values; UTC is canonical.
+            "request.time": time.astimezone(dt.UTC),
+            "request.mfa": bool(mfa),
+            "principal.type": principal_type,
+            "principal.id": principal_id,
+        }
+        self._activation: cel.Context | None = None
+        self._fields: frozenset[str] = frozenset()
+        self._functions: frozenset[str] = frozenset()
+        self.builds = 0  # how many activations were built; observed by tests
+
+    def prepare(self, conditions: Iterable[CompiledCondition]) -> None:
+        """Build one activation serving all `conditions` (call before evaluating them)."""
+        fields: set[str] = set(self._fields)
+        functions: set[str] = set(self._functions)
+        for condition in conditions:
+            fields |= condition.fields
+            functions |= condition.functions.keys()
+        self._build(frozenset(fields), frozenset(functions))
+
+    def activation_for(self, condition: CompiledCondition) -> cel.Context:
+        """An activation holding what `condition` reads, reusing the current one if it can."""
+        if (
+            self._activation is None
+            or not condition.fields <= self._fields
+            or not condition.functions.keys() <= self._functions
+        ):
+            self._build(
+                self._fields | condition.fields, self._functions | condition.functions.keys()
+            )
+        assert self._activation is not None
+        return self._activation
+
+    def _build(self, fields: frozenset[str], functions: frozenset[str]) -> None:
+        if self._activation is not None and fields == self._fields and functions == self._functions:
+            return
+        variables: dict[str, dict[str, Any]] = {}
+        for name in fields:
+            root, attribute = name.split(".", 1)
+            variables.setdefault(root, {})[attribute] = self._values[name]
+        self._activation = cel.Context(
+            variables, {name: CUSTOM_FUNCTIONS[name] for name in functions}
+        )
+        self._fields, self._functions = fields, functions
+        self.builds += 1
+
+
+# ------------------------------------------------------------------------ builders
+
+_HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+
+
+def cel_string(value: str) -> str:
+    """`value` as a double-quoted CEL string literal, safe to splice into an expression.
+
+    Backslashes, quotes and control or invisible format characters are escaped, so the
+    literal can neither end early nor hide text from a reader.
+    """
+    out = ['"']
+    for char in value:
+        code = ord(char)
+        if char == "\\":
+            out.append("\\\\")
+        elif char == '"':
+            out.append('\\"')
+        elif char == "\n":
+            out.append("\\n")
+        elif char == "\r":
+            out.append("\\r")
+        elif char == "\t":
+            out.append("\\t")
+        elif 0xD800 <= code <= 0xDFFF:
+            raise ConditionError("The text holds an invalid character (a lone surrogate).")
+        elif code < 0x20 or 0x7F <= code <= 0x9F or char in "\u200b\u200e\u200f\u2028\u2029":
+            out.append(f"\\u{code:04x}")
+        elif 0x202A <= code <= 0x202E or 0x2066 <= code <= 0x2069 or code == 0xFEFF:
+            out.append(f"\\u{code:04x}")  # bidirectional overrides could disguise the text
+        else:
+            out.append(char)
+    out.append('"')
+    return "".join(out)
+
+
+def _minutes(value: str, label: str) -> tuple[int, int]:
+    match = _HHMM.match(value)
+    if not match:
+        raise ConditionError(f'{label} must be a time like 08:30, not "{value}".')
+    return int(match[1]), int(match[2])
+
+
+def _time_test(tz: str, operator: str, hour_minute: tuple[int, int]) -> str:
+    hour, minute = hour_minute
+    if minute == 0:  # the readable form, exact on the hour: minutes cannot change the answer
+        return f"request.time.getHours({tz}) {operator} {hour}"
+    now = f"request.time.getHours({tz}) * 60 + request.time.getMinutes({tz})"
+    return f"{now} {operator} {hour} * 60 + {minute}"
+
+
+def build_condition(
+    *,
+    ip_ranges: Sequence[str] = (),
+    user_agent_contains: str | None = None,
+    time_after: str | None = None,
+    time_before: str | None = None,
+    timezone: str = "UTC",
+    require_mfa: bool = False,
+) -> str:
+    """The CEL text for the editor's common cases, all of which must hold.
+
+    - `ip_ranges`: the request comes from one of these networks;
+    - `user_agent_contains`: the user agent contains this text (case-sensitive);
+    - `time_after` / `time_before` ("HH:MM", in `timezone`): from `time_after` included
+      to `time_before` excluded; a window such as 22:00 to 06:00 crosses midnight;
+    - `require_mfa`: the user signed in with MFA.
+
+    Returns "" when nothing is asked (no condition). Raises `ConditionError` for invalid
+    input. Every value is validated or quoted, never spliced raw.
+    """
+    parts: list[str] = []
+    if isinstance(ip_ranges, str):
+        raise ConditionError("ip_ranges must be a list of IP ranges.")
+    if not all(isinstance(cidr, str) for cidr in ip_ranges):
+        raise ConditionError("ip_ranges must be a list of IP ranges.")
+    networks = [str(parse_ip_range(cidr.strip())) for cidr in ip_ranges]
+    if networks:
+        tests = [f"ip_in_range(request.ip, {cel_string(net)})" for net in networks]
+        parts.append(tests[0] if len(tests) == 1 else f"({' || '.join(tests)})")
+    if user_agent_contains:
+        parts.append(f"request.user_agent.contains({cel_string(user_agent_contains)})")
+    if time_after or time_before:
+        parse_timezone(timezone)
+        tz = cel_string(timezone)
+        after = _minutes(time_after, "The start time") if time_after else None
+        before = _minutes(time_before, "The end time") if time_before else None
+        if after is not None and after == before:
+            raise ConditionError("The time window is empty: start and end are the same.")
+        after_test = _time_test(tz, ">=", after) if after else ""
+        before_test = _time_test(tz, "<", before) if before else ""
+        if after and before and after > before:
+            parts.append(f"({after_test} || {before_test})")  # crosses midnight
+        else:
+            parts.extend(test for test in (after_test, before_test) if test)
+    if require_mfa:
+        parts.append("request.mfa")
+    return " && ".join(parts)

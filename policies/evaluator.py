@@ -1,0 +1,551 @@
+"""The one decision function: may this principal do this action here, and why.
+
+Pure: compiled rules and request facts in, a `Decision` out; no database, no Django.
+Gathering a principal's rules (attached policies, groups, guardrails) and caching the
+compiled `CompiledRuleSet` by authorization version sit beside it, in Django code.
+
+Semantics, in order:
+
+1. an action missing from the catalogue is denied (`unknown_action`), owners included,
+   so a typo in a guard never turns into a silent allow;
+2. an inactive (suspended or removed) principal is denied (`inactive`), owner or not;
+3. an owner is allowed (`owner`);
+4. a rule matches when the action is among its actions, its scope matches and its
+   condition is true. Scope: an organization-level action is matched by organization
+   rules, and only when no project is given; a project-level action with a project is
+   matched by `all_projects` rules and by rules listing that project; a project-level
+   action with no project ("in every project") is matched only by `all_projects` rules;
+5. a condition that fails at run time fails closed: an allow rule does not match, a deny
+   rule does (the error is kept in the decision);
+6. any matching deny → deny (`explicit_deny`); else any matching allow → allow
+   (`explicit_allow`); else deny (`implicit_deny`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from policies.catalogue import (
+    ACTIONS,
+    ORGANIZATION,
+    SCOPES,
+    CatalogueError,
+    ManagedPolicy,
+    expand_pattern,
+    expand_rule_actions,
+)
+from policies.conditions import (
+    CompiledCondition,
+    ConditionContext,
+    ConditionError,
+    ConditionEvaluationError,
+    broken_condition,
+    compile_condition,
+)
+
+Effect = Literal["allow", "deny"]
+# "organization", "all_projects", or the ids (as strings) of the chosen projects.
+Scope = Literal["organization", "all_projects"] | frozenset[str]
+Reason = Literal[
+    "owner", "explicit_allow", "explicit_deny", "implicit_deny", "inactive", "unknown_action"
+]
+
+
+class RuleError(ValueError):
+    """A rule is malformed (effect, scope, projects); the message is for the editor."""
+
+
+# ---------------------------------------------------------------------------- facts
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who asks. `is_active` is False for a suspended or removed principal."""
+
+    type: Literal["user", "application"]
+    id: str
+    is_owner: bool = False
+    is_active: bool = True
+    label: str = ""
+
+    def __post_init__(self) -> None:
+        if self.type not in ("user", "application"):
+            raise ValueError(f"principal type must be user or application, not {self.type!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class RequestFacts:
+    """What conditions may know of the request. `time` must be timezone-aware."""
+
+    ip: str
+    user_agent: str
+    time: dt.datetime
+    mfa: bool = False
+
+    def __post_init__(self) -> None:
+        if self.time.tzinfo is None:
+            raise ValueError("RequestFacts.time must be timezone-aware")
+
+
+# ---------------------------------------------------------------------------- rules
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledRule:
+    """One rule, ready to match: patterns expanded, condition compiled.
+
+    `rule_index` is the 1-based position shown to people ("rule 2 of policy X").
+    """
+
+    policy_id: str
+    policy_name: str
+    rule_index: int
+    effect: Effect
+    actions: frozenset[str]
+    scope: Scope
+    condition: CompiledCondition | None = None
+    condition_source: str = ""
+    is_guardrail: bool = False
+
+    @property
+    def label(self) -> str:
+        kind = "guardrail rule" if self.is_guardrail else "rule"
+        return f"{kind} {self.rule_index} of policy {self.policy_name}"
+
+    def scope_matches(self, level: str, project_id: str | None) -> bool:
+        """Does this rule's scope cover an action of `level` in `project_id` (None: no
+        project)? The one definition of scope matching; `CompiledRuleSet` precomputes it."""
+        if level == ORGANIZATION:
+            return self.scope == "organization" and project_id is None
+        if self.scope == "all_projects":
+            return True
+        if self.scope == "organization":
+            return False
+        return project_id is not None and project_id in self.scope
+
+
+def compile_rule(
+    *,
+    policy_id: str,
+    policy_name: str,
+    rule_index: int,
+    effect: str,
+    actions: Iterable[str],
+    scope: str,
+    project_ids: Iterable[str] = (),
+    condition: str | None = "",
+    is_guardrail: bool = False,
+    strict: bool = True,
+) -> CompiledRule:
+    """Turn a rule as stored (patterns, scope name, project ids, condition text) into a
+    `CompiledRule`.
+
+    `scope` is `organization`, `all_projects` or `projects` (then `project_ids` lists
+    them). With `strict=True` (saving a rule) anything invalid raises `RuleError`,
+    `UnknownActionError`, `ActionScopeError` or `ConditionError`, all `ValueError`s.
+
+    With `strict=False` (compiling stored rules for a decision) catalogue and condition
+    problems never raise; the rule degrades in the fail-closed direction: unknown or
+    misplaced actions are dropped (they could never match anyway), a condition that no
+    longer compiles always errors (so it never allows, and always denies), a projects
+    rule with no project left matches nothing. A malformed effect or scope still raises.
+    """
+    if effect not in ("allow", "deny"):
+        raise RuleError(f'A rule\'s effect is allow or deny, not "{effect}".')
+    if scope not in SCOPES:
+        raise RuleError(
+            f'A rule\'s scope is organization, all_projects or projects, not "{scope}".'
+        )
+    patterns = tuple(actions)
+    if is_guardrail and effect != "deny":
+        if strict:
+            raise RuleError("Guardrail rules can only deny.")
+        patterns = ()  # an allow guardrail would grant everyone: keep it inert
+    expanded = _expand(patterns, scope, strict=strict)
+    rule_scope: Scope
+    if scope == "projects":
+        rule_scope = frozenset(str(project_id) for project_id in project_ids)
+        if strict and not rule_scope:
+            raise RuleError("Choose at least one project, or scope the rule to all projects.")
+    else:
+        rule_scope = scope  # type: ignore[assignment]
+    compiled_condition = None
+    source = (condition or "").strip()
+    if source:
+        try:
+            compiled_condition = compile_condition(source)
+        except ConditionError as error:
+            if strict:
+                raise
+            compiled_condition = broken_condition(source, f"invalid condition: {error}")
+    return CompiledRule(
+        policy_id=str(policy_id),
+        policy_name=policy_name,
+        rule_index=rule_index,
+        effect=effect,  # type: ignore[arg-type]
+        actions=expanded,
+        scope=rule_scope,
+        condition=compiled_condition,
+        condition_source=source,
+        is_guardrail=is_guardrail,
+    )
+
+
+def _expand(patterns: tuple[str, ...], scope: str, *, strict: bool) -> frozenset[str]:
+    if strict:
+        return expand_rule_actions(patterns, scope)
+    level = ORGANIZATION if scope == "organization" else "project"
+    kept: set[str] = set()
+    for pattern in patterns:
+        try:
+            kept |= expand_pattern(pattern)
+        except CatalogueError:
+            continue
+    return frozenset(name for name in kept if ACTIONS[name].level == level)
+
+
+def compile_managed_policy(policy: ManagedPolicy, *, policy_id: str) -> list[CompiledRule]:
+    """The rules of a built-in policy, compiled (they are checked at import)."""
+    return [
+        compile_rule(
+            policy_id=policy_id,
+            policy_name=policy.name,
+            rule_index=index,
+            effect=spec.effect,
+            actions=spec.actions,
+            scope=spec.scope,
+        )
+        for index, spec in enumerate(policy.rules, start=1)
+    ]
+
+
+class CompiledRuleSet:
+    """A principal's rules, indexed by action and scope so a decision reads only the
+    rules that can match it: O(matching rules), not O(all rules).
+
+    Immutable once built, so one instance can be cached and shared between threads.
+    Rule order is kept: it decides which rule is named when several match.
+    """
+
+    __slots__ = ("_by_action", "_everywhere", "_in_project", "_organization", "rules")
+
+    def __init__(self, rules: Iterable[CompiledRule] = ()) -> None:
+        self.rules: tuple[CompiledRule, ...] = tuple(rules)
+        by_action: dict[str, list[CompiledRule]] = {}
+        for rule in self.rules:
+            for action in rule.actions:
+                by_action.setdefault(action, []).append(rule)
+        self._by_action: Mapping[str, tuple[CompiledRule, ...]] = {
+            action: tuple(matching) for action, matching in by_action.items()
+        }
+        # Candidates per action with `scope_matches` already applied: for no project, and
+        # for each project some rule of the action lists (any other project gets the
+        # no-project answer, which for project-level actions is the all_projects rules).
+        organization: dict[str, tuple[CompiledRule, ...]] = {}
+        everywhere: dict[str, tuple[CompiledRule, ...]] = {}
+        in_project: dict[tuple[str, str], tuple[CompiledRule, ...]] = {}
+        for action, matching in self._by_action.items():
+            known = ACTIONS.get(action)
+            if known is None:
+                continue
+            without_project = tuple(r for r in matching if r.scope_matches(known.level, None))
+            if known.level == ORGANIZATION:
+                organization[action] = without_project
+                continue
+            everywhere[action] = without_project
+            projects = {p for r in matching if isinstance(r.scope, frozenset) for p in r.scope}
+            for project in projects:
+                in_project[(action, project)] = tuple(
+                    r for r in matching if r.scope_matches(known.level, project)
+                )
+        self._organization = organization
+        self._everywhere = everywhere
+        self._in_project = in_project
+
+    @classmethod
+    def empty(cls) -> CompiledRuleSet:
+        return _EMPTY
+
+    def for_action(self, action: str) -> tuple[CompiledRule, ...]:
+        """The rules naming `action`, in order, whatever their scope."""
+        return self._by_action.get(action, ())
+
+    def candidates(self, action: str, project_id: str | None) -> tuple[CompiledRule, ...]:
+        """The rules whose action and scope match, in order; conditions not yet checked."""
+        known = ACTIONS.get(action)
+        if known is None:
+            return ()
+        if known.level == ORGANIZATION:
+            return self._organization.get(action, ()) if project_id is None else ()
+        if project_id is not None:
+            found = self._in_project.get((action, project_id))
+            if found is not None:
+                return found
+        return self._everywhere.get(action, ())
+
+    def __iter__(self) -> Iterator[CompiledRule]:
+        return iter(self.rules)
+
+    def __len__(self) -> int:
+        return len(self.rules)
+
+
+_EMPTY = CompiledRuleSet()
+
+# ------------------------------------------------------------------------- decision
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The answer, with what a person needs to understand it.
+
+    `matched_rules` are every rule that matched (denies and allows, in rule order);
+    `deciding_rule` is the one named in `explanation`; `condition_errors` lists rules
+    whose condition failed at run time, with the error.
+    """
+
+    allowed: bool
+    reason: Reason
+    action: str
+    project_id: str | None
+    explanation: str
+    deciding_rule: CompiledRule | None = None
+    matched_rules: tuple[CompiledRule, ...] = ()
+    condition_errors: tuple[tuple[CompiledRule, str], ...] = ()
+
+    @property
+    def effect(self) -> Effect:
+        return "allow" if self.allowed else "deny"
+
+    @property
+    def is_guardrail(self) -> bool:
+        return self.deciding_rule is not None and self.deciding_rule.is_guardrail
+
+    @property
+    def missing_action(self) -> str | None:
+        """The action to name on a 403 page, or None when allowed."""
+        return None if self.allowed else self.action
+
+
+def decide(
+    *,
+    principal: Principal,
+    rules: CompiledRuleSet | Sequence[CompiledRule],
+    action: str,
+    project_id: str | None,
+    request: RequestFacts,
+) -> Decision:
+    """Decide `action` (in project `project_id`, or at organization level when None).
+
+    See the module docstring for the semantics. Pass a cached `CompiledRuleSet`: a plain
+    sequence is indexed on every call. Cost is proportional to the rules naming the
+    action; conditions' facts are converted at most once, and only when a conditional
+    rule survives action and scope matching. Never raises for a well-typed call.
+    """
+
+    known = ACTIONS.get(action)
+    if known is None:
+        explanation = f'denied: "{action}" is not a known action'
+        return Decision(False, "unknown_action", action, project_id, explanation)
+    if not principal.is_active:
+        who = principal.label or f"this {principal.type}"
+        explanation = f"denied: {who} is suspended or removed"
+        return Decision(False, "inactive", action, project_id, explanation)
+    if principal.is_owner:
+        return Decision(True, "owner", action, project_id, "allowed: owners have full access")
+
+    ruleset = rules if isinstance(rules, CompiledRuleSet) else CompiledRuleSet(rules)
+    candidates = ruleset.candidates(action, project_id)
+    matched, unmet, errors = _match_conditions(candidates, principal, request)
+
+    denies = [rule for rule in matched if rule.effect == "deny"]
+    if denies:
+        # Name a guardrail first: it is the organization-wide reason.
+        deciding = next((rule for rule in denies if rule.is_guardrail), denies[0])
+        explanation = f"denied by {deciding.label}"
+        error = next((message for rule, message in errors if rule is deciding), None)
+        if error:
+            explanation += f" (its condition could not be evaluated: {error})"
+        reason: Reason = "explicit_deny"
+    else:
+        deciding = next((rule for rule in matched if rule.effect == "allow"), None)
+        if deciding is not None:
+            explanation = f"allowed by {deciding.label}"
+            reason = "explicit_allow"
+        else:
+            explanation = _implicit_deny(action, known.level, project_id, unmet, errors)
+            reason = "implicit_deny"
+    return Decision(
+        reason == "explicit_allow",
+        reason,
+        action,
+        project_id,
+        explanation,
+        deciding,
+        matched,
+        errors,
+    )
+
+
+def _match_conditions(
+    candidates: tuple[CompiledRule, ...], principal: Principal, request: RequestFacts
+) -> tuple[tuple[CompiledRule, ...], list[CompiledRule], tuple[tuple[CompiledRule, str], ...]]:
+    """Split candidates into (matched, allow rules not met, condition errors).
+
+    The condition context is built only here, once, when some candidate has a condition.
+    """
+    conditions = [rule.condition for rule in candidates if rule.condition is not None]
+    if not conditions:
+        return candidates, [], ()
+    context = ConditionContext(
+        ip=request.ip,
+        user_agent=request.user_agent,
+        time=request.time,
+        mfa=request.mfa,
+        principal_type=principal.type,
+        principal_id=principal.id,
+    )
+    context.prepare(conditions)
+    matched: list[CompiledRule] = []
+    unmet: list[CompiledRule] = []
+    errors: list[tuple[CompiledRule, str]] = []
+    for rule in candidates:
+        if rule.condition is None:
+            matched.append(rule)
+            continue
+        try:
+            holds = rule.condition.evaluate(context)
+        except ConditionEvaluationError as error:
+            errors.append((rule, str(error)))
+            holds = rule.effect == "deny"  # fail closed
+        if holds:
+            matched.append(rule)
+        elif rule.effect == "allow":
+            unmet.append(rule)
+    return tuple(matched), unmet, tuple(errors)
+
+
+def _implicit_deny(
+    action: str,
+    level: str,
+    project_id: str | None,
+    unmet: Sequence[CompiledRule],
+    errors: Sequence[tuple[CompiledRule, str]],
+) -> str:
+    if level == ORGANIZATION and project_id is not None:
+        return f"denied: {action} is an organization-level action, not granted in a project"
+    where = (
+        "" if level == ORGANIZATION else (" in this project" if project_id else " in every project")
+    )
+    text = f"denied: no policy grants {action}{where}"
+    failed = {id(rule): message for rule, message in errors}
+    notes = []
+    for rule in unmet:
+        if id(rule) in failed:
+            reason = failed[id(rule)]
+            notes.append(f"{rule.label} grants it, but its condition failed ({reason})")
+        else:
+            notes.append(f"{rule.label} grants it only when its condition holds")
+    return "; ".join([text, *notes])
+
+
+# -------------------------------------------------------------- effective permissions
+
+
+@dataclass(frozen=True, slots=True)
+class EffectivePermission:
+    """One action a principal holds, where, and through which rule.
+
+    `conditional` is True when the granting rule has a condition; `limited_by` names deny
+    rules that may take it back (conditional, or covering only part of the scope).
+    """
+
+    action: str
+    scope: str
+    via: str
+    conditional: bool = False
+    condition: str = ""
+    limited_by: tuple[str, ...] = ()
+
+
+def describe_scope(scope: Scope, project_names: Mapping[str, str] | None = None) -> str:
+    """Plain words for a scope: "organization", "all projects", "projects A, B"."""
+    if scope == "organization":
+        return "organization"
+    if scope == "all_projects":
+        return "all projects"
+    names = sorted((project_names or {}).get(pid, pid) for pid in scope)  # type: ignore[union-attr]
+    return f"project{'s' if len(names) != 1 else ''} {', '.join(names)}"
+
+
+def _covers(deny: Scope, allow: Scope) -> bool:
+    if deny == allow:
+        return True
+    if deny == "all_projects":
+        return allow != "organization"
+    return isinstance(deny, frozenset) and isinstance(allow, frozenset) and allow <= deny
+
+
+def _overlaps(a: Scope, b: Scope) -> bool:
+    if a == "organization" or b == "organization":
+        return a == b
+    if a == "all_projects" or b == "all_projects":
+        return True
+    return bool(a & b)  # type: ignore[operator]
+
+
+def effective_permissions(
+    principal: Principal,
+    rules: CompiledRuleSet | Sequence[CompiledRule],
+    *,
+    project_names: Mapping[str, str] | None = None,
+) -> list[EffectivePermission]:
+    """What `principal` may do, one entry per (action, granting rule), sorted by action.
+
+    Grants wholly taken back by an unconditional deny are left out; partial or
+    conditional denies are listed in `limited_by`. Owners hold every action; an inactive
+    principal holds none. Request facts are not known here, so conditions are not run.
+    """
+    if not principal.is_active:
+        return []
+    if principal.is_owner:
+        return [
+            EffectivePermission(
+                action=name,
+                scope="organization" if action.level == ORGANIZATION else "all projects",
+                via="owner",
+            )
+            for name, action in sorted(ACTIONS.items())
+        ]
+    ruleset = rules if isinstance(rules, CompiledRuleSet) else CompiledRuleSet(rules)
+    found: list[EffectivePermission] = []
+    for rule in ruleset:
+        if rule.effect != "allow":
+            continue
+        for name in rule.actions:
+            limited_by: list[str] = []
+            denied = False
+            for deny in ruleset.for_action(name):
+                if deny.effect != "deny" or not _overlaps(deny.scope, rule.scope):
+                    continue
+                if deny.condition is None and _covers(deny.scope, rule.scope):
+                    denied = True
+                    break
+                limited_by.append(deny.label)
+            if denied:
+                continue
+            found.append(
+                EffectivePermission(
+                    action=name,
+                    scope=describe_scope(rule.scope, project_names),
+                    via=rule.label,
+                    conditional=rule.condition is not None,
+                    condition=rule.condition_source,
+                    limited_by=tuple(limited_by),
+                )
+            )
+    found.sort(key=lambda permission: (permission.action, permission.via))
+    return found

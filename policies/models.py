@@ -1,0 +1,127 @@
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+from django.db.models import Q
+from django.db.models.functions import Lower
+
+
+class Policy(models.Model):
+    """A named, ordered list of rules, attached to principals.
+
+    Managed policies (built in, read-only) have no organization and are shared by all.
+    An organization's guardrail policy holds deny rules applied to everyone but owners.
+    """
+
+    class Kind(models.TextChoices):
+        CUSTOM = "custom", "Custom"
+        MANAGED = "managed", "Managed"
+        GUARDRAIL = "guardrail", "Guardrail"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey(
+        "organizations.Organization",
+        on_delete=models.CASCADE,
+        related_name="policies",
+        null=True,
+        blank=True,
+    )
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.CUSTOM)
+    name = models.CharField(max_length=128)
+    description = models.TextField(max_length=1000, blank=True)
+    labels = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "policies"
+        constraints = [
+            models.UniqueConstraint(
+                "organization", Lower("name"), name="policies_policy_name_ci_unique"
+            ),
+            models.UniqueConstraint(
+                Lower("name"),
+                condition=Q(organization__isnull=True),
+                name="policies_managed_name_unique",
+            ),
+            models.UniqueConstraint(
+                fields=["organization"],
+                condition=Q(kind="guardrail"),
+                name="policies_one_guardrail_per_organization",
+            ),
+            models.CheckConstraint(
+                condition=Q(kind="managed", organization__isnull=True)
+                | (~Q(kind="managed") & Q(organization__isnull=False)),
+                name="policies_managed_iff_no_organization",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_managed(self) -> bool:
+        return self.kind == self.Kind.MANAGED
+
+
+class Rule(models.Model):
+    class Effect(models.TextChoices):
+        ALLOW = "allow", "Allow"
+        DENY = "deny", "Deny"
+
+    class Scope(models.TextChoices):
+        ORGANIZATION = "organization", "Organization"
+        ALL_PROJECTS = "all_projects", "All projects"
+        PROJECTS = "projects", "Chosen projects"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    policy = models.ForeignKey(Policy, on_delete=models.CASCADE, related_name="rules")
+    position = models.PositiveIntegerField()
+    effect = models.CharField(max_length=8, choices=Effect.choices, default=Effect.ALLOW)
+    # Action names, wildcard patterns or permission-set names, as the author wrote them.
+    actions = models.JSONField(default=list)
+    scope = models.CharField(max_length=16, choices=Scope.choices)
+    projects = models.ManyToManyField(
+        "organizations.Project", blank=True, related_name="policy_rules"
+    )
+    condition = models.TextField(max_length=2000, blank=True)
+
+    class Meta:
+        ordering = ["policy", "position"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["policy", "position"], name="policies_rule_position_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.policy} rule {self.position}"
+
+
+class PolicyAttachment(models.Model):
+    """A policy attached to one principal of an organization."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey(
+        "organizations.Organization", on_delete=models.CASCADE, related_name="+"
+    )
+    policy = models.ForeignKey(Policy, on_delete=models.CASCADE, related_name="attachments")
+    membership = models.ForeignKey(
+        "organizations.Membership",
+        on_delete=models.CASCADE,
+        related_name="policy_attachments",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["policy", "membership"], name="policies_attachment_unique_membership"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.policy} → {self.membership}"

@@ -1,0 +1,48 @@
+"""`{% can "action" [project] %}…{% else %}…{% endcan %}`: show what the user may do.
+
+Hiding a control is a courtesy; the view guard refuses the request all the same.
+"""
+
+from __future__ import annotations
+
+from django import template
+from django.template.base import Parser, Token
+
+from policies.authz import can
+
+register = template.Library()
+
+
+class CanNode(template.Node):
+    def __init__(
+        self,
+        action: template.base.FilterExpression,
+        project: template.base.FilterExpression | None,
+        allowed: template.NodeList,
+        denied: template.NodeList,
+    ) -> None:
+        self.action, self.project, self.allowed, self.denied = action, project, allowed, denied
+
+    def render(self, context: template.Context) -> str:
+        request = context.get("request")
+        action = self.action.resolve(context)
+        project = self.project.resolve(context) if self.project else None
+        project_id = getattr(project, "pk", project)
+        if request is not None and can(request, action, project_id):
+            return self.allowed.render(context)
+        return self.denied.render(context)
+
+
+@register.tag("can")
+def do_can(parser: Parser, token: Token) -> CanNode:
+    bits = token.split_contents()
+    if len(bits) not in (2, 3):
+        raise template.TemplateSyntaxError('Usage: {% can "action" [project] %}')
+    action = parser.compile_filter(bits[1])
+    project = parser.compile_filter(bits[2]) if len(bits) == 3 else None
+    allowed = parser.parse(("else", "endcan"))
+    denied = template.NodeList()
+    if parser.next_token().contents == "else":
+        denied = parser.parse(("endcan",))
+        parser.delete_first_token()
+    return CanNode(action, project, allowed, denied)

@@ -1,0 +1,126 @@
+"""The one factory module for tests."""
+
+from __future__ import annotations
+
+import datetime
+from decimal import Decimal
+
+import factory
+from django.utils import timezone
+
+from accounts.models import User
+from audit.models import AuditEvent
+from organizations.models import BillingContact, Invoice, Membership, Organization, Project
+from policies.models import Policy, PolicyAttachment, Rule
+
+PASSWORD = "correct-horse-battery"
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = User
+        skip_postgeneration_save = True
+
+    email = factory.Sequence(lambda n: f"user{n}@example.com")
+    full_name = factory.Faker("name")
+    password = factory.PostGenerationMethodCall("set_password", PASSWORD)
+
+    @factory.post_generation
+    def _save(self, create: bool, extracted: object, **kwargs: object) -> None:
+        if create:
+            self.save()
+
+
+class OrganizationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Organization
+        skip_postgeneration_save = True
+
+    name = factory.Sequence(lambda n: f"Organization {n}")
+
+    @factory.post_generation
+    def default_project(self, create: bool, extracted: object, **kwargs: object) -> None:
+        if create:
+            Project.objects.create(organization=self, name="default", is_default=True)
+
+
+class MembershipFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Membership
+
+    organization = factory.SubFactory(OrganizationFactory)
+    user = factory.SubFactory(UserFactory)
+    is_owner = False
+
+
+class ProjectFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Project
+
+    organization = factory.SubFactory(OrganizationFactory)
+    name = factory.Sequence(lambda n: f"project-{n}")
+    description = factory.Faker("sentence")
+
+
+class InvoiceFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Invoice
+
+    organization = factory.SubFactory(OrganizationFactory)
+    number = factory.Sequence(lambda n: f"INV-{n:06d}")
+    period_start = datetime.date(2026, 9, 1)
+    period_end = datetime.date(2026, 9, 30)
+    amount = Decimal("1234.56")
+    currency = Invoice.Currency.EUR
+    status = Invoice.Status.OPEN
+    issued_on = datetime.date(2026, 10, 1)
+    due_on = datetime.date(2026, 10, 31)
+
+
+class BillingContactFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = BillingContact
+
+    organization = factory.SubFactory(OrganizationFactory)
+    name = factory.Faker("name")
+    email = factory.Faker("email")
+    company = factory.Faker("company")
+
+
+class PolicyFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Policy
+
+    organization = factory.SubFactory(OrganizationFactory)
+    name = factory.Sequence(lambda n: f"policy-{n}")
+
+
+class RuleFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Rule
+
+    policy = factory.SubFactory(PolicyFactory)
+    position = factory.Sequence(lambda n: n + 1)
+    effect = Rule.Effect.ALLOW
+    actions = factory.LazyFunction(lambda: ["projects:projects:list"])
+    scope = Rule.Scope.ORGANIZATION
+
+
+class PolicyAttachmentFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = PolicyAttachment
+
+    policy = factory.SubFactory(PolicyFactory)
+    membership = factory.SubFactory(MembershipFactory)
+    organization = factory.SelfAttribute("membership.organization")
+
+
+class AuditEventFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = AuditEvent
+
+    organization = factory.SubFactory(OrganizationFactory)
+    occurred_at = factory.LazyFunction(timezone.now)
+    action = "projects.project.created"
+    actor_label = "someone@example.com"
+    target_label = "web"

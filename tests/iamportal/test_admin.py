@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import pytest
+from django.contrib import admin
+from django.test import Client
+from django.urls import reverse
+
+from tests.conftest import Org
+from tests.factories import AuditEventFactory, BillingContactFactory, InvoiceFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def operator_client(org: Org) -> Client:
+    InvoiceFactory(organization=org.organization)
+    BillingContactFactory(organization=org.organization)
+    AuditEventFactory(organization=org.organization)
+    client = Client()
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    return client
+
+
+def test_every_model_has_a_working_admin(operator_client: Client) -> None:
+    for model, model_admin in admin.site._registry.items():
+        meta = model._meta
+        changelist = reverse(f"admin:{meta.app_label}_{meta.model_name}_changelist")
+        response = operator_client.get(
+            changelist, {"q": "acme"} if model_admin.search_fields else {}
+        )
+        assert response.status_code == 200, changelist
+        obj = model.objects.first()
+        if obj is not None:
+            change = reverse(f"admin:{meta.app_label}_{meta.model_name}_change", args=[obj.pk])
+            assert operator_client.get(change).status_code == 200, change
+
+
+def test_audit_events_are_read_only_in_the_admin(operator_client: Client, org: Org) -> None:
+    event = AuditEventFactory(organization=org.organization)
+    delete = reverse("admin:audit_auditevent_delete", args=[event.pk])
+    assert operator_client.post(delete, {"post": "yes"}).status_code == 403
+    assert operator_client.get(reverse("admin:audit_auditevent_add")).status_code == 403
+
+
+def test_non_staff_users_cannot_use_the_admin(owner_client: Client) -> None:
+    response = owner_client.get(reverse("admin:index"))
+    assert response.status_code == 302
+    assert "/admin/login/" in response["Location"]

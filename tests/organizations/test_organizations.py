@@ -1,0 +1,119 @@
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from audit.models import AuditEvent
+from organizations.models import Membership, Organization
+from tests.conftest import Org, assert_access
+from tests.factories import AuditEventFactory, MembershipFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_dashboard_shows_counts_and_recent_activity(owner_client: Client, org: Org) -> None:
+    AuditEventFactory(organization=org.organization, action="projects.project.created")
+    response = owner_client.get(reverse("organizations:dashboard", args=[org.organization.pk]))
+    assert response.status_code == 200
+    assert response.context["counts"] == {"members": 4, "owners": 1, "projects": 1}
+    assert len(response.context["events"]) == 1
+
+
+def test_dashboard_of_another_organization_is_not_found(org: Org) -> None:
+    assert_access(
+        org,
+        "get",
+        reverse("organizations:dashboard", args=[org.organization.pk]),
+        {"owner": 200, "tech": 200, "billing": 200, "readonly": 200, "outsider": 404},
+    )
+
+
+def test_unknown_organization_is_not_found(owner_client: Client) -> None:
+    response = owner_client.get("/o/00000000-0000-0000-0000-000000000000/")
+    assert response.status_code == 404
+    assert "This page does not exist" in response.content.decode()
+
+
+def test_a_suspended_member_is_refused(org: Org) -> None:
+    org.tech.status = Membership.Status.SUSPENDED
+    org.tech.save()
+    response = org.client_for("tech").get(
+        reverse("organizations:project_list", args=[org.organization.pk])
+    )
+    assert response.status_code == 403
+
+
+def test_home_goes_to_the_last_used_organization(org: Org) -> None:
+    other = MembershipFactory(user=org.owner.user, is_owner=True).organization
+    client = org.client_for("owner")
+    client.get(reverse("organizations:dashboard", args=[other.pk]))
+    response = client.get(reverse("organizations:home"))
+    assert response["Location"] == reverse("organizations:dashboard", args=[other.pk])
+
+
+def test_home_without_organization_offers_to_create_one(client: Client) -> None:
+    from tests.factories import UserFactory
+
+    client.force_login(UserFactory())
+    response = client.get(reverse("organizations:home"), follow=True)
+    assert "Create an organization" in response.content.decode()
+
+
+def test_create_another_organization(owner_client: Client, org: Org) -> None:
+    response = owner_client.post(reverse("organizations:list"), {"name": "Second"})
+    created = Organization.objects.get(name="Second")
+    assert response["Location"] == reverse("organizations:dashboard", args=[created.pk])
+    assert created.memberships.get().user == org.owner.user
+    assert created.projects.get().is_default
+
+
+def test_create_organization_needs_a_name(owner_client: Client) -> None:
+    response = owner_client.post(reverse("organizations:list"), {"name": ""})
+    assert response.status_code == 200
+    assert "This field is required." in response.content.decode()
+
+
+def test_switcher_redirects_plain_and_with_htmx(owner_client: Client, org: Org) -> None:
+    url = reverse("organizations:switch")
+    target = reverse("organizations:dashboard", args=[org.organization.pk])
+    assert owner_client.get(url, {"org": org.organization.pk})["Location"] == target
+    htmx = owner_client.get(url, {"org": org.organization.pk}, headers={"HX-Request": "true"})
+    assert htmx["HX-Redirect"] == target
+    assert owner_client.get(url, {"org": "junk"}).status_code == 302
+
+
+def test_switcher_lists_only_my_organizations(owner_client: Client, org: Org) -> None:
+    stranger = MembershipFactory(is_owner=True).organization
+    page = owner_client.get(reverse("organizations:dashboard", args=[org.organization.pk]))
+    body = page.content.decode()
+    assert org.organization.name in body
+    assert stranger.name not in body
+
+
+def test_rename_organization(org: Org) -> None:
+    url = reverse("organizations:settings", args=[org.organization.pk])
+    assert_access(
+        org,
+        "post",
+        url,
+        {"tech": 403, "billing": 403, "readonly": 403, "outsider": 404},
+        name="Hacked",
+    )
+    response = org.client_for("owner").post(url, {"name": "Acme Renamed"})
+    assert response.status_code == 302
+    org.organization.refresh_from_db()
+    assert org.organization.name == "Acme Renamed"
+    assert AuditEvent.objects.filter(action="organization.updated").exists()
+
+
+def test_users_list_shows_members(org: Org, django_assert_max_num_queries) -> None:
+    client = org.client_for("readonly")
+    url = reverse("organizations:user_list", args=[org.organization.pk])
+    with django_assert_max_num_queries(12) as small:
+        client.get(url)
+    MembershipFactory.create_batch(60, organization=org.organization)
+    with django_assert_max_num_queries(len(small.captured_queries)):
+        response = client.get(url)
+    assert org.owner.user.email in response.content.decode()
+    assert_access(org, "get", url, {"tech": 200, "billing": 403, "outsider": 404})

@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.test import Client
+
+from accounts.models import User
+from organizations.models import Invoice, Membership, Organization, Project
+
+pytestmark = pytest.mark.django_db
+
+
+def _seed() -> str:
+    out = StringIO()
+    call_command("seed_demo", stdout=out)
+    return out.getvalue()
+
+
+def test_seed_demo_is_idempotent_and_prints_working_logins() -> None:
+    first = _seed()
+    counts = (
+        User.objects.count(),
+        Organization.objects.count(),
+        Membership.objects.count(),
+        Project.objects.count(),
+        Invoice.objects.count(),
+    )
+    second = _seed()
+    assert counts == (
+        User.objects.count(),
+        Organization.objects.count(),
+        Membership.objects.count(),
+        Project.objects.count(),
+        Invoice.objects.count(),
+    )
+    assert first == second
+    for email in ("owner@", "tech@", "billing@", "readonly@"):
+        assert email in first
+    acme = Organization.objects.get(name="Acme Cloud")
+    assert acme.memberships.count() == 4
+    assert acme.projects.count() == 4
+    assert acme.invoices.count() == 12
+
+
+def test_seeded_personas_see_what_their_role_allows() -> None:
+    _seed()
+    acme = Organization.objects.get(name="Acme Cloud")
+    expectations = {
+        "owner@acme.example": {"billing": 200, "users": 200, "audit": 200},
+        "tech@acme.example": {"billing": 403, "users": 200, "audit": 403},
+        "billing@acme.example": {"billing": 200, "users": 403, "audit": 403},
+        "readonly@acme.example": {"billing": 403, "users": 200, "audit": 403},
+    }
+    for email, expected in expectations.items():
+        client = Client()
+        password = f"demo-{email.split('@')[0]}-2026"
+        assert client.login(username=email, password=password), email
+        seen = {
+            "billing": client.get(f"/o/{acme.pk}/billing/").status_code,
+            "users": client.get(f"/o/{acme.pk}/iam/users/").status_code,
+            "audit": client.get(f"/o/{acme.pk}/audit/").status_code,
+        }
+        assert seen == expected, email
