@@ -117,3 +117,20 @@ def test_users_list_shows_members(org: Org, django_assert_max_num_queries) -> No
         response = client.get(url)
     assert org.owner.user.email in response.content.decode()
     assert_access(org, "get", url, {"tech": 200, "billing": 403, "outsider": 404})
+
+
+def test_audit_trail_lists_events_with_constant_queries(
+    org: Org, django_assert_max_num_queries
+) -> None:
+    client = org.client_for("owner")
+    url = reverse("audit:event_list", args=[org.organization.pk])
+    AuditEventFactory.create_batch(2, organization=org.organization)
+    with django_assert_max_num_queries(12) as small:
+        client.get(url)
+    AuditEventFactory.create_batch(200, organization=org.organization, target_label="web-42")
+    with django_assert_max_num_queries(len(small.captured_queries)):
+        response = client.get(url)
+    assert "web-42" in response.content.decode()
+    AuditEventFactory(target_label="foreign-event")  # another organization's
+    assert "foreign-event" not in client.get(url).content.decode()
+    assert_access(org, "get", url, {"tech": 403, "readonly": 403, "outsider": 404})
