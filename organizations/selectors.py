@@ -77,3 +77,11 @@ def members_of(organization: Organization) -> QuerySet[Membership]:
         .select_related("user")
         .order_by("-is_owner", "user__email")
     )
+
+
+def member_for(*, organization: Organization, membership_id: object) -> Membership:
+    """A membership of the organization, or 404: another organization's is never found."""
+    try:
+        return members_of(organization).get(pk=membership_id)
+    except (Membership.DoesNotExist, ValueError):
+        raise Http404("No such user.") from None

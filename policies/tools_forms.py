@@ -1,0 +1,112 @@
+"""Forms of the IAM tools: the policy simulator's question."""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+from typing import Any
+
+from django import forms
+from django.utils import timezone
+
+from organizations.models import Membership, Organization, Project
+from organizations.selectors import members_of, projects_of
+from policies import catalogue
+from policies.evaluator import RequestFacts
+
+DATETIME_LOCAL = "%Y-%m-%dT%H:%M"
+
+
+class MemberChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: Membership) -> str:
+        flags = (("owner", obj.is_owner), ("suspended", not obj.is_active))
+        notes = [note for note, on in flags if on]
+        return f"{obj.user.email} ({', '.join(notes)})" if notes else obj.user.email
+
+
+class UTCDateTimeField(forms.DateTimeField):
+    """A datetime-local value read as UTC, whatever the active time zone."""
+
+    def to_python(self, value: Any) -> dt.datetime | None:
+        with timezone.override(dt.UTC):
+            return super().to_python(value)
+
+
+def action_choices() -> list[tuple[str, Any]]:
+    """The catalogue's actions grouped by service, for a select with optgroups."""
+    groups: list[tuple[str, Any]] = [("", "Choose an action…")]
+    for key, service in catalogue.SERVICES.items():
+        actions = catalogue.actions_for_service(key)
+        groups.append((service.name, [(a.name, f"{a.name} ({a.level})") for a in actions]))
+    return groups
+
+
+class SimulatorForm(forms.Form):
+    """Who asks to do what, where, and in which request context.
+
+    Read with GET so a simulation is a link. The principal and project are looked up
+    within `organization` only: another organization's ids are "not a valid choice".
+    """
+
+    principal = MemberChoiceField(queryset=Membership.objects.none(), empty_label="Choose a user…")
+    action = forms.ChoiceField(choices=action_choices)
+    project = forms.ModelChoiceField(
+        queryset=Project.objects.none(),
+        required=False,
+        empty_label="No project (organization-level action)",
+        help_text="Required for project-level actions.",
+    )
+    ip = forms.CharField(
+        label="Source IP", required=False, max_length=45, help_text="Empty: no address."
+    )
+    user_agent = forms.CharField(label="User agent", required=False, max_length=512)
+    time = UTCDateTimeField(
+        label="Time (UTC)",
+        required=False,
+        input_formats=[DATETIME_LOCAL, "%Y-%m-%dT%H:%M:%S"],
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format=DATETIME_LOCAL),
+        help_text="Empty: now.",
+    )
+    mfa = forms.BooleanField(label="Signed in with MFA", required=False)
+
+    def __init__(self, *args: Any, organization: Organization, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["principal"].queryset = members_of(organization)
+        self.fields["project"].queryset = projects_of(organization).order_by("name")
+
+    def clean_ip(self) -> str:
+        value = self.cleaned_data["ip"].strip()
+        if value:
+            try:
+                value = str(ipaddress.ip_address(value))
+            except ValueError:
+                raise forms.ValidationError(
+                    f'"{value}" is not an IPv4 or IPv6 address.', code="invalid_ip"
+                ) from None
+        return value
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        action = catalogue.ACTIONS.get(data.get("action", ""))
+        if action is not None and "project" not in self.errors:
+            project = data.get("project")
+            if action.level == catalogue.PROJECT and project is None:
+                self.add_error(
+                    "project", f"{action.name} is a project-level action: choose a project."
+                )
+            elif action.level == catalogue.ORGANIZATION and project is not None:
+                self.add_error(
+                    "project",
+                    f"{action.name} is an organization-level action: leave the project empty.",
+                )
+        return data
+
+    def request_facts(self) -> RequestFacts:
+        """The request context to decide with; call after `is_valid()`."""
+        data = self.cleaned_data
+        return RequestFacts(
+            ip=data["ip"],
+            user_agent=data["user_agent"],
+            time=data["time"] or timezone.now(),
+            mfa=data["mfa"],
+        )
