@@ -42,3 +42,21 @@ PROJECT_DELETED = register("projects.project.deleted", "{actor} deleted project 
 BILLING_CONTACT_UPDATED = register("billing.contact.updated", "{actor} updated the billing contact")
 ACCESS_DENIED = register("access.denied", "{actor} was denied {target}")
 POLICY_ATTACHED = register("iam.policy.attached", "{actor} attached policy {target}")
+POLICY_DETACHED = register("iam.policy.detached", "{actor} detached policy {target}")
+POLICY_CREATED = register("iam.policy.created", "{actor} created policy {target}")
+POLICY_UPDATED = register("iam.policy.updated", "{actor} updated policy {target}")
+POLICY_DUPLICATED = register("iam.policy.duplicated", "{actor} duplicated a policy as {target}")
+POLICY_DELETED = register("iam.policy.deleted", "{actor} deleted policy {target}")
+POLICY_RULE_ADDED = register("iam.policy.rule_added", "{actor} added a rule to policy {target}")
+POLICY_RULE_UPDATED = register(
+    "iam.policy.rule_updated", "{actor} changed a rule of policy {target}"
+)
+POLICY_RULE_REMOVED = register(
+    "iam.policy.rule_removed", "{actor} removed a rule from policy {target}"
+)
+POLICY_RULES_REORDERED = register(
+    "iam.policy.rules_reordered", "{actor} reordered the rules of policy {target}"
+)
+GUARDRAIL_UPDATED = register(
+    "iam.guardrail.updated", "{actor} changed the organization's guardrails"
+)

@@ -7,6 +7,7 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("accounts/", include("accounts.urls")),
     path("o/<uuid:org_id>/audit/", include("audit.urls")),
+    path("o/<uuid:org_id>/iam/", include("policies.editor_urls")),
     path("o/<uuid:org_id>/iam/", include("policies.tools_urls")),
     path("admin/", admin.site.urls),
     path("", include("organizations.urls")),

@@ -205,11 +205,11 @@ def project_update(request: HttpRequest, org_id: UUID, project_id: UUID) -> Http
         # Do not show the rejected name in headings: reload what is stored.
         project.refresh_from_db()
     if request.htmx:
+        # 200 even on errors: htmx 2 does not swap 4xx responses into the row.
         return render(
             request,
             "organizations/project_list.html#project-edit-row",
             {"project": project, "form": form},
-            status=200 if not form.is_bound else 400,
         )
     return render(
         request,

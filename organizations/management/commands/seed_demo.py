@@ -17,6 +17,7 @@ from django.utils import timezone
 from accounts.models import User
 from organizations import services
 from organizations.models import BillingContact, Invoice, Membership, Organization, Project
+from policies import services as policy_services
 from policies.models import Policy
 from policies.services import policy_attach, sync_managed_policies
 
@@ -30,6 +31,9 @@ PEOPLE = [
     ("readonly@acme.example", "demo-readonly-2026", "Remy Reader", False, ["ReadOnlyAccess"]),
 ]
 OPERATOR = ("operator@acme.example", "demo-operator-2026", "Oscar Operator")
+OPERATORS_POLICY = "web-frontend-operators"
+# The demo is served on 127.0.0.1, which counts as "the office" so the rule shows as allowed.
+OFFICE_NETWORK = 'ip_in_range(request.ip, "10.0.0.0/8") || ip_in_range(request.ip, "127.0.0.0/8")'
 PROJECTS = [
     ("web-frontend", "Customer-facing web application and its CDN."),
     ("data-pipeline", "Nightly ETL jobs and the analytics warehouse."),
@@ -73,6 +77,7 @@ class Command(BaseCommand):
                 actor=users["billing@acme.example"],
             )
         self._invoices(organization)
+        self._custom_policies(organization, owner, users["readonly@acme.example"])
         self._organization(SECOND_ORGANIZATION, owner)
         operator = self._user(*OPERATOR)
         if not operator.is_staff:
@@ -93,6 +98,38 @@ class Command(BaseCommand):
     def _organization(self, name: str, owner: User) -> Organization:
         existing = Organization.objects.filter(name=name, memberships__user=owner).first()
         return existing or services.organization_create(name=name, owner=owner)
+
+    def _custom_policies(self, organization: Organization, owner: User, reader: User) -> None:
+        """A project-scoped, conditional policy and a guardrail, so the editor, the
+        simulator and effective permissions all have something to show."""
+        if not Policy.objects.filter(organization=organization, name=OPERATORS_POLICY).exists():
+            policy = policy_services.policy_create(
+                organization=organization,
+                name=OPERATORS_POLICY,
+                description="Run the web front end's instances, from the office network only.",
+                labels=["web", "on-call"],
+                actor=owner,
+            )
+            policy_services.rule_add(
+                policy=policy,
+                effect="allow",
+                actions=["InstancesFullAccess"],
+                scope="projects",
+                projects=list(organization.projects.filter(name="web-frontend")),
+                condition=OFFICE_NETWORK,
+                actor=owner,
+            )
+            membership = Membership.objects.get(organization=organization, user=reader)
+            policy_attach(policy=policy, membership=membership, actor=owner)
+        if not Policy.objects.filter(organization=organization, kind="guardrail").exists():
+            policy_services.guardrail_rule_add(
+                organization=organization,
+                effect="deny",
+                actions=["projects:projects:delete"],
+                scope="all_projects",
+                condition=f"!({OFFICE_NETWORK})",
+                actor=owner,
+            )
 
     def _invoices(self, organization: Organization) -> None:
         today = timezone.localdate()

@@ -1,0 +1,242 @@
+"""Forms of the policy editor: they parse what people type; services decide what is valid."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.db.models import QuerySet
+
+from organizations.models import Membership, Project
+from policies import catalogue
+from policies.conditions import ConditionError, build_condition, parse_ip_range, parse_timezone
+from policies.models import Policy, Rule
+
+
+def _lines(text: str) -> list[str]:
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+class PolicyForm(forms.Form):
+    name = forms.CharField(max_length=128, help_text="Unique in the organization.")
+    description = forms.CharField(
+        max_length=1000, required=False, widget=forms.Textarea(attrs={"rows": 3})
+    )
+    labels = forms.CharField(
+        max_length=1000, required=False, help_text="Comma-separated, e.g. team-a, production."
+    )
+
+    @classmethod
+    def for_policy(cls, policy: Policy, data: Any = None) -> PolicyForm:
+        initial = {
+            "name": policy.name,
+            "description": policy.description,
+            "labels": ", ".join(policy.labels),
+        }
+        return cls(data, initial=initial)
+
+    def clean_labels(self) -> list[str]:
+        return [label.strip() for label in self.cleaned_data["labels"].split(",") if label.strip()]
+
+
+class ConditionForm(forms.Form):
+    """The condition of a rule: common cases as fields, and raw CEL for the rest.
+
+    When fields and raw CEL are both given, the condition is their conjunction: every
+    part must hold. A stored condition comes back as raw CEL when the rule is edited.
+    """
+
+    ip_ranges = forms.CharField(
+        label="Source IP ranges",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2, "placeholder": "203.0.113.0/24"}),
+        help_text="One range per line; the request must come from one of them.",
+    )
+    user_agent_contains = forms.CharField(
+        label="User agent contains", max_length=200, required=False
+    )
+    time_after = forms.CharField(
+        label="From (HH:MM)",
+        required=False,
+        widget=forms.TextInput(attrs={"type": "time"}),
+    )
+    time_before = forms.CharField(
+        label="Until (HH:MM, excluded)",
+        required=False,
+        widget=forms.TextInput(attrs={"type": "time"}),
+        help_text="A window such as 22:00 to 06:00 crosses midnight.",
+    )
+    timezone = forms.CharField(label="Time zone", max_length=64, initial="UTC", required=False)
+    require_mfa = forms.BooleanField(label="Require MFA", required=False)
+    condition = forms.CharField(
+        label="CEL condition",
+        max_length=2000,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3, "spellcheck": "false"}),
+        help_text=(
+            "Variables: request.ip, request.user_agent, request.time, request.mfa, "
+            "principal.type, principal.id; function ip_in_range(ip, cidr). Combined "
+            "with the fields above by AND."
+        ),
+    )
+
+    def clean_ip_ranges(self) -> list[str]:
+        ranges = _lines(self.cleaned_data["ip_ranges"])
+        for cidr in ranges:
+            try:
+                parse_ip_range(cidr)
+            except ConditionError as error:
+                raise forms.ValidationError(error.message) from None
+        return ranges
+
+    def clean_timezone(self) -> str:
+        name = self.cleaned_data["timezone"].strip() or "UTC"
+        try:
+            parse_timezone(name)
+        except ConditionError as error:
+            raise forms.ValidationError(error.message) from None
+        return name
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if self.errors:
+            return data
+        try:
+            built = build_condition(
+                ip_ranges=data["ip_ranges"],
+                user_agent_contains=data["user_agent_contains"] or None,
+                time_after=data["time_after"] or None,
+                time_before=data["time_before"] or None,
+                timezone=data["timezone"],
+                require_mfa=data["require_mfa"],
+            )
+        except ConditionError as error:
+            raise forms.ValidationError(error.message) from None
+        raw = data["condition"].strip()
+        data["condition"] = f"({built}) && ({raw})" if built and raw else built or raw
+        return data
+
+
+class RuleForm(ConditionForm):
+    """A rule: effect, actions (permission sets ticked and patterns typed), scope."""
+
+    effect = forms.ChoiceField(choices=Rule.Effect.choices, widget=forms.RadioSelect)
+    permission_sets = forms.MultipleChoiceField(
+        label="Permission sets",
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        choices=[
+            (name, f"{name} ({catalogue.permission_set_level(name)}): {pset.description}")
+            for name, pset in catalogue.PERMISSION_SETS.items()
+        ],
+    )
+    actions = forms.CharField(
+        label="Other actions",
+        required=False,
+        widget=forms.Textarea(
+            attrs={"rows": 3, "spellcheck": "false", "placeholder": "billing:invoices:read"}
+        ),
+        help_text="One per line: an action (iam:users:list) or a wildcard (*, billing:*, "
+        "iam:users:*).",
+    )
+    scope = forms.ChoiceField(
+        choices=Rule.Scope.choices,
+        widget=forms.RadioSelect,
+        initial=Rule.Scope.ORGANIZATION,
+        help_text="Organization-level actions need the organization scope; project-level "
+        "ones, all projects or chosen projects.",
+    )
+    projects = forms.ModelMultipleChoiceField(
+        queryset=Project.objects.none(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Only for the chosen-projects scope.",
+    )
+
+    field_order = [
+        "effect",
+        "permission_sets",
+        "actions",
+        "scope",
+        "projects",
+        "ip_ranges",
+        "user_agent_contains",
+        "time_after",
+        "time_before",
+        "timezone",
+        "require_mfa",
+        "condition",
+    ]
+
+    def __init__(
+        self,
+        *args: Any,
+        projects: QuerySet[Project],
+        is_guardrail: bool = False,
+        rule: Rule | None = None,
+        **kwargs: Any,
+    ) -> None:
+        # One page may hold the add form and an edit form: their ids must differ.
+        self.form_id = f"rule-{rule.pk}" if rule is not None else "new-rule"
+        kwargs.setdefault("auto_id", f"{self.form_id}-%s")
+        if rule is not None:
+            kwargs["initial"] = {
+                "effect": rule.effect,
+                "permission_sets": [a for a in rule.actions if a in catalogue.PERMISSION_SETS],
+                "actions": "\n".join(a for a in rule.actions if a not in catalogue.PERMISSION_SETS),
+                "scope": rule.scope,
+                "projects": list(rule.projects.all()),
+                "condition": rule.condition,
+            }
+        super().__init__(*args, **kwargs)
+        self.fields["projects"].queryset = projects
+        if is_guardrail:
+            # Guardrails only deny: compile_rule refuses an allow all the same.
+            self.fields["effect"].choices = [(Rule.Effect.DENY, "Deny")]
+            self.fields["effect"].initial = Rule.Effect.DENY
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        data["actions"] = [*data.get("permission_sets", []), *_lines(data.get("actions", ""))]
+        if not data["actions"] and "actions" not in self.errors:
+            self.add_error("actions", "Tick a permission set or type at least one action.")
+        return data
+
+    def rule_values(self) -> dict[str, Any]:
+        """The keyword arguments of `rule_add` / `rule_update`."""
+        data = self.cleaned_data
+        return {
+            "effect": data["effect"],
+            "actions": data["actions"],
+            "scope": data["scope"],
+            "projects": list(data["projects"]),
+            "condition": data["condition"],
+        }
+
+
+class ConditionTestForm(forms.Form):
+    """Values to test a condition against; blank ones fall back to the current request."""
+
+    test_ip = forms.GenericIPAddressField(label="IP address", required=False)
+    test_user_agent = forms.CharField(label="User agent", max_length=512, required=False)
+    test_time = forms.DateTimeField(
+        label="Time",
+        required=False,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+        help_text="In the server's time zone (UTC).",
+    )
+    test_mfa = forms.BooleanField(label="Signed in with MFA", required=False)
+
+    def has_values(self) -> bool:
+        return any(self.cleaned_data.get(name) for name in self.fields)
+
+
+class AttachForm(forms.Form):
+    membership = forms.ModelChoiceField(
+        label="User", queryset=Membership.objects.none(), empty_label="Choose a user"
+    )
+
+    def __init__(self, *args: Any, memberships: QuerySet[Membership], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["membership"].queryset = memberships
+        self.fields["membership"].label_from_instance = lambda m: m.user.email

@@ -1,0 +1,544 @@
+"""The policy editor: policies, their rules, attachments, the guardrails and the
+condition tester. Views parse, call a service, render; HTMX gets the page's partials."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce, Lower
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from organizations import selectors as org_selectors
+from organizations.models import Membership, Organization
+from organizations.views import apply_errors, paginate
+from policies import services
+from policies.authz import principal_of, request_facts
+from policies.conditions import (
+    CompiledCondition,
+    ConditionContext,
+    ConditionError,
+    ConditionEvaluationError,
+    compile_condition,
+)
+from policies.forms import AttachForm, ConditionForm, ConditionTestForm, PolicyForm, RuleForm
+from policies.guards import requires
+from policies.models import Policy, PolicyAttachment, Rule
+
+# ------------------------------------------------------------------------- lookups
+# Policies are found through the request's organization (or are managed): another
+# organization's policy is 404, never 403.
+
+
+def _visible_policies(organization: Organization) -> QuerySet[Policy]:
+    return Policy.objects.filter(
+        Q(organization=organization) | Q(kind=Policy.Kind.MANAGED, organization__isnull=True)
+    )
+
+
+def _policy_for(request: HttpRequest, policy_id: UUID) -> Policy:
+    try:
+        return _visible_policies(request.organization).get(pk=policy_id)
+    except Policy.DoesNotExist:
+        raise Http404("No such policy.") from None
+
+
+def _refuse_managed(request: HttpRequest, policy: Policy) -> HttpResponse | None:
+    """A 403 page for a write to a managed policy, which only the catalogue may change."""
+    if not policy.is_managed:
+        return None
+    messages.error(
+        request, f"{policy.name} is a managed policy: it is read-only. Duplicate it to edit a copy."
+    )
+    return render(request, "403.html", status=403)
+
+
+def _rule_for(request: HttpRequest, policy: Policy, rule_id: UUID) -> Rule:
+    try:
+        return policy.rules.select_related("policy__organization").get(pk=rule_id)
+    except Rule.DoesNotExist:
+        raise Http404("No such rule.") from None
+
+
+def _guardrail_of(organization: Organization) -> Policy | None:
+    return Policy.objects.filter(organization=organization, kind=Policy.Kind.GUARDRAIL).first()
+
+
+def _policies_with_counts(organization: Organization) -> QuerySet[Policy]:
+    """Custom and managed policies with their rule count and the organization's
+    attachment count, in a constant number of queries."""
+    rules = Rule.objects.filter(policy=OuterRef("pk")).values("policy").annotate(n=Count("pk"))
+    attachments = (
+        PolicyAttachment.objects.filter(policy=OuterRef("pk"), organization=organization)
+        .values("policy")
+        .annotate(n=Count("pk"))
+    )
+    return (
+        _visible_policies(organization)
+        .exclude(kind=Policy.Kind.GUARDRAIL)
+        .annotate(
+            rule_count=Coalesce(Subquery(rules.values("n")), 0),
+            attachment_count=Coalesce(Subquery(attachments.values("n")), 0),
+        )
+        .order_by("kind", Lower("name"))
+    )
+
+
+def _ordered_rules(policy: Policy | None) -> list[Rule]:
+    if policy is None:
+        return []
+    return list(policy.rules.order_by("position").prefetch_related("projects"))
+
+
+def _attachments(policy: Policy, organization: Organization) -> list[PolicyAttachment]:
+    return list(
+        PolicyAttachment.objects.filter(policy=policy, organization=organization)
+        .select_related("membership__user")
+        .order_by("membership__user__email")
+    )
+
+
+def _attachable(policy: Policy, organization: Organization) -> QuerySet[Membership]:
+    return org_selectors.members_of(organization).exclude(policy_attachments__policy=policy)
+
+
+# ------------------------------------------------------------------------ contexts
+
+
+def _page_template(policy: Policy | None) -> str:
+    if policy is None or policy.kind == Policy.Kind.GUARDRAIL:
+        return "policies/guardrails.html"
+    return "policies/policy_detail.html"
+
+
+def _page_url(organization: Organization, policy: Policy | None) -> str:
+    """The page showing `policy`'s rules: the guardrails page for the guardrail (or None)."""
+    if policy is None or policy.kind == Policy.Kind.GUARDRAIL:
+        return reverse("policies:guardrails", args=[organization.pk])
+    return reverse("policies:policy_detail", args=[organization.pk, policy.pk])
+
+
+def _rule_form(
+    request: HttpRequest, policy: Policy | None, *, data: Any = None, rule: Rule | None = None
+) -> RuleForm:
+    return RuleForm(
+        data,
+        projects=org_selectors.projects_of(request.organization),
+        is_guardrail=policy is None or policy.kind == Policy.Kind.GUARDRAIL,
+        rule=rule,
+    )
+
+
+def _test_form(rule_form: RuleForm) -> ConditionTestForm:
+    """The tester's fields, rendered inside `rule_form` and sharing its id prefix."""
+    return ConditionTestForm(auto_id=f"{rule_form.form_id}-%s")
+
+
+def _rules_context(
+    request: HttpRequest,
+    policy: Policy | None,
+    *,
+    add_form: RuleForm | None = None,
+    editing: Rule | None = None,
+    edit_form: RuleForm | None = None,
+) -> dict[str, Any]:
+    organization = request.organization
+    if policy is not None and policy.kind != Policy.Kind.GUARDRAIL:
+        add_url = reverse("policies:rule_add", args=[organization.pk, policy.pk])
+    else:
+        add_url = reverse("policies:guardrail_rule_add", args=[organization.pk])
+    add_form = add_form or _rule_form(request, policy)
+    return {
+        "policy": policy,
+        "page_url": _page_url(organization, policy),
+        "rules": _ordered_rules(policy),
+        "add_url": add_url,
+        "add_form": add_form,
+        "add_test_form": _test_form(add_form),
+        "editing": editing,
+        "edit_form": edit_form,
+        "edit_test_form": _test_form(edit_form) if edit_form else None,
+    }
+
+
+def _page_context(request: HttpRequest, policy: Policy | None, **rules: Any) -> dict[str, Any]:
+    context = _rules_context(request, policy, **rules)
+    if policy is not None and policy.kind != Policy.Kind.GUARDRAIL:
+        context.update(_attachments_context(request, policy))
+    return context
+
+
+def _attachments_context(
+    request: HttpRequest, policy: Policy, attach_form: AttachForm | None = None
+) -> dict[str, Any]:
+    organization = request.organization
+    return {
+        "policy": policy,
+        "attachments": _attachments(policy, organization),
+        "attach_form": attach_form or AttachForm(memberships=_attachable(policy, organization)),
+    }
+
+
+def _render_rules(
+    request: HttpRequest, policy: Policy | None, *, status: int = 200, **rules: Any
+) -> HttpResponse:
+    """The rules partial for HTMX, the whole page otherwise (400 when a form is refused)."""
+    if request.htmx:
+        context = _rules_context(request, policy, **rules)
+        return render(request, "policies/rules.html#rules", context)
+    return render(
+        request, _page_template(policy), _page_context(request, policy, **rules), status=status
+    )
+
+
+def _after_rule_write(request: HttpRequest, policy: Policy, message: str) -> HttpResponse:
+    messages.success(request, message)
+    if request.htmx:
+        return _render_rules(request, policy)
+    return redirect(_page_url(request.organization, policy))
+
+
+# ------------------------------------------------------------------------ policies
+
+
+@requires("iam:policies:list")
+@require_GET
+def policy_list(request: HttpRequest, org_id: UUID) -> HttpResponse:
+    page = paginate(request, _policies_with_counts(request.organization))
+    return render(request, "policies/policy_list.html", {"page": page})
+
+
+@requires("iam:policies:create")
+@require_http_methods(["GET", "POST"])
+def policy_create(request: HttpRequest, org_id: UUID) -> HttpResponse:
+    form = PolicyForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            policy = services.policy_create(
+                organization=request.organization,
+                **form.cleaned_data,
+                actor=request.user,
+                request=request,
+            )
+        except ValidationError as error:
+            apply_errors(form, error)
+        else:
+            messages.success(request, f"Policy {policy.name} created. Add its rules below.")
+            return redirect("policies:policy_detail", org_id=org_id, policy_id=policy.pk)
+    return render(
+        request,
+        "policies/policy_form.html",
+        {"form": form, "policy": None},
+        status=400 if form.is_bound else 200,
+    )
+
+
+@requires("iam:policies:read")
+@require_GET
+def policy_detail(request: HttpRequest, org_id: UUID, policy_id: UUID) -> HttpResponse:
+    policy = _policy_for(request, policy_id)
+    if policy.kind == Policy.Kind.GUARDRAIL:
+        return redirect("policies:guardrails", org_id=org_id)
+    return render(request, "policies/policy_detail.html", _page_context(request, policy))
+
+
+@requires("iam:policies:update")
+@require_http_methods(["GET", "POST"])
+def policy_update(request: HttpRequest, org_id: UUID, policy_id: UUID) -> HttpResponse:
+    policy = _policy_for(request, policy_id)
+    if refused := _refuse_managed(request, policy):
+        return refused
+    if policy.kind == Policy.Kind.GUARDRAIL:
+        return redirect("policies:guardrails", org_id=org_id)
+    form = PolicyForm.for_policy(policy, request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.policy_update(
+                policy=policy, **form.cleaned_data, actor=request.user, request=request
+            )
+        except ValidationError as error:
+            apply_errors(form, error)
+        else:
+            messages.success(request, "Policy saved.")
+            return redirect("policies:policy_detail", org_id=org_id, policy_id=policy.pk)
+    return render(
+        request,
+        "policies/policy_form.html",
+        {"form": form, "policy": policy},
+        status=400 if form.is_bound else 200,
+    )
+
+
+@requires("iam:policies:create")
+@require_POST
+def policy_duplicate(request: HttpRequest, org_id: UUID, policy_id: UUID) -> HttpResponse:
+    policy = _policy_for(request, policy_id)
+    try:
+        copy = services.policy_duplicate(
+            policy=policy, organization=request.organization, actor=request.user, request=request
+        )
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+        return redirect(_page_url(request.organization, policy))
+    messages.success(request, f"Policy {policy.name} duplicated as {copy.name}.")
+    return redirect("policies:policy_detail", org_id=org_id, policy_id=copy.pk)
+
+
+@requires("iam:policies:delete")
+@require_http_methods(["GET", "POST"])
+def policy_delete(request: HttpRequest, org_id: UUID, policy_id: UUID) -> HttpResponse:
+    policy = _policy_for(request, policy_id)
+    if refused := _refuse_managed(request, policy):
+        return refused
+    if policy.kind == Policy.Kind.GUARDRAIL:
+        return redirect("policies:guardrails", org_id=org_id)
+    if request.method == "POST":
+        services.policy_delete(policy=policy, actor=request.user, request=request)
+        messages.success(request, f"Policy {policy.name} deleted.")
+        return redirect("policies:policy_list", org_id=org_id)
+    attachment_count = PolicyAttachment.objects.filter(policy=policy).count()
+    return render(
+        request,
+        "policies/policy_delete.html",
+        {"policy": policy, "attachment_count": attachment_count},
+    )
+
+
+# --------------------------------------------------------------------------- rules
+
+
+@requires("iam:policies:read")
+@require_GET
+def rule_list(request: HttpRequest, org_id: UUID, policy_id: UUID) -> HttpResponse:
+    """The rules partial, e.g. to cancel an edit in place; the page without HTMX."""
+    policy = _policy_for(request, policy_id)
+    if not request.htmx:
+        return redirect(_page_url(request.organization, policy))
+    return _render_rules(request, policy)
+
+
+def _save_rule(
+    request: HttpRequest, policy: Policy | None, rule: Rule | None = None
+) -> HttpResponse:
+    """Validate the posted rule and add it (to `policy`, or to the guardrails when None)
+    or change `rule`; refused input comes back inline and nothing is saved."""
+    form = _rule_form(request, policy, data=request.POST, rule=rule)
+    if form.is_valid():
+        try:
+            if rule is not None:
+                services.rule_update(
+                    rule=rule, **form.rule_values(), actor=request.user, request=request
+                )
+            elif policy is None or policy.kind == Policy.Kind.GUARDRAIL:
+                rule = services.guardrail_rule_add(
+                    organization=request.organization,
+                    **form.rule_values(),
+                    actor=request.user,
+                    request=request,
+                )
+                policy = rule.policy
+            else:
+                services.rule_add(
+                    policy=policy, **form.rule_values(), actor=request.user, request=request
+                )
+        except ValidationError as error:
+            apply_errors(form, error)
+        else:
+            return _after_rule_write(request, policy, "Rule saved.")
+    if rule is not None:
+        return _render_rules(request, policy, status=400, editing=rule, edit_form=form)
+    return _render_rules(request, policy, status=400, add_form=form)
+
+
+@requires("iam:policies:update")
+@require_POST
+def rule_add(request: HttpRequest, org_id: UUID, policy_id: UUID) -> HttpResponse:
+    policy = _policy_for(request, policy_id)
+    if refused := _refuse_managed(request, policy):
+        return refused
+    return _save_rule(request, policy)
+
+
+@requires("iam:policies:update")
+@require_http_methods(["GET", "POST"])
+def rule_update(request: HttpRequest, org_id: UUID, policy_id: UUID, rule_id: UUID) -> HttpResponse:
+    """The rule's form in place of its row (HTMX) or on its page, and its saving."""
+    policy = _policy_for(request, policy_id)
+    if refused := _refuse_managed(request, policy):
+        return refused
+    rule = _rule_for(request, policy, rule_id)
+    if request.method == "POST":
+        return _save_rule(request, policy, rule)
+    return _render_rules(
+        request, policy, editing=rule, edit_form=_rule_form(request, policy, rule=rule)
+    )
+
+
+@requires("iam:policies:update")
+@require_POST
+def rule_move(request: HttpRequest, org_id: UUID, policy_id: UUID, rule_id: UUID) -> HttpResponse:
+    policy = _policy_for(request, policy_id)
+    if refused := _refuse_managed(request, policy):
+        return refused
+    rule = _rule_for(request, policy, rule_id)
+    direction = request.POST.get("direction")
+    if direction not in ("up", "down"):
+        messages.error(request, "Choose to move the rule up or down.")
+        return _render_rules(request, policy, status=400)
+    services.rule_move(rule=rule, direction=direction, actor=request.user, request=request)
+    return _after_rule_write(request, policy, f"Rule moved {direction}.")
+
+
+@requires("iam:policies:update")
+@require_POST
+def rule_remove(request: HttpRequest, org_id: UUID, policy_id: UUID, rule_id: UUID) -> HttpResponse:
+    policy = _policy_for(request, policy_id)
+    if refused := _refuse_managed(request, policy):
+        return refused
+    rule = _rule_for(request, policy, rule_id)
+    services.rule_remove(rule=rule, actor=request.user, request=request)
+    return _after_rule_write(request, policy, f"Rule {rule.position} removed.")
+
+
+# ---------------------------------------------------------------------- guardrails
+
+
+@requires("iam:policies:read")
+@require_GET
+def guardrails(request: HttpRequest, org_id: UUID) -> HttpResponse:
+    policy = _guardrail_of(request.organization)
+    return render(request, "policies/guardrails.html", _page_context(request, policy))
+
+
+@requires("iam:policies:update")
+@require_POST
+def guardrail_rule_add(request: HttpRequest, org_id: UUID) -> HttpResponse:
+    return _save_rule(request, _guardrail_of(request.organization))
+
+
+# --------------------------------------------------------------------- attachments
+
+
+def _render_attachments(
+    request: HttpRequest, policy: Policy, attach_form: AttachForm | None = None
+) -> HttpResponse:
+    context = _attachments_context(request, policy, attach_form)
+    return render(request, "policies/policy_detail.html#attachments", context)
+
+
+@requires("iam:policies:attach")
+@require_POST
+def policy_attach(request: HttpRequest, org_id: UUID, policy_id: UUID) -> HttpResponse:
+    policy = _policy_for(request, policy_id)
+    if policy.kind == Policy.Kind.GUARDRAIL:
+        messages.error(request, "Guardrails apply to everyone but owners: they cannot be attached.")
+        return render(
+            request, "policies/guardrails.html", _page_context(request, policy), status=400
+        )
+    form = AttachForm(request.POST, memberships=_attachable(policy, request.organization))
+    if form.is_valid():
+        membership = form.cleaned_data["membership"]
+        try:
+            services.policy_attach(
+                policy=policy, membership=membership, actor=request.user, request=request
+            )
+        except ValidationError as error:
+            apply_errors(form, error)
+        else:
+            messages.success(request, f"{policy.name} attached to {membership.user.email}.")
+            if request.htmx:
+                return _render_attachments(request, policy)
+            return redirect(_page_url(request.organization, policy))
+    if request.htmx:
+        return _render_attachments(request, policy, form)
+    context = _page_context(request, policy)
+    context["attach_form"] = form
+    return render(request, _page_template(policy), context, status=400)
+
+
+@requires("iam:policies:attach")
+@require_POST
+def policy_detach(
+    request: HttpRequest, org_id: UUID, policy_id: UUID, membership_id: UUID
+) -> HttpResponse:
+    policy = _policy_for(request, policy_id)
+    try:
+        membership = org_selectors.members_of(request.organization).get(pk=membership_id)
+    except Membership.DoesNotExist:
+        raise Http404("No such user.") from None
+    services.policy_detach(
+        policy=policy, membership=membership, actor=request.user, request=request
+    )
+    messages.success(request, f"{policy.name} detached from {membership.user.email}.")
+    if request.htmx:
+        return _render_attachments(request, policy)
+    return redirect(_page_url(request.organization, policy))
+
+
+# --------------------------------------------------------------- condition tester
+
+
+def _evaluate(
+    condition: CompiledCondition, facts: dict[str, Any], request: HttpRequest
+) -> dict[str, Any]:
+    """The condition's value for one set of facts, or the error that fails it closed."""
+    principal = principal_of(request.membership)
+    context = ConditionContext(**facts, principal_type=principal.type, principal_id=principal.id)
+    try:
+        value = condition.evaluate(context)
+    except ConditionEvaluationError as error:
+        return {"facts": facts, "error": str(error)}
+    return {"facts": facts, "value": value}
+
+
+@requires("iam:policies:read")
+@require_POST
+def condition_test(request: HttpRequest, org_id: UUID) -> HttpResponse:
+    """Evaluate the condition of a rule form against this request and typed-in values.
+
+    Reads the rule form's own fields, so the button sits inside that form; without HTMX
+    it shows the result on its own page.
+    """
+    form = ConditionForm(request.POST)
+    test_form = ConditionTestForm(request.POST)
+    context: dict[str, Any] = {"form": form, "test_form": test_form, "results": []}
+    if form.is_valid() and test_form.is_valid():
+        source = form.cleaned_data["condition"]
+        context["condition"] = source
+        if source:
+            try:
+                condition = compile_condition(source)
+            except ConditionError as error:
+                context["error"] = str(error)
+            else:
+                current = request_facts(request)
+                facts = {
+                    "ip": current.ip,
+                    "user_agent": current.user_agent,
+                    "time": current.time,
+                    "mfa": current.mfa,
+                }
+                context["results"].append(
+                    ("Your current request", _evaluate(condition, facts, request))
+                )
+                if test_form.has_values():
+                    typed = test_form.cleaned_data
+                    facts = {
+                        "ip": typed["test_ip"] or current.ip,
+                        "user_agent": typed["test_user_agent"] or current.user_agent,
+                        "time": typed["test_time"] or current.time,
+                        "mfa": typed["test_mfa"],
+                    }
+                    context["results"].append(
+                        ("The values typed in", _evaluate(condition, facts, request))
+                    )
+    template = "policies/condition_test.html"
+    if request.htmx:
+        return render(request, f"{template}#result", context)
+    return render(request, template, context)
