@@ -37,7 +37,7 @@ format: install
 test: lint test-sqlite test-postgres test-browser
 
 test-sqlite: install
-	$(PY) manage.py makemigrations --check --dry-run
+	env -u DATABASE_URL $(PY) manage.py makemigrations --check --dry-run
 	env -u DATABASE_URL $(PYTEST) -m "not browser" -q
 
 # Against DATABASE_URL when it names PostgreSQL, else a throwaway local cluster.

@@ -111,7 +111,11 @@ def project_update(
     request: HttpRequest | None = None,
 ) -> Project:
     # Read what is stored: a bound ModelForm has already changed the instance in memory.
-    project = Project.objects.select_for_update().select_related("organization").get(pk=project.pk)
+    project = (
+        Project.objects.select_for_update(of=("self",))
+        .select_related("organization")
+        .get(pk=project.pk)
+    )
     before = {"name": project.name, "description": project.description}
     project.name = _check_project_name(
         organization=project.organization, name=name, exclude=project

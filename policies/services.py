@@ -198,7 +198,11 @@ def policy_update(
     request: HttpRequest | None = None,
 ) -> Policy:
     """Rename a custom policy and change its description and labels."""
-    policy = Policy.objects.select_for_update().select_related("organization").get(pk=policy.pk)
+    policy = (
+        Policy.objects.select_for_update(of=("self",))
+        .select_related("organization")
+        .get(pk=policy.pk)
+    )
     _refuse_read_only(policy)
     if policy.kind == Policy.Kind.GUARDRAIL:
         raise ValidationError("The guardrail policy has no name or labels to change.")
@@ -283,7 +287,11 @@ def policy_duplicate(
 @transaction.atomic
 def policy_delete(*, policy: Policy, actor: User, request: HttpRequest | None = None) -> None:
     """Delete a custom policy with its rules and attachments."""
-    policy = Policy.objects.select_for_update().select_related("organization").get(pk=policy.pk)
+    policy = (
+        Policy.objects.select_for_update(of=("self",))
+        .select_related("organization")
+        .get(pk=policy.pk)
+    )
     _refuse_read_only(policy)
     if policy.kind == Policy.Kind.GUARDRAIL:
         raise ValidationError("Remove the guardrail's rules instead of deleting it.")
@@ -348,7 +356,11 @@ def _check_rule(
 
 def _lock_policy(policy: Policy) -> Policy:
     """The policy, locked: concurrent rule edits of one policy run one after the other."""
-    policy = Policy.objects.select_for_update().select_related("organization").get(pk=policy.pk)
+    policy = (
+        Policy.objects.select_for_update(of=("self",))
+        .select_related("organization")
+        .get(pk=policy.pk)
+    )
     _refuse_read_only(policy)
     return policy
 
