@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, OuterRef, QuerySet, Subquery
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.http import Http404
 
 from accounts.models import User
@@ -29,11 +29,10 @@ def membership_for(*, user: User, organization_id: object) -> Membership:
 
 
 def organization_counts(organization: Organization) -> dict[str, int]:
-    return {
-        "members": organization.memberships.count(),
-        "owners": organization.memberships.filter(is_owner=True).count(),
-        "projects": organization.projects.count(),
-    }
+    counts = organization.memberships.aggregate(
+        members=Count("pk"), owners=Count("pk", filter=Q(is_owner=True))
+    )
+    return {**counts, "projects": organization.projects.count()}
 
 
 def projects_of(organization: Organization) -> QuerySet[Project]:

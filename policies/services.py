@@ -328,8 +328,11 @@ def _check_rule(
     scope: str,
     projects: Sequence[Project],
     condition: str,
-) -> None:
-    """Refuse a rule the evaluator would not compile strictly; messages name the field."""
+) -> str:
+    """Refuse a rule the evaluator would not compile strictly; messages name the field.
+
+    Returns the condition as it is stored (stripped)."""
+    condition = condition.strip()
     if any(project.organization_id != policy.organization_id for project in projects):
         raise ValidationError({"projects": "Choose projects of this organization."})
     try:
@@ -352,6 +355,7 @@ def _check_rule(
     except RuleError as error:
         field = "projects" if scope == Rule.Scope.PROJECTS else "effect"
         raise ValidationError({field: str(error)}) from None
+    return condition
 
 
 def _lock_policy(policy: Policy) -> Policy:
@@ -401,8 +405,7 @@ def rule_add(
 ) -> Rule:
     """Append a rule to a custom or guardrail policy after compiling it strictly."""
     policy = _lock_policy(policy)
-    condition = condition.strip()
-    _check_rule(
+    condition = _check_rule(
         policy=policy,
         effect=effect,
         actions=actions,
@@ -445,8 +448,7 @@ def rule_update(
     """Change a rule in place (its position stays) after compiling it strictly."""
     policy = _lock_policy(rule.policy)
     rule = Rule.objects.get(pk=rule.pk, policy=policy)
-    condition = condition.strip()
-    _check_rule(
+    condition = _check_rule(
         policy=policy,
         effect=effect,
         actions=actions,

@@ -8,8 +8,6 @@ from uuid import UUID
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
-from django.db.models.functions import Coalesce, Lower
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -18,7 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from organizations import selectors as org_selectors
 from organizations.models import Membership, Organization
 from organizations.views import apply_errors, paginate
-from policies import services
+from policies import selectors, services
 from policies.authz import principal_of, request_facts
 from policies.conditions import (
     CompiledCondition,
@@ -31,23 +29,6 @@ from policies.forms import AttachForm, ConditionForm, ConditionTestForm, PolicyF
 from policies.guards import requires
 from policies.models import Policy, PolicyAttachment, Rule
 
-# ------------------------------------------------------------------------- lookups
-# Policies are found through the request's organization (or are managed): another
-# organization's policy is 404, never 403.
-
-
-def _visible_policies(organization: Organization) -> QuerySet[Policy]:
-    return Policy.objects.filter(
-        Q(organization=organization) | Q(kind=Policy.Kind.MANAGED, organization__isnull=True)
-    )
-
-
-def _policy_for(request: HttpRequest, policy_id: UUID) -> Policy:
-    try:
-        return _visible_policies(request.organization).get(pk=policy_id)
-    except Policy.DoesNotExist:
-        raise Http404("No such policy.") from None
-
 
 def _refuse_managed(request: HttpRequest, policy: Policy) -> HttpResponse | None:
     """A 403 page for a write to a managed policy, which only the catalogue may change."""
@@ -57,55 +38,6 @@ def _refuse_managed(request: HttpRequest, policy: Policy) -> HttpResponse | None
         request, f"{policy.name} is a managed policy: it is read-only. Duplicate it to edit a copy."
     )
     return render(request, "403.html", status=403)
-
-
-def _rule_for(request: HttpRequest, policy: Policy, rule_id: UUID) -> Rule:
-    try:
-        return policy.rules.select_related("policy__organization").get(pk=rule_id)
-    except Rule.DoesNotExist:
-        raise Http404("No such rule.") from None
-
-
-def _guardrail_of(organization: Organization) -> Policy | None:
-    return Policy.objects.filter(organization=organization, kind=Policy.Kind.GUARDRAIL).first()
-
-
-def _policies_with_counts(organization: Organization) -> QuerySet[Policy]:
-    """Custom and managed policies with their rule count and the organization's
-    attachment count, in a constant number of queries."""
-    rules = Rule.objects.filter(policy=OuterRef("pk")).values("policy").annotate(n=Count("pk"))
-    attachments = (
-        PolicyAttachment.objects.filter(policy=OuterRef("pk"), organization=organization)
-        .values("policy")
-        .annotate(n=Count("pk"))
-    )
-    return (
-        _visible_policies(organization)
-        .exclude(kind=Policy.Kind.GUARDRAIL)
-        .annotate(
-            rule_count=Coalesce(Subquery(rules.values("n")), 0),
-            attachment_count=Coalesce(Subquery(attachments.values("n")), 0),
-        )
-        .order_by("kind", Lower("name"))
-    )
-
-
-def _ordered_rules(policy: Policy | None) -> list[Rule]:
-    if policy is None:
-        return []
-    return list(policy.rules.order_by("position").prefetch_related("projects"))
-
-
-def _attachments(policy: Policy, organization: Organization) -> list[PolicyAttachment]:
-    return list(
-        PolicyAttachment.objects.filter(policy=policy, organization=organization)
-        .select_related("membership__user")
-        .order_by("membership__user__email")
-    )
-
-
-def _attachable(policy: Policy, organization: Organization) -> QuerySet[Membership]:
-    return org_selectors.members_of(organization).exclude(policy_attachments__policy=policy)
 
 
 # ------------------------------------------------------------------------ contexts
@@ -157,7 +89,7 @@ def _rules_context(
     return {
         "policy": policy,
         "page_url": _page_url(organization, policy),
-        "rules": _ordered_rules(policy),
+        "rules": selectors.ordered_rules(policy),
         "add_url": add_url,
         "add_form": add_form,
         "add_test_form": _test_form(add_form),
@@ -180,8 +112,9 @@ def _attachments_context(
     organization = request.organization
     return {
         "policy": policy,
-        "attachments": _attachments(policy, organization),
-        "attach_form": attach_form or AttachForm(memberships=_attachable(policy, organization)),
+        "attachments": selectors.attachments_of(policy, organization),
+        "attach_form": attach_form
+        or AttachForm(memberships=selectors.attachable_members(policy, organization)),
     }
 
 
@@ -210,7 +143,7 @@ def _after_rule_write(request: HttpRequest, policy: Policy, message: str) -> Htt
 @requires("iam:policies:list")
 @require_GET
 def policy_list(request: HttpRequest, org_id: UUID) -> HttpResponse:
-    page = paginate(request, _policies_with_counts(request.organization))
+    page = paginate(request, selectors.policies_with_counts(request.organization))
     return render(request, "policies/policy_list.html", {"page": page})
 
 
@@ -242,7 +175,7 @@ def policy_create(request: HttpRequest, org_id: UUID) -> HttpResponse:
 @requires("iam:policies:read")
 @require_GET
 def policy_detail(request: HttpRequest, org_id: UUID, policy_id: UUID) -> HttpResponse:
-    policy = _policy_for(request, policy_id)
+    policy = selectors.policy_for(organization=request.organization, policy_id=policy_id)
     if policy.kind == Policy.Kind.GUARDRAIL:
         return redirect("policies:guardrails", org_id=org_id)
     return render(request, "policies/policy_detail.html", _page_context(request, policy))
@@ -251,7 +184,7 @@ def policy_detail(request: HttpRequest, org_id: UUID, policy_id: UUID) -> HttpRe
 @requires("iam:policies:update")
 @require_http_methods(["GET", "POST"])
 def policy_update(request: HttpRequest, org_id: UUID, policy_id: UUID) -> HttpResponse:
-    policy = _policy_for(request, policy_id)
+    policy = selectors.policy_for(organization=request.organization, policy_id=policy_id)
     if refused := _refuse_managed(request, policy):
         return refused
     if policy.kind == Policy.Kind.GUARDRAIL:
@@ -278,7 +211,7 @@ def policy_update(request: HttpRequest, org_id: UUID, policy_id: UUID) -> HttpRe
 @requires("iam:policies:create")
 @require_POST
 def policy_duplicate(request: HttpRequest, org_id: UUID, policy_id: UUID) -> HttpResponse:
-    policy = _policy_for(request, policy_id)
+    policy = selectors.policy_for(organization=request.organization, policy_id=policy_id)
     try:
         copy = services.policy_duplicate(
             policy=policy, organization=request.organization, actor=request.user, request=request
@@ -293,7 +226,7 @@ def policy_duplicate(request: HttpRequest, org_id: UUID, policy_id: UUID) -> Htt
 @requires("iam:policies:delete")
 @require_http_methods(["GET", "POST"])
 def policy_delete(request: HttpRequest, org_id: UUID, policy_id: UUID) -> HttpResponse:
-    policy = _policy_for(request, policy_id)
+    policy = selectors.policy_for(organization=request.organization, policy_id=policy_id)
     if refused := _refuse_managed(request, policy):
         return refused
     if policy.kind == Policy.Kind.GUARDRAIL:
@@ -317,7 +250,7 @@ def policy_delete(request: HttpRequest, org_id: UUID, policy_id: UUID) -> HttpRe
 @require_GET
 def rule_list(request: HttpRequest, org_id: UUID, policy_id: UUID) -> HttpResponse:
     """The rules partial, e.g. to cancel an edit in place; the page without HTMX."""
-    policy = _policy_for(request, policy_id)
+    policy = selectors.policy_for(organization=request.organization, policy_id=policy_id)
     if not request.htmx:
         return redirect(_page_url(request.organization, policy))
     return _render_rules(request, policy)
@@ -359,7 +292,7 @@ def _save_rule(
 @requires("iam:policies:update")
 @require_POST
 def rule_add(request: HttpRequest, org_id: UUID, policy_id: UUID) -> HttpResponse:
-    policy = _policy_for(request, policy_id)
+    policy = selectors.policy_for(organization=request.organization, policy_id=policy_id)
     if refused := _refuse_managed(request, policy):
         return refused
     return _save_rule(request, policy)
@@ -369,10 +302,10 @@ def rule_add(request: HttpRequest, org_id: UUID, policy_id: UUID) -> HttpRespons
 @require_http_methods(["GET", "POST"])
 def rule_update(request: HttpRequest, org_id: UUID, policy_id: UUID, rule_id: UUID) -> HttpResponse:
     """The rule's form in place of its row (HTMX) or on its page, and its saving."""
-    policy = _policy_for(request, policy_id)
+    policy = selectors.policy_for(organization=request.organization, policy_id=policy_id)
     if refused := _refuse_managed(request, policy):
         return refused
-    rule = _rule_for(request, policy, rule_id)
+    rule = selectors.rule_for(policy=policy, rule_id=rule_id)
     if request.method == "POST":
         return _save_rule(request, policy, rule)
     return _render_rules(
@@ -383,10 +316,10 @@ def rule_update(request: HttpRequest, org_id: UUID, policy_id: UUID, rule_id: UU
 @requires("iam:policies:update")
 @require_POST
 def rule_move(request: HttpRequest, org_id: UUID, policy_id: UUID, rule_id: UUID) -> HttpResponse:
-    policy = _policy_for(request, policy_id)
+    policy = selectors.policy_for(organization=request.organization, policy_id=policy_id)
     if refused := _refuse_managed(request, policy):
         return refused
-    rule = _rule_for(request, policy, rule_id)
+    rule = selectors.rule_for(policy=policy, rule_id=rule_id)
     direction = request.POST.get("direction")
     if direction not in ("up", "down"):
         messages.error(request, "Choose to move the rule up or down.")
@@ -398,10 +331,10 @@ def rule_move(request: HttpRequest, org_id: UUID, policy_id: UUID, rule_id: UUID
 @requires("iam:policies:update")
 @require_POST
 def rule_remove(request: HttpRequest, org_id: UUID, policy_id: UUID, rule_id: UUID) -> HttpResponse:
-    policy = _policy_for(request, policy_id)
+    policy = selectors.policy_for(organization=request.organization, policy_id=policy_id)
     if refused := _refuse_managed(request, policy):
         return refused
-    rule = _rule_for(request, policy, rule_id)
+    rule = selectors.rule_for(policy=policy, rule_id=rule_id)
     services.rule_remove(rule=rule, actor=request.user, request=request)
     return _after_rule_write(request, policy, f"Rule {rule.position} removed.")
 
@@ -412,14 +345,14 @@ def rule_remove(request: HttpRequest, org_id: UUID, policy_id: UUID, rule_id: UU
 @requires("iam:policies:read")
 @require_GET
 def guardrails(request: HttpRequest, org_id: UUID) -> HttpResponse:
-    policy = _guardrail_of(request.organization)
+    policy = selectors.guardrail_of(request.organization)
     return render(request, "policies/guardrails.html", _page_context(request, policy))
 
 
 @requires("iam:policies:update")
 @require_POST
 def guardrail_rule_add(request: HttpRequest, org_id: UUID) -> HttpResponse:
-    return _save_rule(request, _guardrail_of(request.organization))
+    return _save_rule(request, selectors.guardrail_of(request.organization))
 
 
 # --------------------------------------------------------------------- attachments
@@ -435,13 +368,15 @@ def _render_attachments(
 @requires("iam:policies:attach")
 @require_POST
 def policy_attach(request: HttpRequest, org_id: UUID, policy_id: UUID) -> HttpResponse:
-    policy = _policy_for(request, policy_id)
+    policy = selectors.policy_for(organization=request.organization, policy_id=policy_id)
     if policy.kind == Policy.Kind.GUARDRAIL:
         messages.error(request, "Guardrails apply to everyone but owners: they cannot be attached.")
         return render(
             request, "policies/guardrails.html", _page_context(request, policy), status=400
         )
-    form = AttachForm(request.POST, memberships=_attachable(policy, request.organization))
+    form = AttachForm(
+        request.POST, memberships=selectors.attachable_members(policy, request.organization)
+    )
     if form.is_valid():
         membership = form.cleaned_data["membership"]
         try:
@@ -467,7 +402,7 @@ def policy_attach(request: HttpRequest, org_id: UUID, policy_id: UUID) -> HttpRe
 def policy_detach(
     request: HttpRequest, org_id: UUID, policy_id: UUID, membership_id: UUID
 ) -> HttpResponse:
-    policy = _policy_for(request, policy_id)
+    policy = selectors.policy_for(organization=request.organization, policy_id=policy_id)
     try:
         membership = org_selectors.members_of(request.organization).get(pk=membership_id)
     except Membership.DoesNotExist:
