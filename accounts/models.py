@@ -48,6 +48,15 @@ class User(AbstractBaseUser, PermissionsMixin):
         default=False, help_text="Operators who may sign in to the Django admin."
     )
     date_joined = models.DateTimeField(default=timezone.now, editable=False)
+    # Set for a "member": an account created by (and existing only in) this organization.
+    # Members cannot create or own organizations.
+    managed_by = models.ForeignKey(
+        "organizations.Organization",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="managed_users",
+    )
 
     objects = UserManager()
 
@@ -73,3 +82,23 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     def get_short_name(self) -> str:
         return self.full_name.split(" ")[0] if self.full_name else self.email
+
+
+class PasswordToken(models.Model):
+    """A one-time link to set a password (new members, resets sent by IAM managers).
+
+    Only the SHA-256 of the random token is stored; it dies when used or expired.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="password_tokens")
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"password token for {self.user}"

@@ -4,7 +4,7 @@ import uuid
 from decimal import Decimal
 
 from django.conf import settings
-from django.core.validators import MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower
@@ -18,6 +18,37 @@ class Organization(models.Model):
     # Bumped in the same transaction as any change to who may do what, so compiled
     # permission caches keyed by it go stale everywhere at once.
     authz_version = models.PositiveBigIntegerField(default=1, editable=False)
+    # Security settings (/o/<org>/settings/security/).
+    mfa_required = models.BooleanField("require MFA", default=False)
+    # When MFA became required: with the grace period, each member's enrollment deadline.
+    mfa_required_since = models.DateTimeField(null=True, blank=True, editable=False)
+    mfa_grace_days = models.PositiveSmallIntegerField(
+        "MFA grace period (days)", default=3, validators=[MaxValueValidator(90)]
+    )
+    login_failure_limit = models.PositiveSmallIntegerField(
+        "failed sign-ins before lock-out",
+        default=5,
+        validators=[MinValueValidator(3), MaxValueValidator(20)],
+    )
+    session_max_age_hours = models.PositiveSmallIntegerField(
+        "maximum session length (hours)",
+        default=12,
+        validators=[MinValueValidator(1), MaxValueValidator(24 * 30)],
+    )
+    api_key_max_lifetime_days = models.PositiveIntegerField(
+        "maximum API key lifetime (days)",
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(3650)],
+        help_text="Empty: keys may never expire.",
+    )
+    # Lowercased domains ("acme.example"); empty: invitations to any address.
+    invitation_domains = models.JSONField(default=list, blank=True)
+    audit_retention_days = models.PositiveIntegerField(
+        "audit retention (days)",
+        default=30,
+        validators=[MinValueValidator(1), MaxValueValidator(3650)],
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -26,6 +57,12 @@ class Organization(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def allows_invitation_to(self, email: str) -> bool:
+        if not self.invitation_domains:
+            return True
+        domain = email.rsplit("@", 1)[-1].lower()
+        return domain in self.invitation_domains
 
 
 class MembershipQuerySet(models.QuerySet["Membership"]):
@@ -49,6 +86,9 @@ class Membership(models.Model):
     )
     is_owner = models.BooleanField(default=False)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    # Set when an IAM manager unlocks a member locked for not enrolling MFA in time:
+    # a new enrollment deadline replacing the organization's grace period.
+    mfa_grace_until = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = MembershipQuerySet.as_manager()
@@ -67,6 +107,15 @@ class Membership(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status == self.Status.ACTIVE
+
+    @property
+    def kind(self) -> str:
+        """owner, member (an account created by this organization) or guest."""
+        if self.is_owner:
+            return "owner"
+        if self.user.managed_by_id == self.organization_id:
+            return "member"
+        return "guest"
 
 
 class Project(models.Model):
@@ -164,3 +213,151 @@ class BillingContact(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} <{self.email}>"
+
+
+class Group(models.Model):
+    """Users and applications; policies attached to a group apply to each of them."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="groups")
+    name = models.CharField(max_length=64)
+    description = models.TextField(max_length=1000, blank=True)
+    members = models.ManyToManyField(Membership, blank=True, related_name="groups")
+    applications = models.ManyToManyField("Application", blank=True, related_name="groups")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                "organization", Lower("name"), name="organizations_group_name_ci_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Application(models.Model):
+    """A non-human principal; it authenticates only with API keys."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="applications"
+    )
+    name = models.CharField(max_length=64)
+    description = models.TextField(max_length=1000, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                "organization", Lower("name"), name="organizations_application_name_ci_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class APIKey(models.Model):
+    """An access key (public id) and a secret stored only as a SHA-256 digest.
+
+    The bearer is a membership (a user's own key) or an application, never both; the key
+    holds exactly the bearer's permissions in its organization.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="api_keys"
+    )
+    access_key = models.CharField(max_length=32, unique=True, editable=False)
+    # hex SHA-256 of the secret: the secret has 160+ bits of randomness, so a fast digest
+    # is safe and lets every API request check it cheaply.
+    secret_hash = models.CharField(max_length=64, editable=False)
+    bearer_membership = models.ForeignKey(
+        Membership, on_delete=models.CASCADE, null=True, blank=True, related_name="api_keys"
+    )
+    bearer_application = models.ForeignKey(
+        Application, on_delete=models.CASCADE, null=True, blank=True, related_name="api_keys"
+    )
+    description = models.CharField(max_length=200, blank=True)
+    default_project = models.ForeignKey(
+        Project, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    expires_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    last_used_ip = models.GenericIPAddressField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "API key"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(bearer_membership__isnull=False, bearer_application__isnull=True)
+                | Q(bearer_membership__isnull=True, bearer_application__isnull=False),
+                name="organizations_apikey_one_bearer",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.access_key
+
+
+class Invitation(models.Model):
+    """An invitation by email to join the organization; the token is stored hashed."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        ACCEPTED = "accepted", "Accepted"
+        REVOKED = "revoked", "Revoked"
+
+    class Role(models.TextChoices):
+        NONE = "", "No role"
+        OWNER = "owner", "Owner"
+        TECH = "tech", "Tech"
+        BILLING = "billing", "Billing"
+        READ_ONLY = "readonly", "Read-only"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="invitations"
+    )
+    email = models.EmailField(max_length=254)
+    role = models.CharField(max_length=16, choices=Role.choices, blank=True, default="")
+    groups = models.ManyToManyField(Group, blank=True, related_name="+")
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                "organization",
+                Lower("email"),
+                condition=Q(status="pending"),
+                name="organizations_invitation_one_pending_per_email",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.email} to {self.organization}"

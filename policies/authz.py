@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from audit import events
 from audit.services import client_ip, record
-from organizations.models import Membership
+from organizations.models import Application, Membership
 from policies.evaluator import CompiledRuleSet, Decision, Principal, RequestFacts, decide
 from policies.selectors import compile_rules_for
 
@@ -28,13 +28,16 @@ _cache: OrderedDict[str, CompiledRuleSet] = OrderedDict()
 _cache_lock = threading.Lock()
 
 
-def principal_of(membership: Membership) -> Principal:
+def principal_of(subject: Membership | Application) -> Principal:
+    """The evaluator's view of a membership (a user in an organization) or an application."""
+    if isinstance(subject, Application):
+        return Principal(type="application", id=str(subject.pk), label=subject.name)
     return Principal(
         type="user",
-        id=str(membership.user_id),
-        is_owner=membership.is_owner,
-        is_active=membership.is_active and membership.user.is_active,
-        label=membership.user.email,
+        id=str(subject.user_id),
+        is_owner=subject.is_owner,
+        is_active=subject.is_active and subject.user.is_active,
+        label=subject.user.email,
     )
 
 
@@ -47,16 +50,17 @@ def request_facts(request: HttpRequest) -> RequestFacts:
     )
 
 
-def rules_for(membership: Membership) -> CompiledRuleSet:
-    """The membership's compiled rules, reused until the organization's version moves."""
-    organization = membership.organization
-    key = f"rules:{organization.pk}:{organization.authz_version}:{membership.pk}"
+def rules_for(subject: Membership | Application) -> CompiledRuleSet:
+    """The compiled rules of a membership or application, reused until the organization's
+    authorization version moves."""
+    organization = subject.organization
+    key = f"rules:{organization.pk}:{organization.authz_version}:{subject.pk}"
     with _cache_lock:
         rules = _cache.get(key)
         if rules is not None:
             _cache.move_to_end(key)
             return rules
-    rules = compile_rules_for(membership)
+    rules = compile_rules_for(subject)
     with _cache_lock:
         _cache[key] = rules
         while len(_cache) > _CACHE_SIZE:

@@ -98,6 +98,8 @@ class CompiledRule:
     """One rule, ready to match: patterns expanded, condition compiled.
 
     `rule_index` is the 1-based position shown to people ("rule 2 of policy X").
+    `groups` names the groups through which the policy reaches the principal, and
+    `direct` says whether it is also attached to the principal itself.
     """
 
     policy_id: str
@@ -109,11 +111,17 @@ class CompiledRule:
     condition: CompiledCondition | None = None
     condition_source: str = ""
     is_guardrail: bool = False
+    groups: tuple[str, ...] = ()
+    direct: bool = True
 
     @property
     def label(self) -> str:
         kind = "guardrail rule" if self.is_guardrail else "rule"
-        return f"{kind} {self.rule_index} of policy {self.policy_name}"
+        text = f"{kind} {self.rule_index} of policy {self.policy_name}"
+        if self.groups and not self.direct:
+            names = ", ".join(self.groups)
+            text += f" through group{'s' if len(self.groups) > 1 else ''} {names}"
+        return text
 
     def scope_matches(self, level: str, project_id: str | None) -> bool:
         """Does this rule's scope cover an action of `level` in `project_id` (None: no
@@ -138,6 +146,8 @@ def compile_rule(
     project_ids: Iterable[str] = (),
     condition: str | None = "",
     is_guardrail: bool = False,
+    groups: Iterable[str] = (),
+    direct: bool = True,
     strict: bool = True,
 ) -> CompiledRule:
     """Turn a rule as stored (patterns, scope name, project ids, condition text) into a
@@ -191,6 +201,8 @@ def compile_rule(
         condition=compiled_condition,
         condition_source=source,
         is_guardrail=is_guardrail,
+        groups=tuple(groups),
+        direct=direct,
     )
 
 

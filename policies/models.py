@@ -101,7 +101,8 @@ class Rule(models.Model):
 
 
 class PolicyAttachment(models.Model):
-    """A policy attached to one principal of an organization."""
+    """A policy attached to one principal of an organization: a user's membership, a group
+    or an application (exactly one)."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     organization = models.ForeignKey(
@@ -111,6 +112,22 @@ class PolicyAttachment(models.Model):
     membership = models.ForeignKey(
         "organizations.Membership",
         on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="policy_attachments",
+    )
+    group = models.ForeignKey(
+        "organizations.Group",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="policy_attachments",
+    )
+    application = models.ForeignKey(
+        "organizations.Application",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
         related_name="policy_attachments",
     )
     created_at = models.DateTimeField(auto_now_add=True)
@@ -121,7 +138,23 @@ class PolicyAttachment(models.Model):
             models.UniqueConstraint(
                 fields=["policy", "membership"], name="policies_attachment_unique_membership"
             ),
+            models.UniqueConstraint(
+                fields=["policy", "group"], name="policies_attachment_unique_group"
+            ),
+            models.UniqueConstraint(
+                fields=["policy", "application"], name="policies_attachment_unique_application"
+            ),
+            models.CheckConstraint(
+                condition=Q(membership__isnull=False, group__isnull=True, application__isnull=True)
+                | Q(membership__isnull=True, group__isnull=False, application__isnull=True)
+                | Q(membership__isnull=True, group__isnull=True, application__isnull=False),
+                name="policies_attachment_one_principal",
+            ),
         ]
 
     def __str__(self) -> str:
-        return f"{self.policy} → {self.membership}"
+        return f"{self.policy} → {self.principal}"
+
+    @property
+    def principal(self) -> object:
+        return self.membership or self.group or self.application

@@ -6,7 +6,7 @@ from django.db.models import Count, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce, Lower
 from django.http import Http404
 
-from organizations.models import Membership, Organization
+from organizations.models import Application, Group, Membership, Organization
 from organizations.selectors import members_of
 from policies.evaluator import CompiledRule, CompiledRuleSet, compile_rule
 from policies.models import Policy, PolicyAttachment, Rule
@@ -18,22 +18,33 @@ def _rules_prefetch() -> Prefetch:
     )
 
 
-def compile_rules_for(membership: Membership) -> CompiledRuleSet:
-    """Every rule that applies to the membership: its attached policies and the guardrails.
+def compile_rules_for(principal: Membership | Application) -> CompiledRuleSet:
+    """Every rule that applies to a membership or an application: the policies attached to
+    it, to its groups, and the organization's guardrail. Four queries whatever the size.
 
     Stored rules compile leniently (`strict=False`): a rule made invalid by a catalogue
     change degrades towards denial instead of breaking every page of the organization.
     """
-    policies = (
-        Policy.objects.filter(
-            Q(attachments__membership=membership)
-            | Q(kind=Policy.Kind.GUARDRAIL, organization_id=membership.organization_id)
-        )
-        .distinct()
-        .prefetch_related(_rules_prefetch())
-    )
+    field = "membership" if isinstance(principal, Membership) else "application"
+    related = "members" if field == "membership" else "applications"
+    group_ids = Group.objects.filter(**{related: principal})
+    attachments = PolicyAttachment.objects.filter(
+        Q(**{field: principal}) | Q(group__in=group_ids.values("pk"))
+    ).values_list("policy_id", "group__name")
+    direct: set[object] = set()
+    through: dict[object, list[str]] = {}
+    for policy_id, group_name in attachments:
+        if group_name is None:
+            direct.add(policy_id)
+        else:
+            through.setdefault(policy_id, []).append(group_name)
+    policies = Policy.objects.filter(
+        Q(pk__in=direct | through.keys())
+        | Q(kind=Policy.Kind.GUARDRAIL, organization_id=principal.organization_id)
+    ).prefetch_related(_rules_prefetch())
     compiled: list[CompiledRule] = []
     for policy in policies:
+        is_guardrail = policy.kind == Policy.Kind.GUARDRAIL
         for index, rule in enumerate(policy.rules.all(), start=1):
             compiled.append(
                 compile_rule(
@@ -45,7 +56,9 @@ def compile_rules_for(membership: Membership) -> CompiledRuleSet:
                     scope=rule.scope,
                     project_ids=[str(p.pk) for p in rule.projects.all()],
                     condition=rule.condition,
-                    is_guardrail=policy.kind == Policy.Kind.GUARDRAIL,
+                    is_guardrail=is_guardrail,
+                    groups=sorted(through.get(policy.pk, ())),
+                    direct=is_guardrail or policy.pk in direct,
                     strict=False,
                 )
             )

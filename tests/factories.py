@@ -10,7 +10,15 @@ from django.utils import timezone
 
 from accounts.models import User
 from audit.models import AuditEvent
-from organizations.models import BillingContact, Invoice, Membership, Organization, Project
+from organizations.models import (
+    Application,
+    BillingContact,
+    Group,
+    Invoice,
+    Membership,
+    Organization,
+    Project,
+)
 from policies.models import Policy, PolicyAttachment, Rule
 
 PASSWORD = "correct-horse-battery"
@@ -85,6 +93,22 @@ class BillingContactFactory(factory.django.DjangoModelFactory):
     name = factory.Faker("name")
     email = factory.Faker("email")
     company = factory.Faker("company")
+
+
+class GroupFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Group
+
+    organization = factory.SubFactory(OrganizationFactory)
+    name = factory.Sequence(lambda n: f"group-{n}")
+
+
+class ApplicationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Application
+
+    organization = factory.SubFactory(OrganizationFactory)
+    name = factory.Sequence(lambda n: f"application-{n}")
 
 
 class PolicyFactory(factory.django.DjangoModelFactory):

@@ -1,11 +1,24 @@
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from django.urls import reverse
 
 from organizations.services import organization_bump_authz_version
 from policies import authz
+from policies.evaluator import RequestFacts, decide
+from policies.selectors import compile_rules_for
 from tests.conftest import Org
+from tests.factories import (
+    ApplicationFactory,
+    GroupFactory,
+    PolicyAttachmentFactory,
+    PolicyFactory,
+    RuleFactory,
+)
+
+FACTS = RequestFacts(ip="10.0.0.1", user_agent="t", time=dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
 
 pytestmark = pytest.mark.django_db
 
@@ -43,3 +56,47 @@ def test_owners_are_decided_without_compiling_rules(
     client.get(url)
     with django_assert_max_num_queries(6):
         assert client.get(url).status_code == 200
+
+
+def test_policies_attached_to_a_group_apply_to_its_members_and_say_so(org: Org) -> None:
+    group = GroupFactory(organization=org.organization, name="Devs")
+    group.members.add(org.readonly)
+    policy = PolicyFactory(organization=org.organization, name="Billing-readers")
+    RuleFactory(policy=policy, actions=["billing:invoices:list"], scope="organization")
+    PolicyAttachmentFactory(
+        policy=policy, membership=None, group=group, organization=org.organization
+    )
+    rules = compile_rules_for(org.readonly)
+    allowed = decide(
+        principal=authz.principal_of(org.readonly),
+        rules=rules,
+        action="billing:invoices:list",
+        project_id=None,
+        request=FACTS,
+    )
+    assert allowed.allowed
+    assert allowed.explanation == "allowed by rule 1 of policy Billing-readers through group Devs"
+    # Not a member: nothing.
+    assert not any(rule.policy_name == "Billing-readers" for rule in compile_rules_for(org.tech))
+
+
+def test_an_application_gets_its_own_and_its_groups_policies(
+    org: Org, django_assert_max_num_queries
+) -> None:
+    app = ApplicationFactory(organization=org.organization)
+    group = GroupFactory(organization=org.organization)
+    group.applications.add(app)
+    direct = PolicyFactory(organization=org.organization, name="direct")
+    RuleFactory(policy=direct, actions=["projects:projects:list"])
+    via = PolicyFactory(organization=org.organization, name="via")
+    RuleFactory(policy=via, actions=["billing:invoices:list"])
+    PolicyAttachmentFactory(
+        policy=direct, membership=None, application=app, organization=org.organization
+    )
+    PolicyAttachmentFactory(policy=via, membership=None, group=group, organization=org.organization)
+    with django_assert_max_num_queries(4):
+        rules = compile_rules_for(app)
+    labels = sorted(rule.label for rule in rules)
+    assert labels == ["rule 1 of policy direct", "rule 1 of policy via through group " + group.name]
+    principal = authz.principal_of(app)
+    assert principal.type == "application" and principal.id == str(app.pk)
