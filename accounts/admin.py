@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 
-from accounts.models import User
+from accounts.models import User, UserSession
 from organizations.models import Membership
 
 
@@ -51,3 +51,15 @@ class UserAdmin(BaseUserAdmin):
     add_fieldsets = (
         (None, {"classes": ("wide",), "fields": ("email", "full_name", "password1", "password2")}),
     )
+
+
+@admin.register(UserSession)
+class UserSessionAdmin(admin.ModelAdmin):
+    list_display = ("user", "ip", "device", "created_at", "last_seen_at")
+    search_fields = ("user__email", "ip")
+    list_select_related = ("user",)
+    readonly_fields = ("user", "ip", "user_agent", "created_at", "last_seen_at")
+    exclude = ("session_key",)
+
+    def has_add_permission(self, request: object) -> bool:
+        return False

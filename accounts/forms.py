@@ -60,3 +60,57 @@ class SignupForm(forms.Form):
             except forms.ValidationError as error:
                 self.add_error("password", error)
         return cleaned
+
+
+class CodeForm(forms.Form):
+    """A code from the authenticator app, or a backup code."""
+
+    code = forms.CharField(
+        label="Authentication code",
+        max_length=32,
+        strip=True,
+        widget=forms.TextInput(
+            attrs={"autocomplete": "one-time-code", "autofocus": True, "spellcheck": "false"}
+        ),
+        help_text="The 6-digit code from your authenticator app, or a backup code.",
+    )
+
+
+class EnrollForm(forms.Form):
+    code = forms.CharField(
+        label="Code from the app",
+        max_length=16,
+        widget=forms.TextInput(
+            attrs={"autocomplete": "one-time-code", "inputmode": "numeric", "spellcheck": "false"}
+        ),
+        help_text="Enter the 6-digit code the app shows for IAM Portal.",
+    )
+
+
+class ConfirmForm(forms.Form):
+    """Confirm it is you: the password, or a code when an authenticator is set up."""
+
+    password = forms.CharField(
+        required=False,
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password", "autofocus": True}),
+    )
+    code = forms.CharField(
+        label="Or a code from your authenticator app",
+        required=False,
+        max_length=32,
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "spellcheck": "false"}),
+    )
+
+    def __init__(self, *args: Any, with_code: bool, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if not with_code:
+            del self.fields["code"]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        if not cleaned.get("password") and not cleaned.get("code"):
+            raise forms.ValidationError(
+                "Enter your password" + (" or a code." if "code" in self.fields else ".")
+            )
+        return cleaned

@@ -102,3 +102,33 @@ class PasswordToken(models.Model):
 
     def __str__(self) -> str:
         return f"password token for {self.user}"
+
+
+class UserSession(models.Model):
+    """A signed-in browser, listed on the account page so its owner can end it.
+
+    Keyed by the Django session key (the session table holds the same key already);
+    ending a session deletes it from the session store, which signs that browser out.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="sessions")
+    session_key = models.CharField(max_length=64, unique=True, editable=False)
+    ip = models.GenericIPAddressField("IP address", null=True, blank=True)
+    user_agent = models.CharField(max_length=512, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    last_seen_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-last_seen_at"]
+        indexes = [models.Index(fields=["user", "-last_seen_at"])]
+
+    def __str__(self) -> str:
+        return f"session of {self.user} from {self.ip or 'unknown address'}"
+
+    @property
+    def device(self) -> str:
+        """A short, human description of the browser from its user agent."""
+        from accounts.user_agents import describe
+
+        return describe(self.user_agent)

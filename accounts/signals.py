@@ -1,12 +1,16 @@
-"""Sign-ins, sign-outs and failed sign-ins go to the audit trail."""
+"""Sign-ins, sign-outs, failed sign-ins and lock-outs go to the audit trail."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from axes.signals import user_locked_out
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.dispatch import receiver
 
+from accounts.lockout import record_lockout
+from accounts.sessions import session_mark_started, session_track
+from accounts.sudo import sudo_grant
 from audit import events
 from audit.services import record
 
@@ -14,6 +18,11 @@ from audit.services import record
 @receiver(user_logged_in)
 def _signed_in(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
     record(action=events.ACCOUNT_SIGNED_IN, actor=user, target=user, request=request)
+    if request is not None and hasattr(request, "session"):
+        # Signing in is a fresh confirmation, and the start of the session's age.
+        session_mark_started(request)
+        sudo_grant(request, user)
+        session_track(request, user=user)
 
 
 @receiver(user_logged_out)
@@ -29,3 +38,8 @@ def _sign_in_failed(
     # The attempted address is kept as a label only; no account is linked or revealed.
     attempted = str(credentials.get("username", ""))[:254]
     record(action=events.ACCOUNT_SIGN_IN_FAILED, target_label=attempted, request=request)
+
+
+@receiver(user_locked_out)
+def _locked_out(sender: Any, request: Any = None, username: Any = None, **kw: Any) -> None:
+    record_lockout(request, username)

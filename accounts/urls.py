@@ -1,6 +1,6 @@
 from django.urls import path
 
-from accounts import views
+from accounts import account_views, mfa_views, password_views, views
 
 app_name = "accounts"
 
@@ -8,6 +8,17 @@ urlpatterns = [
     path("signup/", views.signup, name="signup"),
     path("login/", views.login_view, name="login"),
     path("logout/", views.logout_view, name="logout"),
+    path("", account_views.account, name="account"),
+    path("sessions/<uuid:session_id>/end/", account_views.end_session, name="end_session"),
+    path("sessions/end-others/", account_views.end_other_sessions, name="end_other_sessions"),
+    path("mfa/", mfa_views.mfa_page, name="mfa"),
+    path("mfa/confirm/", mfa_views.mfa_confirm, name="mfa_confirm"),
+    path("mfa/backup-codes/", mfa_views.mfa_backup_codes, name="mfa_backup_codes"),
+    path("mfa/remove/", mfa_views.mfa_remove, name="mfa_remove"),
+    path("mfa/verify/", mfa_views.mfa_verify, name="mfa_verify"),
+    path("mfa/required/", mfa_views.mfa_required, name="mfa_required"),
+    path("confirm/", mfa_views.confirm, name="confirm"),
+    path("password/set/<str:token>/", password_views.password_set, name="password_set"),
     path("password-reset/", views.password_reset, name="password_reset"),
     path("password-reset/sent/", views.password_reset_done, name="password_reset_done"),
     path(

@@ -12,7 +12,10 @@ from django.urls import reverse_lazy
 from django.views.decorators.http import require_http_methods
 
 from accounts.forms import EmailAuthenticationForm, SignupForm
+from accounts.mfa import has_mfa
+from accounts.mfa_views import mfa_pending_begin
 from accounts.services import account_sign_up
+from accounts.sessions import sessions_end_others
 from audit import events
 from audit.services import record
 from policies.guards import public
@@ -40,14 +43,23 @@ def signup(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/signup.html", {"form": form})
 
 
-login_view = public(
-    auth_views.LoginView.as_view(
-        template_name="accounts/login.html",
-        authentication_form=EmailAuthenticationForm,
-        redirect_authenticated_user=True,
-        extra_context={"signup_enabled": lambda: settings.SIGNUP_ENABLED},
-    )
-)
+class SignInView(auth_views.LoginView):
+    """Email and password; accounts with an authenticator continue at the second step."""
+
+    template_name = "accounts/login.html"
+    authentication_form = EmailAuthenticationForm
+    redirect_authenticated_user = True
+    extra_context = {"signup_enabled": lambda: settings.SIGNUP_ENABLED}
+
+    def form_valid(self, form: EmailAuthenticationForm) -> HttpResponse:
+        user = form.get_user()
+        if has_mfa(user):
+            mfa_pending_begin(self.request, user=user, next_url=self.get_success_url())
+            return redirect("accounts:mfa_verify")
+        return super().form_valid(form)
+
+
+login_view = public(SignInView.as_view())
 logout_view = public(auth_views.LogoutView.as_view())
 password_reset = public(
     auth_views.PasswordResetView.as_view(
@@ -69,6 +81,9 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
     def form_valid(self, form: SetPasswordForm) -> HttpResponse:
         with transaction.atomic():
             response = super().form_valid(form)
+            # Django already refuses sessions signed in with the old password; end them
+            # in the store too, so they vanish from the account page at once.
+            sessions_end_others(user=form.user, keep=self.request.session.session_key)
             record(
                 action=events.ACCOUNT_PASSWORD_RESET,
                 actor=form.user,

@@ -8,6 +8,7 @@ a secret key generated into a git-ignored file) or `production` (everything that
 from __future__ import annotations
 
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -63,6 +64,10 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "csp",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "axes",
     "accounts",
     "organizations",
     "policies",
@@ -76,11 +81,17 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Session list, session age and organization MFA enforcement (needs htmx and messages).
+    "accounts.middleware.SessionActivityMiddleware",
+    "accounts.middleware.OrganizationSecurityMiddleware",
+    # Last, as django-axes asks: it turns a locked-out sign-in into the lock-out page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "iamportal.urls"
@@ -97,6 +108,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "iamportal.context_processors.csp_nonce",
                 "organizations.context_processors.current_organization",
+                "accounts.context_processors.security",
             ],
         },
     },
@@ -114,8 +126,16 @@ DATABASES = {
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"
+# The lock-out backend first: it refuses a locked-out client before any password is checked.
+AUTHENTICATION_BACKENDS = [
+    "accounts.backends.LockoutBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator",
+        "OPTIONS": {"user_attributes": ("email", "full_name")},
+    },
     {
         "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
         "OPTIONS": {"min_length": 10},
@@ -179,6 +199,38 @@ CONTENT_SECURITY_POLICY = {
     }
 }
 
+# MFA (django-otp). The issuer names the entry in authenticator apps.
+OTP_TOTP_ISSUER = env_str("IAMPORTAL_OTP_ISSUER", "IAM Portal")
+# Wrong codes lock a device for 1, 2, 4, 8… seconds (django-otp's throttling).
+OTP_TOTP_THROTTLE_FACTOR = 1
+OTP_STATIC_THROTTLE_FACTOR = 1
+# Operators see devices in the admin, never their secret keys or backup codes.
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
+MFA_BACKUP_CODE_COUNT = 10
+# A password sign-in waits this long for its second step before it must start again.
+MFA_PENDING_MAX_AGE = 5 * 60
+# Sensitive actions ask for the password or a code again when the last one is older.
+SUDO_MAX_AGE = env_int("IAMPORTAL_SUDO_MAX_AGE", 10 * 60)
+
+# Sign-in lock-out (django-axes). Failed passwords are counted per account (the email
+# typed, lowercased) and per IP address over the cool-off window. An account is locked
+# after the smallest "failed sign-ins before lock-out" of its organizations (5 for an
+# address that belongs to no account); an IP after LOGIN_FAILURE_LIMIT_PER_IP whatever
+# the accounts tried. See accounts/lockout.py.
+AXES_HANDLER = "accounts.lockout.LockoutHandler"
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_USERNAME_FORM_FIELD = "username"  # the sign-in form's field and credentials key
+AXES_FAILURE_LIMIT = "accounts.lockout.failure_limit"
+AXES_USERNAME_CALLABLE = "accounts.lockout.attempted_email"
+AXES_CLIENT_IP_CALLABLE = "accounts.lockout.attempt_ip"
+AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("IAMPORTAL_LOGIN_COOLOFF_MINUTES", 15))
+AXES_RESET_ON_SUCCESS = True
+AXES_DISABLE_ACCESS_LOG = True  # sign-ins are in the audit trail already
+AXES_VERBOSE = False
+LOGIN_FAILURE_LIMIT_DEFAULT = 5
+LOGIN_FAILURE_LIMIT_PER_IP = env_int("IAMPORTAL_LOGIN_FAILURE_LIMIT_PER_IP", 20)
+
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
@@ -187,11 +239,15 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_AGE = env_int("DJANGO_SESSION_COOKIE_AGE", 60 * 60 * 12)
 CSRF_COOKIE_HTTPONLY = True
+CSRF_COOKIE_SAMESITE = "Lax"
 
 if PRODUCTION:
     SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
+    # __Host- cookies are refused by browsers unless Secure, host-only and Path=/.
+    SESSION_COOKIE_NAME = "__Host-sessionid"
+    CSRF_COOKIE_NAME = "__Host-csrftoken"
     SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 60 * 60 * 24 * 365)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
@@ -203,5 +259,9 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("DJANGO_LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        # Lock-outs are in the audit trail; axes' per-attempt lines are noise.
+        "axes": {"level": "WARNING"},
+    },
 }

@@ -1,7 +1,13 @@
 from django.contrib import admin
 from django.urls import include, path
+from django_otp.admin import OTPAdminSite
 
 from iamportal import views
+
+# Operators' admin: staff accounts verified with an authenticator (django-otp). Swapping
+# the default site's class keeps every `admin.site.register` of the apps.
+admin.site.__class__ = OTPAdminSite
+admin.site.site_header = "IAM Portal operations"
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),

@@ -11,7 +11,7 @@ from django.http import HttpRequest
 
 from accounts.models import User
 from audit import events
-from audit.services import record
+from audit.services import diff, record
 from organizations.models import BillingContact, Membership, Organization, Project
 
 DEFAULT_PROJECT_NAME = "default"
@@ -27,6 +27,10 @@ def organization_create(
     *, name: str, owner: User, request: HttpRequest | None = None
 ) -> Organization:
     """Create an organization with its default project and `owner` as its first owner."""
+    if owner.managed_by_id is not None:
+        raise ValidationError(
+            "Accounts created by an organization cannot create or own organizations."
+        )
     organization = Organization.objects.create(name=name.strip())
     Project.objects.create(
         organization=organization,
@@ -59,7 +63,7 @@ def organization_rename(
         organization=organization,
         actor=actor,
         target=organization,
-        data={"before": {"name": before}, "after": {"name": organization.name}},
+        data=diff({"name": before}, {"name": organization.name}),
         request=request,
     )
     return organization
@@ -129,7 +133,7 @@ def project_update(
             organization=project.organization,
             actor=actor,
             target=project,
-            data={"before": before, "after": after},
+            data=diff(before, after),
             request=request,
         )
     return project
@@ -181,7 +185,7 @@ def billing_contact_update(
         actor=actor,
         target=contact,
         target_label=contact.name,
-        data={"before": before, "after": {f: getattr(contact, f) for f in fields}},
+        data=diff(before, {f: getattr(contact, f) for f in fields}),
         request=request,
     )
     return contact

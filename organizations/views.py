@@ -14,8 +14,10 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseClientRedirect
 
 from audit.selectors import recent_events
+from organizations import application_selectors as api_key_selectors
 from organizations import selectors, services
 from organizations.forms import OrganizationForm, ProjectDeleteForm, ProjectForm
+from policies.authz import can
 from policies.guards import requires, signed_in
 
 PAGE_SIZE = 25
@@ -52,16 +54,25 @@ def home(request: HttpRequest) -> HttpResponse:
 def organization_list(request: HttpRequest) -> HttpResponse:
     form = OrganizationForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        organization = services.organization_create(
-            name=form.cleaned_data["name"], owner=request.user, request=request
-        )
-        messages.success(request, f"Organization {organization.name} created.")
-        return redirect("organizations:dashboard", org_id=organization.pk)
+        try:
+            organization = services.organization_create(
+                name=form.cleaned_data["name"], owner=request.user, request=request
+            )
+        except ValidationError as error:
+            apply_errors(form, error)
+        else:
+            messages.success(request, f"Organization {organization.name} created.")
+            return redirect("organizations:dashboard", org_id=organization.pk)
     memberships = selectors.memberships_with_counts(request.user)
     return render(
         request,
         "organizations/organization_list.html",
-        {"form": form, "memberships": memberships},
+        {
+            "form": form,
+            "memberships": memberships,
+            "may_create": request.user.managed_by_id is None,
+        },
+        status=400 if form.is_bound else 200,
     )
 
 
@@ -90,6 +101,13 @@ def dashboard(request: HttpRequest, org_id: UUID) -> HttpResponse:
         {
             "counts": selectors.organization_counts(organization),
             "events": recent_events(organization, limit=8),
+            # Everyone sees their own keys expiring within 7 days; key listers see all.
+            "expiring_keys": list(
+                api_key_selectors.api_keys_expiring_soon(
+                    organization=organization,
+                    membership=None if can(request, "iam:api-keys:list") else request.membership,
+                )[:5]
+            ),
         },
     )
 

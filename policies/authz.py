@@ -15,8 +15,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
-from audit import events
-from audit.services import client_ip, record
+from audit.services import client_ip, record_access_denied
 from organizations.models import Application, Membership
 from policies.evaluator import CompiledRuleSet, Decision, Principal, RequestFacts, decide
 from policies.selectors import compile_rules_for
@@ -42,11 +41,15 @@ def principal_of(subject: Membership | Application) -> Principal:
 
 
 def request_facts(request: HttpRequest) -> RequestFacts:
+    # request.mfa: the session signed in with a second factor (django-otp's verification);
+    # API keys and other requests without a verified session are False.
+    user = getattr(request, "user", None)
+    is_verified = getattr(user, "is_verified", None)
     return RequestFacts(
         ip=client_ip(request) or "",
         user_agent=request.META.get("HTTP_USER_AGENT", ""),
         time=timezone.now(),
-        mfa=False,
+        mfa=bool(is_verified and user.is_authenticated and is_verified()),
     )
 
 
@@ -95,11 +98,11 @@ def can(request: HttpRequest, action: str, project_id: object = None) -> bool:
 
 def deny_response(request: HttpRequest, decision: Decision) -> HttpResponse:
     """The 403 page naming the missing permission; the denial goes to the audit trail."""
-    record(
-        action=events.ACCESS_DENIED,
+    # Rate-limited per principal and permission: a loop cannot flood the trail.
+    record_access_denied(
         organization=request.organization,  # type: ignore[attr-defined]
         actor=request.user,
-        target_label=decision.action,
+        permission=decision.action,
         data={"action": decision.action, "explanation": decision.explanation},
         request=request,
     )

@@ -1,10 +1,12 @@
 from django.urls import path
 
-from policies import views
+from policies import attachment_views, views
 
 app_name = "policies"
 
 _rule = "policies/<uuid:policy_id>/rules/<uuid:rule_id>"
+# A user (membership id), group or application: the attached-policies panel posts here.
+_principal = "principals/<str:kind>/<uuid:principal_id>"
 
 urlpatterns = [
     path("policies/", views.policy_list, name="policy_list"),
@@ -20,9 +22,24 @@ urlpatterns = [
     path(f"{_rule}/remove/", views.rule_remove, name="rule_remove"),
     path("policies/<uuid:policy_id>/attach/", views.policy_attach, name="policy_attach"),
     path(
-        "policies/<uuid:policy_id>/detach/<uuid:membership_id>/",
+        "policies/<uuid:policy_id>/detach/<uuid:principal_id>/",
         views.policy_detach,
         name="policy_detach",
+    ),
+    path(
+        "policies/<uuid:policy_id>/detach/<str:kind>/<uuid:principal_id>/",
+        views.policy_detach,
+        name="policy_detach_principal",
+    ),
+    path(
+        f"{_principal}/policies/attach/",
+        attachment_views.principal_policy_attach,
+        name="principal_policy_attach",
+    ),
+    path(
+        f"{_principal}/policies/<uuid:policy_id>/detach/",
+        attachment_views.principal_policy_detach,
+        name="principal_policy_detach",
     ),
     path("guardrails/", views.guardrails, name="guardrails"),
     path("guardrails/rules/add/", views.guardrail_rule_add, name="guardrail_rule_add"),

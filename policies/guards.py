@@ -48,7 +48,10 @@ def requires(action: str, *, project_kwarg: str | None = None) -> Callable[[View
     def decorator(view: View) -> View:
         @wraps(view)
         def guarded(request: HttpRequest, org_id: Any, **kwargs: Any) -> HttpResponse:
-            membership = membership_for(user=request.user, organization_id=org_id)
+            # The security middleware has usually read this membership already.
+            membership = getattr(request, "security_membership", None)
+            if membership is None or str(membership.organization_id) != str(org_id):
+                membership = membership_for(user=request.user, organization_id=org_id)
             request.membership = membership  # type: ignore[attr-defined]
             request.organization = membership.organization  # type: ignore[attr-defined]
             project = None

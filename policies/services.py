@@ -12,13 +12,13 @@ from django.http import HttpRequest
 
 from accounts.models import User
 from audit import events
-from audit.services import record
-from organizations.models import Membership, Organization, Project
+from audit.services import diff, record
+from organizations.models import Application, Group, Membership, Organization, Project
 from organizations.services import organization_bump_authz_version
 from policies import catalogue
 from policies.conditions import ConditionError
 from policies.evaluator import RuleError, compile_rule
-from policies.models import Policy, Rule
+from policies.models import Policy, PolicyAttachment, Rule
 
 GUARDRAIL_NAME = "Organization guardrails"
 
@@ -49,23 +49,56 @@ def sync_managed_policies() -> None:
     ).delete()
 
 
-def _attachment_data(membership: Membership) -> dict[str, Any]:
-    return {"principal": {"type": "user", "id": str(membership.user_id)}}
+Principal = Membership | Group | Application
+
+
+def principal_kind(principal: Principal) -> str:
+    """The kind named in URLs and audit data: user, group or application."""
+    if isinstance(principal, Membership):
+        return "user"
+    if isinstance(principal, Group):
+        return "group"
+    return "application"
+
+
+def _attachment_data(principal: Principal) -> dict[str, Any]:
+    kind = principal_kind(principal)
+    # Users are named by their account id, the id the evaluator and the API see.
+    principal_id = principal.user_id if isinstance(principal, Membership) else principal.pk
+    return {"principal": {"type": kind, "id": str(principal_id)}}
+
+
+_ATTACHMENT_FIELD: dict[type, str] = {
+    Membership: "membership",
+    Group: "group",
+    Application: "application",
+}
+
+
+def _attachments_of(principal: Principal) -> Any:
+    return PolicyAttachment.objects.filter(**{_ATTACHMENT_FIELD[type(principal)]: principal})
 
 
 @transaction.atomic
 def policy_attach(
-    *, policy: Policy, membership: Membership, actor: User, request: HttpRequest | None = None
-) -> None:
-    """Attach `policy` to a user of the organization (idempotent).
+    *,
+    policy: Policy,
+    principal: Principal,
+    actor: User,
+    request: HttpRequest | None = None,
+) -> bool:
+    """Attach `policy` to a user (membership), group or application (idempotent); True
+    when it was not attached yet.
 
-    Guardrails apply to everyone already and are never attached.
+    Only the organization's custom policies and managed policies attach; guardrails apply
+    to everyone already and are never attached.
     """
-    organization = membership.organization
+    organization = principal.organization
     if policy.organization_id not in (None, organization.pk) or policy.kind == "guardrail":
         raise ValidationError("This policy cannot be attached in this organization.")
-    _, created = membership.policy_attachments.get_or_create(
-        policy=policy, defaults={"organization": organization}
+    _, created = _attachments_of(principal).get_or_create(
+        policy=policy,
+        defaults={"organization": organization, _ATTACHMENT_FIELD[type(principal)]: principal},
     )
     if created:
         organization_bump_authz_version(organization=organization)
@@ -74,18 +107,24 @@ def policy_attach(
             organization=organization,
             actor=actor,
             target=policy,
-            data=_attachment_data(membership),
+            data=_attachment_data(principal),
             request=request,
         )
+    return created
 
 
 @transaction.atomic
 def policy_detach(
-    *, policy: Policy, membership: Membership, actor: User, request: HttpRequest | None = None
-) -> None:
-    """Detach `policy` from a user (idempotent); the user loses what it granted at once."""
-    organization = membership.organization
-    deleted, _ = membership.policy_attachments.filter(policy=policy).delete()
+    *,
+    policy: Policy,
+    principal: Principal,
+    actor: User,
+    request: HttpRequest | None = None,
+) -> bool:
+    """Detach `policy` from a user, group or application (idempotent); True when it was
+    attached. The principal (and a group's members) lose what it granted at once."""
+    organization = principal.organization
+    deleted, _ = _attachments_of(principal).filter(policy=policy).delete()
     if deleted:
         organization_bump_authz_version(organization=organization)
         record(
@@ -93,9 +132,10 @@ def policy_detach(
             organization=organization,
             actor=actor,
             target=policy,
-            data=_attachment_data(membership),
+            data=_attachment_data(principal),
             request=request,
         )
+    return bool(deleted)
 
 
 # ------------------------------------------------------------------------ policies
@@ -220,7 +260,7 @@ def policy_update(
             organization=policy.organization,
             actor=actor,
             target=policy,
-            data={"before": before, "after": after},
+            data=diff(before, after),
             request=request,
         )
     return policy
@@ -307,7 +347,17 @@ def policy_delete(*, policy: Policy, actor: User, request: HttpRequest | None = 
                 "rules": [_rule_data(rule) for rule in policy.rules.order_by("position")],
                 "attached_to": [
                     str(user_id)
-                    for user_id in policy.attachments.values_list("membership__user_id", flat=True)
+                    for user_id in policy.attachments.filter(membership__isnull=False).values_list(
+                        "membership__user_id", flat=True
+                    )
+                ],
+                "attached_to_groups": [
+                    str(pk) for pk in policy.attachments.values_list("group_id", flat=True) if pk
+                ],
+                "attached_to_applications": [
+                    str(pk)
+                    for pk in policy.attachments.values_list("application_id", flat=True)
+                    if pk
                 ],
             }
         },
@@ -467,7 +517,7 @@ def rule_update(
             event=events.POLICY_RULE_UPDATED,
             actor=actor,
             request=request,
-            data={"before": before, "after": after},
+            data=diff(before, after),
         )
     return rule
 

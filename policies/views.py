@@ -8,15 +8,17 @@ from uuid import UUID
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from accounts.sudo import sudo_required
 from organizations import selectors as org_selectors
-from organizations.models import Membership, Organization
+from organizations.models import Organization
 from organizations.views import apply_errors, paginate
 from policies import selectors, services
+from policies.attachment_views import principal_for, principal_label
 from policies.authz import principal_of, request_facts
 from policies.conditions import (
     CompiledCondition,
@@ -113,9 +115,17 @@ def _attachments_context(
     return {
         "policy": policy,
         "attachments": selectors.attachments_of(policy, organization),
-        "attach_form": attach_form
-        or AttachForm(memberships=selectors.attachable_members(policy, organization)),
+        "attach_form": attach_form or _attach_form(policy, organization),
     }
+
+
+def _attach_form(policy: Policy, organization: Organization, data: Any = None) -> AttachForm:
+    return AttachForm(
+        data,
+        memberships=selectors.attachable_members(policy, organization),
+        groups=selectors.attachable_groups(policy, organization),
+        applications=selectors.attachable_applications(policy, organization),
+    )
 
 
 def _render_rules(
@@ -148,6 +158,7 @@ def policy_list(request: HttpRequest, org_id: UUID) -> HttpResponse:
 
 
 @requires("iam:policies:create")
+@sudo_required
 @require_http_methods(["GET", "POST"])
 def policy_create(request: HttpRequest, org_id: UUID) -> HttpResponse:
     form = PolicyForm(request.POST or None)
@@ -182,6 +193,7 @@ def policy_detail(request: HttpRequest, org_id: UUID, policy_id: UUID) -> HttpRe
 
 
 @requires("iam:policies:update")
+@sudo_required
 @require_http_methods(["GET", "POST"])
 def policy_update(request: HttpRequest, org_id: UUID, policy_id: UUID) -> HttpResponse:
     policy = selectors.policy_for(organization=request.organization, policy_id=policy_id)
@@ -209,6 +221,7 @@ def policy_update(request: HttpRequest, org_id: UUID, policy_id: UUID) -> HttpRe
 
 
 @requires("iam:policies:create")
+@sudo_required
 @require_POST
 def policy_duplicate(request: HttpRequest, org_id: UUID, policy_id: UUID) -> HttpResponse:
     policy = selectors.policy_for(organization=request.organization, policy_id=policy_id)
@@ -224,6 +237,7 @@ def policy_duplicate(request: HttpRequest, org_id: UUID, policy_id: UUID) -> Htt
 
 
 @requires("iam:policies:delete")
+@sudo_required
 @require_http_methods(["GET", "POST"])
 def policy_delete(request: HttpRequest, org_id: UUID, policy_id: UUID) -> HttpResponse:
     policy = selectors.policy_for(organization=request.organization, policy_id=policy_id)
@@ -290,6 +304,7 @@ def _save_rule(
 
 
 @requires("iam:policies:update")
+@sudo_required
 @require_POST
 def rule_add(request: HttpRequest, org_id: UUID, policy_id: UUID) -> HttpResponse:
     policy = selectors.policy_for(organization=request.organization, policy_id=policy_id)
@@ -299,6 +314,7 @@ def rule_add(request: HttpRequest, org_id: UUID, policy_id: UUID) -> HttpRespons
 
 
 @requires("iam:policies:update")
+@sudo_required
 @require_http_methods(["GET", "POST"])
 def rule_update(request: HttpRequest, org_id: UUID, policy_id: UUID, rule_id: UUID) -> HttpResponse:
     """The rule's form in place of its row (HTMX) or on its page, and its saving."""
@@ -314,6 +330,7 @@ def rule_update(request: HttpRequest, org_id: UUID, policy_id: UUID, rule_id: UU
 
 
 @requires("iam:policies:update")
+@sudo_required
 @require_POST
 def rule_move(request: HttpRequest, org_id: UUID, policy_id: UUID, rule_id: UUID) -> HttpResponse:
     policy = selectors.policy_for(organization=request.organization, policy_id=policy_id)
@@ -329,6 +346,7 @@ def rule_move(request: HttpRequest, org_id: UUID, policy_id: UUID, rule_id: UUID
 
 
 @requires("iam:policies:update")
+@sudo_required
 @require_POST
 def rule_remove(request: HttpRequest, org_id: UUID, policy_id: UUID, rule_id: UUID) -> HttpResponse:
     policy = selectors.policy_for(organization=request.organization, policy_id=policy_id)
@@ -350,6 +368,7 @@ def guardrails(request: HttpRequest, org_id: UUID) -> HttpResponse:
 
 
 @requires("iam:policies:update")
+@sudo_required
 @require_POST
 def guardrail_rule_add(request: HttpRequest, org_id: UUID) -> HttpResponse:
     return _save_rule(request, selectors.guardrail_of(request.organization))
@@ -366,27 +385,27 @@ def _render_attachments(
 
 
 @requires("iam:policies:attach")
+@sudo_required
 @require_POST
 def policy_attach(request: HttpRequest, org_id: UUID, policy_id: UUID) -> HttpResponse:
+    """Attach the policy to the user, group or application chosen in one of its forms."""
     policy = selectors.policy_for(organization=request.organization, policy_id=policy_id)
     if policy.kind == Policy.Kind.GUARDRAIL:
         messages.error(request, "Guardrails apply to everyone but owners: they cannot be attached.")
         return render(
             request, "policies/guardrails.html", _page_context(request, policy), status=400
         )
-    form = AttachForm(
-        request.POST, memberships=selectors.attachable_members(policy, request.organization)
-    )
+    form = _attach_form(policy, request.organization, request.POST)
     if form.is_valid():
-        membership = form.cleaned_data["membership"]
+        principal = form.cleaned_data["principal"]
         try:
             services.policy_attach(
-                policy=policy, membership=membership, actor=request.user, request=request
+                policy=policy, principal=principal, actor=request.user, request=request
             )
         except ValidationError as error:
             apply_errors(form, error)
         else:
-            messages.success(request, f"{policy.name} attached to {membership.user.email}.")
+            messages.success(request, f"{policy.name} attached to {principal_label(principal)}.")
             if request.htmx:
                 return _render_attachments(request, policy)
             return redirect(_page_url(request.organization, policy))
@@ -398,19 +417,18 @@ def policy_attach(request: HttpRequest, org_id: UUID, policy_id: UUID) -> HttpRe
 
 
 @requires("iam:policies:attach")
+@sudo_required
 @require_POST
 def policy_detach(
-    request: HttpRequest, org_id: UUID, policy_id: UUID, membership_id: UUID
+    request: HttpRequest, org_id: UUID, policy_id: UUID, principal_id: UUID, kind: str = "user"
 ) -> HttpResponse:
+    """Detach the policy from a user (by membership id), group or application."""
     policy = selectors.policy_for(organization=request.organization, policy_id=policy_id)
-    try:
-        membership = org_selectors.members_of(request.organization).get(pk=membership_id)
-    except Membership.DoesNotExist:
-        raise Http404("No such user.") from None
-    services.policy_detach(
-        policy=policy, membership=membership, actor=request.user, request=request
+    principal = principal_for(
+        organization=request.organization, kind=kind, principal_id=principal_id
     )
-    messages.success(request, f"{policy.name} detached from {membership.user.email}.")
+    services.policy_detach(policy=policy, principal=principal, actor=request.user, request=request)
+    messages.success(request, f"{policy.name} detached from {principal_label(principal)}.")
     if request.htmx:
         return _render_attachments(request, policy)
     return redirect(_page_url(request.organization, policy))

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 import pytest
 from django.test import Client
+from django_otp import DEVICE_ID_SESSION_KEY
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import User
 from organizations.models import Membership, Organization
@@ -52,6 +54,19 @@ def org(db: None) -> Org:
     _attach_managed(readonly, "ReadOnlyAccess")
     outsider = MembershipFactory(is_owner=True).user  # owns another organization
     return Org(organization, owner, tech, billing, readonly, outsider)
+
+
+def otp_verify(client: Client, user: User) -> TOTPDevice:
+    """Give `user` a confirmed authenticator and mark the client's session verified with it,
+    as the second sign-in step does (force_login skips it). Clients signed in by
+    force_login are also freshly confirmed for sensitive actions (accounts.sudo)."""
+    device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
+    if device is None:
+        device = TOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=True)
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session.save()
+    return device
 
 
 @pytest.fixture

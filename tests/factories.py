@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import hashlib
 from decimal import Decimal
 
 import factory
@@ -148,3 +149,20 @@ class AuditEventFactory(factory.django.DjangoModelFactory):
     action = "projects.project.created"
     actor_label = "someone@example.com"
     target_label = "web"
+
+
+# --- applications and API keys
+API_KEY_SECRET = "factory-secret-not-for-production"
+
+
+class APIKeyFactory(factory.django.DjangoModelFactory):
+    """A key of an application; its secret is API_KEY_SECRET."""
+
+    class Meta:
+        model = "organizations.APIKey"
+
+    bearer_application = factory.SubFactory(ApplicationFactory)
+    organization = factory.SelfAttribute("bearer_application.organization")
+    access_key = factory.Sequence(lambda n: f"IAMKTEST{n:012d}")
+    secret_hash = hashlib.sha256(API_KEY_SECRET.encode()).hexdigest()
+    description = factory.Sequence(lambda n: f"key {n}")

@@ -38,7 +38,11 @@ def test_signup_creates_account_organization_default_project_and_owner(client: C
     # Signed in straight away.
     assert client.get(response["Location"]).status_code == 200
     actions = set(AuditEvent.objects.values_list("action", flat=True))
-    assert {"organization.created", "account.signed_up", "account.signed_in"} <= actions
+    assert {
+        "organization.organization.created",
+        "auth.account.signed_up",
+        "auth.login.succeeded",
+    } <= actions
 
 
 def test_signup_refuses_an_email_that_exists_in_another_case(client: Client) -> None:
@@ -83,7 +87,7 @@ def test_failed_sign_in_does_not_reveal_whether_the_account_exists(client: Clien
     assert wrong_password.status_code == no_account.status_code == 200
     assert "The email or password is not correct." in wrong_password.content.decode()
     assert "The email or password is not correct." in no_account.content.decode()
-    assert AuditEvent.objects.filter(action="account.sign_in_failed").count() == 2
+    assert AuditEvent.objects.filter(action="auth.login.failed").count() == 2
 
 
 def test_sign_out_needs_a_post_and_ends_the_session(client: Client) -> None:
@@ -114,7 +118,7 @@ def test_password_reset_link_sets_a_new_password_once(client: Client) -> None:
     assert response.status_code == 302
     user.refresh_from_db()
     assert user.check_password(new)
-    assert AuditEvent.objects.filter(action="account.password_reset", actor_user=user).exists()
+    assert AuditEvent.objects.filter(action="auth.password.reset", actor_user=user).exists()
     # The link is single use.
     again = Client().get(link.group(1), follow=True)
     assert "This link no longer works" in again.content.decode()

@@ -5,7 +5,7 @@ from django.contrib import admin
 from django.test import Client
 from django.urls import reverse
 
-from tests.conftest import Org
+from tests.conftest import Org, otp_verify
 from tests.factories import AuditEventFactory, BillingContactFactory, InvoiceFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -17,7 +17,9 @@ def operator_client(org: Org) -> Client:
     BillingContactFactory(organization=org.organization)
     AuditEventFactory(organization=org.organization)
     client = Client()
-    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    operator = UserFactory(is_staff=True, is_superuser=True)
+    client.force_login(operator)
+    otp_verify(client, operator)  # the admin wants staff verified with an authenticator
     return client
 
 
@@ -44,5 +46,13 @@ def test_audit_events_are_read_only_in_the_admin(operator_client: Client, org: O
 
 def test_non_staff_users_cannot_use_the_admin(owner_client: Client) -> None:
     response = owner_client.get(reverse("admin:index"))
+    assert response.status_code == 302
+    assert "/admin/login/" in response["Location"]
+
+
+def test_staff_without_a_verified_authenticator_cannot_use_the_admin() -> None:
+    client = Client()
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    response = client.get(reverse("admin:index"))
     assert response.status_code == 302
     assert "/admin/login/" in response["Location"]

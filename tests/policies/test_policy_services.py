@@ -119,7 +119,7 @@ def test_a_managed_policy_duplicates_into_an_editable_custom_policy(org: Org) ->
 def test_delete_policy_takes_its_attachments_and_bumps_the_version(org: Org) -> None:
     policy = PolicyFactory(organization=org.organization)
     add(policy, org)
-    services.policy_attach(policy=policy, membership=org.tech, actor=org.owner.user)
+    services.policy_attach(policy=policy, principal=org.tech, actor=org.owner.user)
     before = version(org)
     services.policy_delete(policy=policy, actor=org.owner.user)
     assert not Policy.objects.filter(pk=policy.pk).exists()
@@ -242,10 +242,10 @@ def test_attach_and_detach_bump_the_version_once_and_are_audited(org: Org) -> No
     policy = PolicyFactory(organization=org.organization)
     before = version(org)
     for _ in range(2):
-        services.policy_attach(policy=policy, membership=org.tech, actor=org.owner.user)
+        services.policy_attach(policy=policy, principal=org.tech, actor=org.owner.user)
     assert version(org) == before + 1
     for _ in range(2):
-        services.policy_detach(policy=policy, membership=org.tech, actor=org.owner.user)
+        services.policy_detach(policy=policy, principal=org.tech, actor=org.owner.user)
     assert version(org) == before + 2
     detached = AuditEvent.objects.get(action="iam.policy.detached")
     assert detached.data == {"principal": {"type": "user", "id": str(org.tech.user_id)}}
@@ -256,4 +256,4 @@ def test_guardrails_and_foreign_policies_cannot_be_attached(org: Org) -> None:
     RuleFactory(policy=guardrail, effect="deny")
     for policy in (guardrail, PolicyFactory()):
         with pytest.raises(ValidationError):
-            services.policy_attach(policy=policy, membership=org.tech, actor=org.owner.user)
+            services.policy_attach(policy=policy, principal=org.tech, actor=org.owner.user)

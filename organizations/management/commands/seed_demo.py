@@ -14,9 +14,19 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.mfa import operator_totp_setup
 from accounts.models import User
-from organizations import services
-from organizations.models import BillingContact, Invoice, Membership, Organization, Project
+from organizations import application_services, principal_services, services
+from organizations.models import (
+    Application,
+    BillingContact,
+    Group,
+    Invitation,
+    Invoice,
+    Membership,
+    Organization,
+    Project,
+)
 from policies import services as policy_services
 from policies.models import Policy
 from policies.services import policy_attach, sync_managed_policies
@@ -31,6 +41,11 @@ PEOPLE = [
     ("readonly@acme.example", "demo-readonly-2026", "Remy Reader", False, ["ReadOnlyAccess"]),
 ]
 OPERATOR = ("operator@acme.example", "demo-operator-2026", "Oscar Operator")
+# An account created by the organization itself (a "member"), in the Developers group.
+MEMBER = ("member@acme.example", "demo-member-2026", "Mia Member")
+DEVELOPERS_POLICY = "developers-staging"
+APPLICATION = "ci-deployer"
+INVITEE = "new.hire@acme.example"
 OPERATORS_POLICY = "web-frontend-operators"
 # The demo is served on 127.0.0.1, which counts as "the office" so the rule shows as allowed.
 OFFICE_NETWORK = 'ip_in_range(request.ip, "10.0.0.0/8") || ip_in_range(request.ip, "127.0.0.0/8")'
@@ -57,7 +72,7 @@ class Command(BaseCommand):
             for policy_name in policy_names:
                 policy = Policy.objects.get(kind=Policy.Kind.MANAGED, name=policy_name)
                 if not membership.policy_attachments.filter(policy=policy).exists():
-                    policy_attach(policy=policy, membership=membership, actor=owner)
+                    policy_attach(policy=policy, principal=membership, actor=owner)
         for name, description in PROJECTS:
             if not Project.objects.filter(organization=organization, name=name).exists():
                 services.project_create(
@@ -78,11 +93,14 @@ class Command(BaseCommand):
             )
         self._invoices(organization)
         self._custom_policies(organization, owner, users["readonly@acme.example"])
+        self._principals(organization, owner, users)
         self._organization(SECOND_ORGANIZATION, owner)
         operator = self._user(*OPERATOR)
         if not operator.is_staff:
             operator.is_staff = operator.is_superuser = True
             operator.save(update_fields=["is_staff", "is_superuser"])
+        # /admin/ needs an OTP-verified staff account: the operator gets an authenticator.
+        self.operator_secret, self.operator_url = operator_totp_setup(user=operator)
         self._print_logins(organization)
 
     def _user(self, email: str, password: str, full_name: str) -> User:
@@ -120,7 +138,7 @@ class Command(BaseCommand):
                 actor=owner,
             )
             membership = Membership.objects.get(organization=organization, user=reader)
-            policy_attach(policy=policy, membership=membership, actor=owner)
+            policy_attach(policy=policy, principal=membership, actor=owner)
         if not Policy.objects.filter(organization=organization, kind="guardrail").exists():
             policy_services.guardrail_rule_add(
                 organization=organization,
@@ -129,6 +147,104 @@ class Command(BaseCommand):
                 scope="all_projects",
                 condition=f"!({OFFICE_NETWORK})",
                 actor=owner,
+            )
+
+    def _principals(self, organization: Organization, owner: User, users: dict[str, User]) -> None:
+        """Groups with policies, a member account, an application with an API key, a key
+        expiring soon and a pending invitation: every IAM page has something to show."""
+        owner_membership = Membership.objects.get(organization=organization, user=owner)
+        member = User.objects.filter(email=MEMBER[0]).first()
+        if member is None:
+            created = principal_services.member_create(
+                organization=organization, actor=owner, email=MEMBER[0], full_name=MEMBER[2]
+            )
+            member = created.membership.user
+        member.set_password(MEMBER[1])
+        member.save(update_fields=["password"])
+        developers = Group.objects.filter(organization=organization, name="Developers").first()
+        if developers is None:
+            developers = principal_services.group_create(
+                organization=organization,
+                actor=owner,
+                name="Developers",
+                description="Build and run everything in staging.",
+            )
+            policy = policy_services.policy_create(
+                organization=organization,
+                name=DEVELOPERS_POLICY,
+                description="Full access to the staging project's resources.",
+                labels=["dev"],
+                actor=owner,
+            )
+            policy_services.rule_add(
+                policy=policy,
+                effect="allow",
+                actions=["InstancesFullAccess", "projects:projects:read"],
+                scope="projects",
+                projects=list(organization.projects.filter(name="staging")),
+                actor=owner,
+            )
+            policy_attach(policy=policy, principal=developers, actor=owner)
+            for email in ("tech@acme.example", MEMBER[0]):
+                principal_services.group_add_member(
+                    group=developers,
+                    membership=Membership.objects.get(organization=organization, user__email=email),
+                    actor=owner,
+                )
+        if not Group.objects.filter(organization=organization, name="Finance").exists():
+            finance = principal_services.group_create(
+                organization=organization,
+                actor=owner,
+                name="Finance",
+                description="Invoices and the billing contact.",
+            )
+            policy_attach(
+                policy=Policy.objects.get(kind=Policy.Kind.MANAGED, name="BillingAccess"),
+                principal=finance,
+                actor=owner,
+            )
+            principal_services.group_add_member(
+                group=finance,
+                membership=Membership.objects.get(
+                    organization=organization, user=users["billing@acme.example"]
+                ),
+                actor=owner,
+            )
+        if not Application.objects.filter(organization=organization, name=APPLICATION).exists():
+            application = application_services.application_create(
+                organization=organization,
+                name=APPLICATION,
+                description="Deploys staging from CI.",
+                actor=owner,
+            )
+            application_services.group_add_application(
+                group=developers, application=application, actor=owner
+            )
+            key = application_services.api_key_create(
+                organization=organization,
+                creator=owner_membership,
+                bearer=application,
+                description="CI pipeline",
+            )
+            self.stdout.write(
+                f"API key for {APPLICATION}: {key.api_key.access_key} / {key.secret} (shown once)"
+            )
+            tech = Membership.objects.get(
+                organization=organization, user__email="tech@acme.example"
+            )
+            application_services.api_key_create(
+                organization=organization,
+                creator=tech,
+                bearer=tech,
+                description="Laptop scripts",
+                expires_on=timezone.localdate() + datetime.timedelta(days=5),
+            )
+        if not Invitation.objects.filter(organization=organization, email=INVITEE).exists():
+            principal_services.invitations_create(
+                organization=organization,
+                actor=owner_membership,
+                emails=[INVITEE],
+                role=Invitation.Role.READ_ONLY,
             )
 
     def _invoices(self, organization: Organization) -> None:
@@ -164,4 +280,7 @@ class Command(BaseCommand):
         for email, password, _name, is_owner, policies in PEOPLE:
             role = "owner" if is_owner else ", ".join(policies)
             write(f"  {email:<24} {password:<20} {role}")
-        write(f"  {OPERATOR[0]:<24} {OPERATOR[1]:<20} operator (/admin/)")
+        write(f"  {MEMBER[0]:<24} {MEMBER[1]:<20} member account, group Developers")
+        write(f"  {OPERATOR[0]:<24} {OPERATOR[1]:<20} operator (/admin/, needs a TOTP code)")
+        write(f"Operator's authenticator secret: {self.operator_secret}")
+        write(f"  (add it to an authenticator app, or: {self.operator_url})")

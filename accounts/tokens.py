@@ -1,0 +1,59 @@
+"""One-time tokens for links sent by email (password set-up, invitations).
+
+The raw token travels only in the link; the database keeps its SHA-256. Tokens carry
+256 bits of randomness, so a fast digest is enough, and a lookup by digest reveals
+nothing about the other tokens.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import secrets
+
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import PasswordToken, User
+
+PASSWORD_TOKEN_LIFETIME = dt.timedelta(hours=72)
+
+
+def new_token() -> tuple[str, str]:
+    """A fresh (raw token, digest) pair."""
+    raw = secrets.token_urlsafe(32)
+    return raw, token_digest(raw)
+
+
+def token_digest(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def digests_match(raw: str, digest: str) -> bool:
+    """Constant-time comparison of a presented token with a stored digest."""
+    return hmac.compare_digest(token_digest(raw), digest)
+
+
+@transaction.atomic
+def password_token_issue(*, user: User, lifetime: dt.timedelta = PASSWORD_TOKEN_LIFETIME) -> str:
+    """A new password link for `user`; earlier unused links die with it."""
+    now = timezone.now()
+    PasswordToken.objects.filter(user=user, used_at__isnull=True).update(used_at=now)
+    raw, digest = new_token()
+    PasswordToken.objects.create(user=user, token_hash=digest, expires_at=now + lifetime)
+    return raw
+
+
+def password_token_find(raw: str) -> PasswordToken | None:
+    """The live token for `raw`, or None when unknown, used or expired."""
+    if not raw or len(raw) > 128:
+        return None
+    token = (
+        PasswordToken.objects.select_related("user")
+        .filter(token_hash=token_digest(raw), used_at__isnull=True, expires_at__gt=timezone.now())
+        .first()
+    )
+    if token is None or not digests_match(raw, token.token_hash):
+        return None
+    return token

@@ -1,0 +1,137 @@
+"""Reads of applications and API keys, scoped to an organization (foreign ids are 404)."""
+
+from __future__ import annotations
+
+import datetime
+
+from django.db.models import (
+    BooleanField,
+    Case,
+    Count,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce, Lower
+from django.http import Http404
+from django.utils import timezone
+
+from organizations.models import APIKey, Application, Group, Membership, Organization
+
+_GroupApplication = Group.applications.through
+EXPIRES_SOON = datetime.timedelta(days=7)
+# The group picker lists this many matches; typing narrows them.
+GROUP_PICKER_LIMIT = 20
+
+
+def _count(queryset: QuerySet, field: str) -> Subquery:
+    return Subquery(
+        queryset.filter(**{field: OuterRef("pk")}).values(field).annotate(n=Count("pk")).values("n")
+    )
+
+
+def applications_of(organization: Organization) -> QuerySet[Application]:
+    """The organization's applications with their group and key counts (constant queries)."""
+    return (
+        Application.objects.filter(organization=organization)
+        .annotate(
+            group_count=Coalesce(_count(_GroupApplication.objects.all(), "application"), 0),
+            key_count=Coalesce(_count(APIKey.objects.all(), "bearer_application"), 0),
+        )
+        .order_by(Lower("name"))
+    )
+
+
+def application_choices(organization: Organization) -> QuerySet[Application]:
+    """Names and ids only, for pickers."""
+    return (
+        Application.objects.filter(organization=organization)
+        .only("pk", "name")
+        .order_by(Lower("name"))
+    )
+
+
+def application_for(*, organization: Organization, application_id: object) -> Application:
+    try:
+        return Application.objects.select_related("organization").get(
+            organization=organization, pk=application_id
+        )
+    except (Application.DoesNotExist, ValueError):
+        raise Http404("No such application.") from None
+
+
+def groups_of_application(application: Application) -> QuerySet[Group]:
+    return application.groups.order_by(Lower("name"))
+
+
+def addable_groups(application: Application, query: str = "") -> QuerySet[Group]:
+    """Groups of the application's organization it is not in, matching `query`."""
+    groups = Group.objects.filter(organization_id=application.organization_id).exclude(
+        applications=application
+    )
+    if query.strip():
+        groups = groups.filter(name__icontains=query.strip())
+    return groups.order_by(Lower("name"))
+
+
+def api_keys_of(
+    *,
+    organization: Organization,
+    membership: Membership | None = None,
+    application: Application | None = None,
+    now: datetime.datetime | None = None,
+) -> QuerySet[APIKey]:
+    """The organization's keys (of one bearer when given), newest first, each annotated
+    with `is_expired` and `expires_soon` (within 7 days), in one query."""
+    now = now or timezone.now()
+    keys = APIKey.objects.filter(organization=organization)
+    if membership is not None:
+        keys = keys.filter(bearer_membership=membership)
+    if application is not None:
+        keys = keys.filter(bearer_application=application)
+    return (
+        keys.select_related("bearer_membership__user", "bearer_application", "default_project")
+        .annotate(
+            is_expired=Case(
+                When(expires_at__lte=now, then=Value(True)),
+                default=Value(False),
+                output_field=BooleanField(),
+            ),
+            expires_soon=Case(
+                When(
+                    Q(expires_at__gt=now) & Q(expires_at__lte=now + EXPIRES_SOON),
+                    then=Value(True),
+                ),
+                default=Value(False),
+                output_field=BooleanField(),
+            ),
+        )
+        .order_by("-created_at")
+    )
+
+
+def api_keys_expiring_soon(
+    *,
+    organization: Organization,
+    membership: Membership | None = None,
+    now: datetime.datetime | None = None,
+) -> QuerySet[APIKey]:
+    """Live keys expiring within 7 days, soonest first (of one user when given)."""
+    now = now or timezone.now()
+    return (
+        api_keys_of(organization=organization, membership=membership, now=now)
+        .filter(expires_at__gt=now, expires_at__lte=now + EXPIRES_SOON)
+        .order_by("expires_at")
+    )
+
+
+def api_key_for(*, organization: Organization, api_key_id: object) -> APIKey:
+    try:
+        return APIKey.objects.select_related(
+            "organization", "bearer_membership__user", "bearer_application"
+        ).get(organization=organization, pk=api_key_id)
+    except (APIKey.DoesNotExist, ValueError):
+        raise Http404("No such API key.") from None

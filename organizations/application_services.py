@@ -1,0 +1,423 @@
+"""Writes to applications, their groups and API keys: invariants, audit, version bumps.
+
+API key secrets are shown once and stored only as a SHA-256 digest: a secret of 256
+random bits cannot be guessed, so a fast digest is enough and lets every API request
+check a key cheaply. `api_key_authenticate` is what the API will call.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Q
+from django.http import HttpRequest
+from django.utils import timezone
+
+from accounts.models import User
+from audit import events
+from audit.services import record
+from organizations.models import (
+    APIKey,
+    Application,
+    Group,
+    Membership,
+    Organization,
+    Project,
+)
+from organizations.services import organization_bump_authz_version
+
+ACCESS_KEY_PREFIX = "IAMK"
+# Last-use bookkeeping writes at most once a minute per key: busy keys would otherwise
+# turn every API read into a write.
+LAST_USED_RESOLUTION = datetime.timedelta(minutes=1)
+# Compared against when the access key is unknown, so that case costs the same digest
+# and comparison as a wrong secret.
+_DUMMY_DIGEST = hashlib.sha256(b"no such key").hexdigest()
+
+
+# -------------------------------------------------------------------- applications
+
+
+def _clean_name(*, organization: Organization, name: str, exclude: Application | None) -> str:
+    name = name.strip()
+    if not name:
+        raise ValidationError({"name": "Enter an application name."})
+    if len(name) > Application._meta.get_field("name").max_length:
+        raise ValidationError({"name": "An application name is at most 64 characters."})
+    clash = Application.objects.filter(organization=organization, name__iexact=name)
+    if exclude is not None:
+        clash = clash.exclude(pk=exclude.pk)
+    if clash.exists():
+        raise ValidationError({"name": f'An application named "{name}" already exists.'})
+    return name
+
+
+def _clean_description(description: str) -> str:
+    description = description.strip()
+    if len(description) > Application._meta.get_field("description").max_length:
+        raise ValidationError({"description": "A description is at most 1000 characters."})
+    return description
+
+
+def _application_data(application: Application) -> dict[str, Any]:
+    return {"name": application.name, "description": application.description}
+
+
+@transaction.atomic
+def application_create(
+    *,
+    organization: Organization,
+    name: str,
+    description: str = "",
+    actor: User,
+    request: HttpRequest | None = None,
+) -> Application:
+    """Create an application; names are unique in the organization, ignoring case."""
+    application = Application.objects.create(
+        organization=organization,
+        name=_clean_name(organization=organization, name=name, exclude=None),
+        description=_clean_description(description),
+        created_by=actor,
+    )
+    record(
+        action=events.APPLICATION_CREATED,
+        organization=organization,
+        actor=actor,
+        target=application,
+        data={"after": _application_data(application)},
+        request=request,
+    )
+    return application
+
+
+@transaction.atomic
+def application_update(
+    *,
+    application: Application,
+    name: str,
+    description: str,
+    actor: User,
+    request: HttpRequest | None = None,
+) -> Application:
+    """Rename and describe an application."""
+    # Read what is stored: a bound form may have changed the instance in memory.
+    application = (
+        Application.objects.select_for_update(of=("self",))
+        .select_related("organization")
+        .get(pk=application.pk)
+    )
+    before = _application_data(application)
+    application.name = _clean_name(
+        organization=application.organization, name=name, exclude=application
+    )
+    application.description = _clean_description(description)
+    application.save(update_fields=["name", "description", "updated_at"])
+    after = _application_data(application)
+    if before != after:
+        record(
+            action=events.APPLICATION_UPDATED,
+            organization=application.organization,
+            actor=actor,
+            target=application,
+            data={"before": before, "after": after},
+            request=request,
+        )
+    return application
+
+
+@transaction.atomic
+def application_delete(
+    *,
+    application: Application,
+    confirm_name: str,
+    actor: User,
+    request: HttpRequest | None = None,
+) -> None:
+    """Delete an application with its API keys, group memberships and attachments.
+
+    The name must be typed exactly: its keys stop working at once.
+    """
+    if confirm_name.strip() != application.name:
+        raise ValidationError({"confirm_name": "Type the application name exactly to confirm."})
+    organization = application.organization
+    record(
+        action=events.APPLICATION_DELETED,
+        organization=organization,
+        actor=actor,
+        target=application,
+        data={
+            "before": {
+                **_application_data(application),
+                "api_keys": list(application.api_keys.values_list("access_key", flat=True)),
+                "groups": list(application.groups.values_list("name", flat=True)),
+            }
+        },
+        request=request,
+    )
+    application.delete()
+    organization_bump_authz_version(organization=organization)
+
+
+def _check_same_organization(group: Group, application: Application) -> None:
+    if group.organization_id != application.organization_id:
+        raise ValidationError("Choose a group of this organization.")
+
+
+@transaction.atomic
+def group_add_application(
+    *,
+    group: Group,
+    application: Application,
+    actor: User,
+    request: HttpRequest | None = None,
+) -> bool:
+    """Add an application to a group (idempotent); True when it was not in it yet.
+
+    The application gains the group's policies at once.
+    """
+    _check_same_organization(group, application)
+    if group.applications.filter(pk=application.pk).exists():
+        return False
+    group.applications.add(application)
+    organization_bump_authz_version(organization=group.organization)
+    record(
+        action=events.GROUP_APPLICATION_ADDED,
+        organization=group.organization,
+        actor=actor,
+        target=group,
+        data={"application": {"id": str(application.pk), "name": application.name}},
+        request=request,
+    )
+    return True
+
+
+@transaction.atomic
+def group_remove_application(
+    *,
+    group: Group,
+    application: Application,
+    actor: User,
+    request: HttpRequest | None = None,
+) -> bool:
+    """Take an application out of a group (idempotent); True when it was in it."""
+    _check_same_organization(group, application)
+    if not group.applications.filter(pk=application.pk).exists():
+        return False
+    group.applications.remove(application)
+    organization_bump_authz_version(organization=group.organization)
+    record(
+        action=events.GROUP_APPLICATION_REMOVED,
+        organization=group.organization,
+        actor=actor,
+        target=group,
+        data={"application": {"id": str(application.pk), "name": application.name}},
+        request=request,
+    )
+    return True
+
+
+# ------------------------------------------------------------------------ API keys
+
+
+@dataclass(frozen=True)
+class CreatedAPIKey:
+    """A new key and its secret: the only moment the secret exists outside its owner."""
+
+    api_key: APIKey
+    secret: str
+
+
+def new_access_key() -> str:
+    """A public id: the prefix and 16 base32 characters (80 random bits)."""
+    return ACCESS_KEY_PREFIX + base64.b32encode(secrets.token_bytes(10)).decode("ascii")
+
+
+def new_secret() -> str:
+    """256 random bits, URL-safe (43 characters)."""
+    return secrets.token_urlsafe(32)
+
+
+def secret_digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def api_key_expiry_limit(organization: Organization, today: datetime.date) -> datetime.date | None:
+    """The last expiry date the organization allows for a key created `today`, or None."""
+    if organization.api_key_max_lifetime_days is None:
+        return None
+    return today + datetime.timedelta(days=organization.api_key_max_lifetime_days)
+
+
+def expiry_datetime(expires_on: datetime.date) -> datetime.datetime:
+    """A key "expiring on" a date stops working at 00:00 UTC that day."""
+    return datetime.datetime.combine(expires_on, datetime.time.min, tzinfo=datetime.UTC)
+
+
+def _bearer_data(api_key: APIKey) -> dict[str, str]:
+    if api_key.bearer_application_id is not None:
+        return {
+            "type": "application",
+            "id": str(api_key.bearer_application_id),
+            "label": api_key.bearer_application.name,
+        }
+    return {
+        "type": "user",
+        "id": str(api_key.bearer_membership.user_id),
+        "label": api_key.bearer_membership.user.email,
+    }
+
+
+def _key_data(api_key: APIKey) -> dict[str, Any]:
+    return {
+        "access_key": api_key.access_key,
+        "bearer": _bearer_data(api_key),
+        "description": api_key.description,
+        "expires_at": api_key.expires_at.isoformat() if api_key.expires_at else None,
+        "default_project": str(api_key.default_project_id) if api_key.default_project_id else None,
+    }
+
+
+@transaction.atomic
+def api_key_create(
+    *,
+    organization: Organization,
+    creator: Membership,
+    bearer: Membership | Application,
+    description: str = "",
+    expires_on: datetime.date | None = None,
+    default_project: Project | None = None,
+    request: HttpRequest | None = None,
+) -> CreatedAPIKey:
+    """Create a key for `creator` themselves or for an application of the organization.
+
+    Nobody creates a key for another human. When the organization caps key lifetimes,
+    the key must expire within the cap. Returns the key with its secret; only the
+    secret's digest is stored, so it can never be shown again.
+    """
+    if creator.organization_id != organization.pk:
+        raise ValidationError("You are not a member of this organization.")
+    if isinstance(bearer, Membership):
+        if bearer.pk != creator.pk:
+            raise ValidationError(
+                {"bearer": "Nobody creates API keys for another person: they create their own."}
+            )
+        if not (bearer.is_active and bearer.user.is_active):
+            raise ValidationError({"bearer": "A suspended user cannot create API keys."})
+    elif bearer.organization_id != organization.pk:
+        raise ValidationError({"bearer": "Choose an application of this organization."})
+    description = description.strip()
+    if len(description) > APIKey._meta.get_field("description").max_length:
+        raise ValidationError({"description": "A description is at most 200 characters."})
+    if default_project is not None and default_project.organization_id != organization.pk:
+        raise ValidationError({"default_project": "Choose a project of this organization."})
+    today = timezone.now().date()
+    limit = api_key_expiry_limit(organization, today)
+    if expires_on is not None and expires_on <= today:
+        raise ValidationError({"expires_on": "Choose an expiry date after today."})
+    if limit is not None and expires_on is None:
+        raise ValidationError(
+            {
+                "expires_on": f"This organization requires API keys to expire within "
+                f"{organization.api_key_max_lifetime_days} days: choose a date until "
+                f"{limit.isoformat()}."
+            }
+        )
+    if limit is not None and expires_on is not None and expires_on > limit:
+        raise ValidationError(
+            {
+                "expires_on": f"Keys of this organization expire within "
+                f"{organization.api_key_max_lifetime_days} days: choose a date until "
+                f"{limit.isoformat()}."
+            }
+        )
+    secret = new_secret()
+    api_key = APIKey.objects.create(
+        organization=organization,
+        access_key=new_access_key(),
+        secret_hash=secret_digest(secret),
+        bearer_membership=bearer if isinstance(bearer, Membership) else None,
+        bearer_application=bearer if isinstance(bearer, Application) else None,
+        description=description,
+        default_project=default_project,
+        expires_at=expiry_datetime(expires_on) if expires_on else None,
+        created_by=creator.user,
+    )
+    record(
+        action=events.API_KEY_CREATED,
+        organization=organization,
+        actor=creator.user,
+        target=api_key,
+        data={"after": _key_data(api_key)},
+        request=request,
+    )
+    return CreatedAPIKey(api_key=api_key, secret=secret)
+
+
+def api_key_may_delete(*, api_key: APIKey, membership: Membership, can_delete_keys: bool) -> bool:
+    """The bearer revokes their own key; others need `iam:api-keys:delete`."""
+    if api_key.organization_id != membership.organization_id:
+        return False
+    return can_delete_keys or api_key.bearer_membership_id == membership.pk
+
+
+@transaction.atomic
+def api_key_delete(*, api_key: APIKey, actor: User, request: HttpRequest | None = None) -> None:
+    """Revoke a key: it stops working at once (authentication reads the key each time)."""
+    organization = api_key.organization
+    record(
+        action=events.API_KEY_DELETED,
+        organization=organization,
+        actor=actor,
+        target=api_key,
+        data={"before": _key_data(api_key)},
+        request=request,
+    )
+    api_key.delete()
+    # Nothing compiled depends on keys today; the bump keeps any future per-key cache honest.
+    organization_bump_authz_version(organization=organization)
+
+
+def api_key_authenticate(
+    *,
+    access_key: str,
+    secret: str,
+    ip: str | None = None,
+    now: datetime.datetime | None = None,
+) -> APIKey | None:
+    """The key for an access key and secret, or None when they do not open a live key.
+
+    Refused: unknown access key, wrong secret (constant-time comparison of digests),
+    expired key, bearer membership suspended or account deactivated. Records the last
+    use (time and IP) at most once a minute.
+    """
+    now = now or timezone.now()
+    api_key = (
+        APIKey.objects.select_related(
+            "organization", "bearer_membership__user", "bearer_application"
+        )
+        .filter(access_key=access_key)
+        .first()
+    )
+    digest = secret_digest(secret)
+    if api_key is None:
+        hmac.compare_digest(_DUMMY_DIGEST, digest)
+        return None
+    if not hmac.compare_digest(api_key.secret_hash, digest):
+        return None
+    if api_key.expires_at is not None and api_key.expires_at <= now:
+        return None
+    bearer = api_key.bearer_membership
+    if bearer is not None and not (bearer.is_active and bearer.user.is_active):
+        return None
+    stale = Q(last_used_at__isnull=True) | Q(last_used_at__lte=now - LAST_USED_RESOLUTION)
+    if APIKey.objects.filter(stale, pk=api_key.pk).update(last_used_at=now, last_used_ip=ip):
+        api_key.last_used_at, api_key.last_used_ip = now, ip
+    return api_key

@@ -1,0 +1,258 @@
+"""Applications: non-human principals, their groups, policies and API keys.
+
+Views parse, call a service, render; HTMX requests get the page's partials.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import HttpResponseClientRedirect
+
+from organizations import application_selectors as selectors
+from organizations import application_services as services
+from organizations.application_forms import ApplicationDeleteForm, ApplicationForm, GroupPickForm
+from organizations.models import Application
+from organizations.principal_selectors import group_for
+from organizations.views import apply_errors, paginate
+from policies.attachment_views import policies_panel
+from policies.guards import requires
+
+DETAIL = "organizations/iam/applications/application_detail.html"
+LIST = "organizations/iam/applications/application_list.html"
+
+
+def _application(request: HttpRequest, application_id: UUID) -> Application:
+    return selectors.application_for(
+        organization=request.organization,  # type: ignore[attr-defined]
+        application_id=application_id,
+    )
+
+
+def _edit_form(application: Application, data: Any = None) -> ApplicationForm:
+    # Its own ids: the edit form can share a page with other forms.
+    return ApplicationForm.for_application(
+        application, data, auto_id=f"application-{application.pk}-%s"
+    )
+
+
+def _groups_context(
+    request: HttpRequest, application: Application, form: GroupPickForm | None = None
+) -> dict[str, Any]:
+    query = request.GET.get("group_q", "").strip()[:64]
+    limit = selectors.GROUP_PICKER_LIMIT
+    # One more than shown, to say when typing would narrow the list.
+    candidates = list(selectors.addable_groups(application, query)[: limit + 1])
+    return {
+        "application": application,
+        "groups": list(selectors.groups_of_application(application)),
+        "group_query": query,
+        "group_candidates": candidates[:limit],
+        "group_candidates_more": len(candidates) > limit,
+        "group_form": form,
+    }
+
+
+def _detail_context(request: HttpRequest, application: Application, **extra: Any) -> dict[str, Any]:
+    organization = request.organization  # type: ignore[attr-defined]
+    return {
+        **_groups_context(request, application),
+        "application": application,
+        "api_keys": list(selectors.api_keys_of(organization=organization, application=application)),
+        "policies_panel": policies_panel(request, application),
+        **extra,
+    }
+
+
+# ------------------------------------------------------------------------- list
+
+
+@requires("iam:applications:list")
+@require_GET
+def application_list(request: HttpRequest, org_id: UUID) -> HttpResponse:
+    page = paginate(request, selectors.applications_of(request.organization))
+    return render(request, LIST, {"page": page, "form": ApplicationForm()})
+
+
+@requires("iam:applications:create")
+@require_POST
+def application_create(request: HttpRequest, org_id: UUID) -> HttpResponse:
+    form = ApplicationForm(request.POST)
+    if form.is_valid():
+        try:
+            application = services.application_create(
+                organization=request.organization,
+                name=form.cleaned_data["name"],
+                description=form.cleaned_data["description"],
+                actor=request.user,
+                request=request,
+            )
+        except ValidationError as error:
+            apply_errors(form, error)
+        else:
+            messages.success(
+                request, f"Application {application.name} created. Give it groups or an API key."
+            )
+            url = application_url(application)
+            return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+    context = {"page": paginate(request, selectors.applications_of(request.organization))}
+    context["form"] = form
+    if request.htmx:
+        return render(request, f"{LIST}#applications", context)
+    return render(request, LIST, context, status=400)
+
+
+def application_url(application: Application) -> str:
+    return reverse(
+        "organizations:application_detail",
+        kwargs={"org_id": application.organization_id, "application_id": application.pk},
+    )
+
+
+# ------------------------------------------------------------------------ detail
+
+
+@requires("iam:applications:read")
+@require_GET
+def application_detail(request: HttpRequest, org_id: UUID, application_id: UUID) -> HttpResponse:
+    """The application's page; with HTMX, its details card (to cancel an inline edit)."""
+    application = _application(request, application_id)
+    if request.htmx:
+        return render(request, f"{DETAIL}#details", {"application": application})
+    return render(request, DETAIL, _detail_context(request, application))
+
+
+@requires("iam:applications:update")
+@require_http_methods(["GET", "POST"])
+def application_update(request: HttpRequest, org_id: UUID, application_id: UUID) -> HttpResponse:
+    """Rename and describe: in place on the detail page with HTMX, or on its own page."""
+    application = _application(request, application_id)
+    form = _edit_form(application, request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            application = services.application_update(
+                application=application,
+                name=form.cleaned_data["name"],
+                description=form.cleaned_data["description"],
+                actor=request.user,
+                request=request,
+            )
+        except ValidationError as error:
+            apply_errors(form, error)
+        else:
+            messages.success(request, f"Application {application.name} saved.")
+            if request.htmx:
+                return render(request, f"{DETAIL}#details", {"application": application})
+            return redirect(application_url(application))
+    if request.htmx:
+        # 200 even on errors: htmx 2 does not swap 4xx responses.
+        return render(request, f"{DETAIL}#details-edit", {"application": application, "form": form})
+    return render(
+        request,
+        "organizations/iam/applications/application_form.html",
+        {"application": application, "form": form},
+        status=400 if form.is_bound else 200,
+    )
+
+
+@requires("iam:applications:delete")
+@require_http_methods(["GET", "POST"])
+def application_delete(request: HttpRequest, org_id: UUID, application_id: UUID) -> HttpResponse:
+    application = _application(request, application_id)
+    form = ApplicationDeleteForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.application_delete(
+                application=application,
+                confirm_name=form.cleaned_data["confirm_name"],
+                actor=request.user,
+                request=request,
+            )
+        except ValidationError as error:
+            apply_errors(form, error)
+        else:
+            messages.success(request, f"Application {application.name} and its API keys deleted.")
+            return redirect("organizations:application_list", org_id=org_id)
+    return render(
+        request,
+        "organizations/iam/applications/application_delete.html",
+        {
+            "application": application,
+            "form": form,
+            "key_count": application.api_keys.count(),
+        },
+        status=400 if form.is_bound else 200,
+    )
+
+
+# ------------------------------------------------------------------------ groups
+
+
+def _render_groups(
+    request: HttpRequest, application: Application, *, status: int = 200, **extra: Any
+) -> HttpResponse:
+    if request.htmx:
+        return render(request, f"{DETAIL}#groups", _groups_context(request, application, **extra))
+    context = _detail_context(request, application)
+    context.update(_groups_context(request, application, **extra))
+    return render(request, DETAIL, context, status=status)
+
+
+@requires("iam:applications:read")
+@require_GET
+def application_group_search(
+    request: HttpRequest, org_id: UUID, application_id: UUID
+) -> HttpResponse:
+    """The group picker narrowed to `group_q` (HTMX, as you type); the page otherwise."""
+    application = _application(request, application_id)
+    if request.htmx:
+        return render(request, f"{DETAIL}#group-picker", _groups_context(request, application))
+    return render(request, DETAIL, _detail_context(request, application))
+
+
+@requires("iam:applications:update")
+@require_POST
+def application_group_add(request: HttpRequest, org_id: UUID, application_id: UUID) -> HttpResponse:
+    application = _application(request, application_id)
+    form = GroupPickForm(
+        request.POST, groups=selectors.addable_groups(application), auto_id="add-group-%s"
+    )
+    if form.is_valid():
+        group = form.cleaned_data["group"]
+        try:
+            services.group_add_application(
+                group=group, application=application, actor=request.user, request=request
+            )
+        except ValidationError as error:
+            apply_errors(form, error)
+        else:
+            messages.success(request, f"{application.name} added to group {group.name}.")
+            if request.htmx:
+                return _render_groups(request, application)
+            return redirect(application_url(application))
+    return _render_groups(request, application, status=400, form=form)
+
+
+@requires("iam:applications:update")
+@require_POST
+def application_group_remove(
+    request: HttpRequest, org_id: UUID, application_id: UUID, group_id: UUID
+) -> HttpResponse:
+    application = _application(request, application_id)
+    group = group_for(organization=request.organization, group_id=group_id)
+    if services.group_remove_application(
+        group=group, application=application, actor=request.user, request=request
+    ):
+        messages.success(request, f"{application.name} removed from group {group.name}.")
+    else:
+        messages.info(request, f"{application.name} was not in group {group.name}.")
+    if request.htmx:
+        return _render_groups(request, application)
+    return redirect(application_url(application))

@@ -1,0 +1,209 @@
+"""IAM groups: list, create, rename, delete, and their members."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from organizations import application_services
+from organizations import principal_selectors as selectors
+from organizations import principal_services as services
+from organizations.application_selectors import application_for
+from organizations.models import Group
+from organizations.principal_forms import ConfirmNameForm, GroupForm
+from organizations.views import apply_errors, paginate
+from policies.attachment_views import policies_panel
+from policies.guards import requires
+
+
+def _list_context(request: HttpRequest, form: GroupForm) -> dict[str, object]:
+    q = request.GET.get("q", "").strip()[:100]
+    return {
+        "page": paginate(request, selectors.groups_of(request.organization, q)),
+        "form": form,
+        "q": q,
+    }
+
+
+@requires("iam:groups:list")
+@require_GET
+def group_list(request: HttpRequest, org_id: UUID) -> HttpResponse:
+    context = _list_context(request, GroupForm())
+    if request.htmx and request.htmx.target == "group-results":
+        return render(request, "organizations/iam/groups/list.html#results", context)
+    return render(request, "organizations/iam/groups/list.html", context)
+
+
+@requires("iam:groups:create")
+@require_POST
+def group_create(request: HttpRequest, org_id: UUID) -> HttpResponse:
+    form = GroupForm(request.POST)
+    if form.is_valid():
+        try:
+            group = services.group_create(
+                organization=request.organization,
+                actor=request.user,
+                name=form.cleaned_data["name"],
+                description=form.cleaned_data["description"],
+                request=request,
+            )
+        except ValidationError as error:
+            apply_errors(form, error)
+        else:
+            messages.success(request, f"Group {group.name} created.")
+            return redirect("organizations:group_detail", org_id=org_id, group_id=group.pk)
+    context = _list_context(request, form)
+    if request.htmx:
+        return render(request, "organizations/iam/groups/list.html#create", context)
+    return render(request, "organizations/iam/groups/list.html", context, status=400)
+
+
+def _detail_context(request: HttpRequest, group: Group, **extra: object) -> dict[str, object]:
+    return {
+        "group": group,
+        "members": selectors.group_members(group),
+        "applications": group.applications.order_by("name"),
+        "addable_applications": request.organization.applications.exclude(groups=group).order_by(
+            "name"
+        ),
+        "form": GroupForm(instance=group, auto_id="group-%s"),
+        "policies_panel": policies_panel(request, group),
+        **extra,
+    }
+
+
+@requires("iam:groups:read")
+@require_GET
+def group_detail(request: HttpRequest, org_id: UUID, group_id: UUID) -> HttpResponse:
+    group = selectors.group_for(organization=request.organization, group_id=group_id)
+    # The picker's search also works as a plain GET form: candidates render in the page.
+    q = request.GET.get("q", "").strip()[:100]
+    candidates = selectors.group_candidates(group, q) if q else []
+    return render(
+        request,
+        "organizations/iam/groups/detail.html",
+        _detail_context(request, group, q=q, candidates=candidates),
+    )
+
+
+@requires("iam:groups:update")
+@require_POST
+def group_update(request: HttpRequest, org_id: UUID, group_id: UUID) -> HttpResponse:
+    group = selectors.group_for(organization=request.organization, group_id=group_id)
+    form = GroupForm(request.POST, instance=group, auto_id="group-%s")
+    if form.is_valid():
+        try:
+            group = services.group_update(
+                group=group,
+                actor=request.user,
+                name=form.cleaned_data["name"],
+                description=form.cleaned_data["description"],
+                request=request,
+            )
+        except ValidationError as error:
+            apply_errors(form, error)
+        else:
+            messages.success(request, "Group saved.")
+            if not request.htmx:
+                return redirect("organizations:group_detail", org_id=org_id, group_id=group.pk)
+            form = GroupForm(instance=group, auto_id="group-%s")
+    group.refresh_from_db()  # headings show what is stored, not a refused name
+    context = _detail_context(request, group, form=form)
+    if request.htmx:
+        return render(request, "organizations/iam/groups/detail.html#group-profile", context)
+    status = 200 if form.is_valid() else 400
+    return render(request, "organizations/iam/groups/detail.html", context, status=status)
+
+
+@requires("iam:groups:delete")
+@require_http_methods(["GET", "POST"])
+def group_delete(request: HttpRequest, org_id: UUID, group_id: UUID) -> HttpResponse:
+    group = selectors.group_for(organization=request.organization, group_id=group_id)
+    form = ConfirmNameForm(
+        request.POST or None, expected=group.name, label="Type the group name to confirm"
+    )
+    if request.method == "POST" and form.is_valid():
+        services.group_delete(group=group, actor=request.user, request=request)
+        messages.success(request, f"Group {group.name} deleted.")
+        return redirect("organizations:group_list", org_id=org_id)
+    return render(
+        request,
+        "organizations/iam/groups/delete.html",
+        {"group": group, "form": form, "member_count": group.members.count()},
+        status=400 if form.is_bound else 200,
+    )
+
+
+@requires("iam:groups:update")
+@require_GET
+def group_candidates(request: HttpRequest, org_id: UUID, group_id: UUID) -> HttpResponse:
+    """The search picker: users matching `q` who are not in the group yet."""
+    group = selectors.group_for(organization=request.organization, group_id=group_id)
+    q = request.GET.get("q", "").strip()[:100]
+    return render(
+        request,
+        "organizations/iam/groups/detail.html#candidates",
+        {"group": group, "candidates": selectors.group_candidates(group, q), "q": q},
+    )
+
+
+def _members_response(request: HttpRequest, group: Group) -> HttpResponse:
+    if request.htmx:
+        return render(
+            request,
+            "organizations/iam/groups/detail.html#group-members",
+            _detail_context(request, group),
+        )
+    return redirect("organizations:group_detail", org_id=group.organization_id, group_id=group.pk)
+
+
+@requires("iam:groups:update")
+@require_POST
+def group_members(request: HttpRequest, org_id: UUID, group_id: UUID) -> HttpResponse:
+    """Add (`add_user`, `add_application`) or remove (`remove_user`, `remove_application`)
+    one principal; the member list fragment comes back for HTMX."""
+    group = selectors.group_for(organization=request.organization, group_id=group_id)
+    organization, post, actor = request.organization, request.POST, request.user
+    try:
+        if post.get("add_user") or post.get("remove_user"):
+            membership = selectors.user_for(
+                organization=organization,
+                membership_id=post.get("add_user") or post.get("remove_user"),
+            )
+            if post.get("add_user"):
+                services.group_add_member(
+                    group=group, membership=membership, actor=actor, request=request
+                )
+                messages.success(request, f"{membership.user.email} added to {group.name}.")
+            else:
+                services.group_remove_member(
+                    group=group, membership=membership, actor=actor, request=request
+                )
+                messages.success(request, f"{membership.user.email} removed from {group.name}.")
+        elif post.get("add_application") or post.get("remove_application"):
+            application = application_for(
+                organization=organization,
+                application_id=post.get("add_application") or post.get("remove_application"),
+            )
+            if post.get("add_application"):
+                application_services.group_add_application(
+                    group=group, application=application, actor=actor, request=request
+                )
+                messages.success(request, f"{application.name} added to {group.name}.")
+            else:
+                application_services.group_remove_application(
+                    group=group, application=application, actor=actor, request=request
+                )
+                messages.success(request, f"{application.name} removed from {group.name}.")
+        else:
+            messages.error(request, "Choose a user or an application.")
+    except Http404:
+        messages.error(request, "That user or application does not exist in this organization.")
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    return _members_response(request, group)

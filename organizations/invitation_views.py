@@ -1,0 +1,174 @@
+"""Invitations: invite by email, list, resend, revoke, and the public accept page."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from django.contrib import messages
+from django.contrib.auth import login
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from accounts.models import User
+from organizations import principal_selectors as selectors
+from organizations import principal_services as services
+from organizations.models import Invitation
+from organizations.principal_forms import InvitationSignupForm, InviteForm
+from organizations.views import apply_errors, paginate
+from policies.guards import public, requires
+
+# Links issued by the last invite/resend: shown once on the next page, never stored.
+ISSUED_LINKS_SESSION_KEY = "issued_links"
+
+
+def issued_links(request: HttpRequest) -> list[list[str]]:
+    return request.session.pop(ISSUED_LINKS_SESSION_KEY, [])
+
+
+@requires("iam:invitations:list")
+@require_GET
+def invitation_list(request: HttpRequest, org_id: UUID) -> HttpResponse:
+    status = request.GET.get("status", "")
+    return render(
+        request,
+        "organizations/iam/invitations/list.html",
+        {
+            "page": paginate(request, selectors.invitations_of(request.organization, status)),
+            "status": status,
+            "statuses": Invitation.Status.choices,
+            "issued": issued_links(request),
+            "now": timezone.now(),
+        },
+    )
+
+
+@requires("iam:users:invite")
+@require_http_methods(["GET", "POST"])
+def invite(request: HttpRequest, org_id: UUID) -> HttpResponse:
+    organization = request.organization
+    form = InviteForm(request.POST or None, organization=organization)
+    if request.method == "POST" and form.is_valid():
+        try:
+            issued = services.invitations_create(
+                organization=organization,
+                actor=request.membership,
+                emails=form.cleaned_data["emails"],
+                role=form.cleaned_data["role"],
+                groups=form.cleaned_data["groups"],
+                request=request,
+            )
+        except ValidationError as error:
+            apply_errors(form, error)
+        else:
+            request.session[ISSUED_LINKS_SESSION_KEY] = [
+                [item.invitation.email, item.link] for item in issued
+            ]
+            count = len(issued)
+            messages.success(
+                request, f"{count} invitation{'s' if count != 1 else ''} sent by email."
+            )
+            return redirect("organizations:invitation_list", org_id=org_id)
+    return render(
+        request,
+        "organizations/iam/invitations/invite.html",
+        {"form": form, "domains": organization.invitation_domains},
+        status=400 if form.is_bound else 200,
+    )
+
+
+def _invitation_action(request: HttpRequest, invitation_id: UUID, action: object) -> HttpResponse:
+    invitation = selectors.invitation_for(
+        organization=request.organization, invitation_id=invitation_id
+    )
+    try:
+        message = action(invitation)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, message)
+    return redirect("organizations:invitation_list", org_id=request.organization.pk)
+
+
+@requires("iam:invitations:resend")
+@require_POST
+def invitation_resend(request: HttpRequest, org_id: UUID, invitation_id: UUID) -> HttpResponse:
+    def resend(invitation: Invitation) -> str:
+        issued = services.invitation_resend(
+            invitation=invitation, actor=request.user, request=request
+        )
+        request.session[ISSUED_LINKS_SESSION_KEY] = [[invitation.email, issued.link]]
+        return f"Invitation to {invitation.email} sent again; the previous link no longer works."
+
+    return _invitation_action(request, invitation_id, resend)
+
+
+@requires("iam:invitations:revoke")
+@require_POST
+def invitation_revoke(request: HttpRequest, org_id: UUID, invitation_id: UUID) -> HttpResponse:
+    def revoke(invitation: Invitation) -> str:
+        services.invitation_revoke(invitation=invitation, actor=request.user, request=request)
+        return f"Invitation to {invitation.email} revoked."
+
+    return _invitation_action(request, invitation_id, revoke)
+
+
+@public
+@never_cache
+@require_http_methods(["GET", "POST"])
+def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
+    """Join from the emailed link: a signed-in invitee accepts with one button; anyone else
+    signs in first or creates an account for the invited address. A link that cannot be
+    used says why, with a 4xx status."""
+    invitation = selectors.invitation_by_token(token)
+    user = request.user if request.user.is_authenticated else None
+    problem = services.invitation_problem(invitation, user)
+    if problem:
+        status = 404 if problem == "unknown" else 410 if problem != "other_email" else 403
+        return render(
+            request,
+            "organizations/invitation_accept.html",
+            {"invitation": invitation, "problem": problem},
+            status=status,
+        )
+    signup_form = None
+    if user is not None:
+        if request.method == "POST":
+            membership = services.invitation_accept(
+                invitation=invitation, user=user, request=request
+            )
+            messages.success(request, f"Welcome to {membership.organization.name}.")
+            return redirect("organizations:dashboard", org_id=membership.organization_id)
+    else:
+        signup_form = InvitationSignupForm(request.POST or None, email=invitation.email)
+        if request.method == "POST" and signup_form.is_valid():
+            try:
+                with transaction.atomic():
+                    if User.objects.filter(email__iexact=invitation.email).exists():
+                        raise ValidationError(
+                            "An account with this email already exists: sign in to accept."
+                        )
+                    new_user = User.objects.create_user(
+                        email=invitation.email,
+                        password=signup_form.cleaned_data["password"],
+                        full_name=signup_form.cleaned_data["full_name"],
+                    )
+                    membership = services.invitation_accept(
+                        invitation=invitation, user=new_user, request=request
+                    )
+            except ValidationError as error:
+                apply_errors(signup_form, error)
+            else:
+                login(request, new_user, backend="django.contrib.auth.backends.ModelBackend")
+                messages.success(request, f"Welcome to {membership.organization.name}.")
+                return redirect("organizations:dashboard", org_id=membership.organization_id)
+    return render(
+        request,
+        "organizations/invitation_accept.html",
+        {"invitation": invitation, "signup_form": signup_form},
+        status=400 if signup_form is not None and signup_form.is_bound else 200,
+    )

@@ -1,0 +1,129 @@
+from __future__ import annotations
+
+from django import forms
+from django.contrib.auth import password_validation
+
+from accounts.models import User
+from organizations.models import Group, Invitation, Organization
+from organizations.principal_services import MAX_INVITATIONS_AT_ONCE, parse_emails
+
+
+class _GroupsField(forms.ModelMultipleChoiceField):
+    def label_from_instance(self, obj: Group) -> str:
+        return obj.name
+
+
+def _groups_field() -> _GroupsField:
+    return _GroupsField(
+        queryset=Group.objects.none(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Optional: they join these groups too.",
+        error_messages={"invalid_choice": "Choose groups of this organization."},
+    )
+
+
+class InviteForm(forms.Form):
+    emails = forms.CharField(
+        label="Email addresses",
+        widget=forms.Textarea(
+            attrs={"rows": 4, "placeholder": "ada@example.com, grace@example.com"}
+        ),
+        help_text=f"One or several, separated by commas or new lines (at most "
+        f"{MAX_INVITATIONS_AT_ONCE}).",
+    )
+    role = forms.ChoiceField(
+        label="Role",
+        choices=[
+            ("", "None: only the groups and policies you give"),
+            ("tech", "Tech: manage projects and resources (TechAccess)"),
+            ("billing", "Billing: invoices and billing contact (BillingAccess)"),
+            ("readonly", "Read-only: see everything but billing and audit (ReadOnlyAccess)"),
+            ("owner", "Owner: full access"),
+        ],
+        required=False,
+    )
+    groups = _groups_field()
+
+    def __init__(self, *args: object, organization: Organization, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["groups"].queryset = organization.groups.order_by("name")
+
+    def clean_emails(self) -> list[str]:
+        valid, invalid = parse_emails(self.cleaned_data["emails"])
+        if invalid:
+            raise forms.ValidationError(
+                [f"{address!r} is not a valid email address." for address in invalid]
+            )
+        if not valid:
+            raise forms.ValidationError("Enter at least one email address.")
+        return valid
+
+    def clean_role(self) -> str:
+        role = self.cleaned_data["role"]
+        if role not in Invitation.Role.values:
+            raise forms.ValidationError("Choose one of the offered roles.")
+        return role
+
+
+class MemberCreateForm(forms.Form):
+    full_name = forms.CharField(label="Full name", max_length=150)
+    email = forms.EmailField(label="Email", max_length=254)
+    groups = _groups_field()
+
+    def __init__(self, *args: object, organization: Organization, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["groups"].queryset = organization.groups.order_by("name")
+
+
+class GroupForm(forms.ModelForm):
+    class Meta:
+        model = Group
+        fields = ["name", "description"]
+        widgets = {"description": forms.Textarea(attrs={"rows": 2})}
+        help_texts = {"name": "Unique in the organization; up to 64 characters."}
+
+
+class ConfirmNameForm(forms.Form):
+    """Destructive actions ask to type the name of what goes."""
+
+    confirm = forms.CharField(max_length=254)
+
+    def __init__(self, *args: object, expected: str, label: str, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.expected = expected
+        self.fields["confirm"].label = label
+
+    def clean_confirm(self) -> str:
+        value = self.cleaned_data["confirm"].strip()
+        if value.lower() != self.expected.lower():
+            raise forms.ValidationError(f"Type {self.expected} exactly to confirm.")
+        return value
+
+
+class InvitationSignupForm(forms.Form):
+    """A new account for the invited address (the address comes from the invitation)."""
+
+    full_name = forms.CharField(
+        label="Your name", max_length=150, widget=forms.TextInput(attrs={"autocomplete": "name"})
+    )
+    password = forms.CharField(
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text=password_validation.password_validators_help_text_html(),
+        strip=False,
+    )
+
+    def __init__(self, *args: object, email: str, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.email = email
+
+    def clean(self) -> dict[str, object]:
+        cleaned = super().clean()
+        password = cleaned.get("password")
+        if password:
+            candidate = User(email=self.email, full_name=cleaned.get("full_name", ""))
+            try:
+                password_validation.validate_password(password, candidate)
+            except forms.ValidationError as error:
+                self.add_error("password", error)
+        return cleaned

@@ -1,0 +1,119 @@
+"""Security settings and member MFA administration."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from accounts import mfa
+from accounts.sudo import sudo_required
+from organizations import security_services
+from organizations.models import Membership
+from organizations.security_forms import SecuritySettingsForm
+from organizations.views import apply_errors
+from policies.guards import requires
+
+
+@requires("organization:security:read")
+@require_GET
+def security_settings(request: HttpRequest, org_id: UUID) -> HttpResponse:
+    return render(request, "organizations/settings/security.html", {})
+
+
+@requires("organization:security:update")
+@sudo_required
+@require_http_methods(["GET", "POST"])
+def security_settings_update(request: HttpRequest, org_id: UUID) -> HttpResponse:
+    organization = request.organization
+    form = SecuritySettingsForm(request.POST or None, instance=organization)
+    if request.method == "POST" and form.is_valid():
+        values = {name: form.cleaned_data[name] for name in security_services.SECURITY_FIELDS}
+        try:
+            changed = security_services.organization_update_security(
+                organization=organization, actor=request.user, request=request, **values
+            )
+        except ValidationError as error:
+            apply_errors(form, error)
+        else:
+            if not changed:
+                messages.info(request, "Nothing changed.")
+            else:
+                messages.success(request, "Security settings saved.")
+                if (
+                    "mfa_required" in changed
+                    and organization.mfa_required
+                    and not mfa.is_verified(request)
+                ):
+                    messages.warning(
+                        request,
+                        "MFA is now required, and you have not signed in with it: "
+                        "set up an authenticator app before your grace period ends.",
+                    )
+            return redirect("organizations:security_settings", org_id=org_id)
+    if form.is_bound:
+        # Do not show rejected values as the stored ones.
+        organization.refresh_from_db()
+    return render(
+        request,
+        "organizations/settings/security_form.html",
+        {"form": form},
+        status=400 if form.is_bound else 200,
+    )
+
+
+def _membership_for(request: HttpRequest, membership_id: UUID) -> Membership:
+    try:
+        return Membership.objects.select_related("user", "organization").get(
+            organization=request.organization, pk=membership_id
+        )
+    except Membership.DoesNotExist:
+        raise Http404("No such user.") from None
+
+
+def _back_to_user(request: HttpRequest, membership: Membership) -> HttpResponse:
+    return redirect(
+        "organizations:user_detail", org_id=membership.organization_id, membership_id=membership.pk
+    )
+
+
+@requires("iam:users:reset-mfa")
+@sudo_required
+@require_POST
+def member_mfa_reset(request: HttpRequest, org_id: UUID, membership_id: UUID) -> HttpResponse:
+    membership = _membership_for(request, membership_id)
+    try:
+        security_services.member_mfa_reset(
+            membership=membership, actor=request.user, request=request
+        )
+    except PermissionDenied as error:
+        messages.error(request, str(error))
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(
+            request,
+            f"MFA of {membership.user.email} reset: their sessions ended, and they have until "
+            f"{membership.mfa_grace_until:%Y-%m-%d %H:%M} UTC to set up a new authenticator.",
+        )
+    return _back_to_user(request, membership)
+
+
+@requires("iam:users:reset-mfa")
+@sudo_required
+@require_POST
+def member_mfa_unlock(request: HttpRequest, org_id: UUID, membership_id: UUID) -> HttpResponse:
+    membership = _membership_for(request, membership_id)
+    deadline = security_services.member_mfa_unlock(
+        membership=membership, actor=request.user, request=request
+    )
+    messages.success(
+        request,
+        f"{membership.user.email} is unlocked and has until {deadline:%Y-%m-%d %H:%M} UTC "
+        "to set up MFA.",
+    )
+    return _back_to_user(request, membership)

@@ -1,0 +1,270 @@
+"""IAM users: the list, a user's page, members created by the organization, suspension,
+removal, ownership, and leaving."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from accounts.sudo import sudo_required
+from organizations import principal_selectors as selectors
+from organizations import principal_services as services
+from organizations.application_selectors import api_keys_of
+from organizations.invitation_views import ISSUED_LINKS_SESSION_KEY, issued_links
+from organizations.principal_forms import ConfirmNameForm, MemberCreateForm
+from organizations.selectors import membership_for
+from organizations.views import apply_errors, paginate
+from policies.attachment_views import policies_panel
+from policies.guards import requires, signed_in
+
+
+def _filters(request: HttpRequest) -> selectors.UserFilters:
+    get = request.GET
+    return selectors.UserFilters(
+        q=get.get("q", "").strip()[:100],
+        kind=get.get("kind", ""),
+        status=get.get("status", ""),
+        group=get.get("group", ""),
+        mfa=get.get("mfa", ""),
+    )
+
+
+@requires("iam:users:list")
+@require_GET
+def user_list(request: HttpRequest, org_id: UUID) -> HttpResponse:
+    """Search as you type and filters: the form's HTMX requests swap only the results."""
+    organization = request.organization
+    filters = _filters(request)
+    context = {
+        "page": paginate(request, selectors.users_of(organization, filters)),
+        "filters": filters,
+        "kinds": selectors.KINDS,
+        "groups": organization.groups.order_by("name"),
+        "filtered": any(vars(filters).values()),
+    }
+    if request.htmx and request.htmx.target == "user-results":
+        return render(request, "organizations/iam/users/list.html#results", context)
+    return render(request, "organizations/iam/users/list.html", context)
+
+
+def _detail_context(request: HttpRequest, membership: object) -> dict[str, object]:
+    return {
+        "subject": membership,
+        "groups": membership.groups.order_by("name"),
+        "joinable_groups": selectors.groups_not_joined(membership),
+        "api_keys": api_keys_of(organization=request.organization, membership=membership),
+        "is_self": membership.pk == request.membership.pk,
+        "issued": issued_links(request),
+        "policies_panel": policies_panel(request, membership),
+    }
+
+
+@requires("iam:users:read")
+@require_GET
+def user_detail(request: HttpRequest, org_id: UUID, membership_id: UUID) -> HttpResponse:
+    membership = selectors.user_for(organization=request.organization, membership_id=membership_id)
+    return render(
+        request, "organizations/iam/users/detail.html", _detail_context(request, membership)
+    )
+
+
+@requires("iam:users:create")
+@require_http_methods(["GET", "POST"])
+def member_create(request: HttpRequest, org_id: UUID) -> HttpResponse:
+    organization = request.organization
+    form = MemberCreateForm(request.POST or None, organization=organization)
+    if request.method == "POST" and form.is_valid():
+        try:
+            created = services.member_create(
+                organization=organization,
+                actor=request.user,
+                email=form.cleaned_data["email"],
+                full_name=form.cleaned_data["full_name"],
+                groups=form.cleaned_data["groups"],
+                request=request,
+            )
+        except ValidationError as error:
+            apply_errors(form, error)
+        else:
+            membership = created.membership
+            # The password link is shown once, like a secret; it was also emailed.
+            request.session[ISSUED_LINKS_SESSION_KEY] = [[membership.user.email, created.link]]
+            messages.success(
+                request, f"Member {membership.user.email} created; a password link was emailed."
+            )
+            return redirect("organizations:user_detail", org_id=org_id, membership_id=membership.pk)
+    return render(
+        request,
+        "organizations/iam/users/create.html",
+        {"form": form},
+        status=400 if form.is_bound else 200,
+    )
+
+
+def _membership_action(request: HttpRequest, membership_id: UUID, action: object) -> HttpResponse:
+    """Run a service on a user of the organization; refusals come back as messages."""
+    membership = selectors.user_for(organization=request.organization, membership_id=membership_id)
+    try:
+        message = action(membership)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, message)
+    return redirect(
+        "organizations:user_detail", org_id=request.organization.pk, membership_id=membership_id
+    )
+
+
+@requires("iam:users:suspend")
+@require_POST
+def user_suspend(request: HttpRequest, org_id: UUID, membership_id: UUID) -> HttpResponse:
+    def suspend(membership: object) -> str:
+        services.membership_suspend(
+            membership=membership, actor=request.membership, request=request
+        )
+        return f"{membership.user.email} is suspended: every request and API key is refused."
+
+    return _membership_action(request, membership_id, suspend)
+
+
+@requires("iam:users:suspend")
+@require_POST
+def user_reactivate(request: HttpRequest, org_id: UUID, membership_id: UUID) -> HttpResponse:
+    def reactivate(membership: object) -> str:
+        services.membership_reactivate(
+            membership=membership, actor=request.membership, request=request
+        )
+        return f"{membership.user.email} is active again."
+
+    return _membership_action(request, membership_id, reactivate)
+
+
+@requires("iam:users:reset-password")
+@require_POST
+def user_password_link(request: HttpRequest, org_id: UUID, membership_id: UUID) -> HttpResponse:
+    def send(membership: object) -> str:
+        link = services.member_send_password_link(
+            membership=membership, actor=request.user, request=request
+        )
+        request.session[ISSUED_LINKS_SESSION_KEY] = [[membership.user.email, link]]
+        return f"A password link was emailed to {membership.user.email}."
+
+    return _membership_action(request, membership_id, send)
+
+
+@requires("iam:users:update")
+@sudo_required
+@require_POST
+def user_make_owner(request: HttpRequest, org_id: UUID, membership_id: UUID) -> HttpResponse:
+    def grant(membership: object) -> str:
+        services.owner_grant(membership=membership, actor=request.membership, request=request)
+        return f"{membership.user.email} is now an owner."
+
+    return _membership_action(request, membership_id, grant)
+
+
+@requires("iam:users:remove")
+@require_http_methods(["GET", "POST"])
+def user_remove(request: HttpRequest, org_id: UUID, membership_id: UUID) -> HttpResponse:
+    membership = selectors.user_for(organization=request.organization, membership_id=membership_id)
+    form = ConfirmNameForm(
+        request.POST or None,
+        expected=membership.user.email,
+        label="Type the user's email address to confirm",
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.membership_remove(
+                membership=membership, actor=request.membership, request=request
+            )
+        except ValidationError as error:
+            apply_errors(form, error)
+        else:
+            messages.success(request, f"{membership.user.email} was removed.")
+            return redirect("organizations:user_list", org_id=org_id)
+    return render(
+        request,
+        "organizations/iam/users/remove.html",
+        {"subject": membership, "form": form},
+        status=400 if form.is_bound else 200,
+    )
+
+
+@requires("iam:users:update")
+@require_POST
+def user_groups(request: HttpRequest, org_id: UUID, membership_id: UUID) -> HttpResponse:
+    """Add the user to a group (`add`) or take them out of one (`remove`), from their page."""
+    membership = selectors.user_for(organization=request.organization, membership_id=membership_id)
+    group_id = request.POST.get("add") or request.POST.get("remove")
+    if not group_id:
+        messages.error(request, "Choose a group.")
+    else:
+        try:
+            group = selectors.group_for(organization=request.organization, group_id=group_id)
+        except Http404:
+            messages.error(request, "That group does not exist in this organization.")
+        else:
+            if request.POST.get("add"):
+                services.group_add_member(
+                    group=group, membership=membership, actor=request.user, request=request
+                )
+                messages.success(request, f"Added to {group.name}.")
+            else:
+                services.group_remove_member(
+                    group=group, membership=membership, actor=request.user, request=request
+                )
+                messages.success(request, f"Removed from {group.name}.")
+    if request.htmx:
+        return render(
+            request,
+            "organizations/iam/users/detail.html#user-groups",
+            _detail_context(request, membership),
+        )
+    return redirect("organizations:user_detail", org_id=org_id, membership_id=membership_id)
+
+
+# Leaving and stepping down concern one's own membership: any member may ask, whatever
+# their policies, so these views look the membership up themselves (404 to outsiders).
+
+
+@signed_in
+@require_http_methods(["GET", "POST"])
+def organization_leave(request: HttpRequest, org_id: UUID) -> HttpResponse:
+    membership = membership_for(user=request.user, organization_id=org_id)
+    request.organization = membership.organization
+    request.membership = membership
+    error = ""
+    if request.method == "POST":
+        try:
+            services.membership_leave(membership=membership, request=request)
+        except ValidationError as refused:
+            error = " ".join(refused.messages)
+        else:
+            messages.success(request, f"You left {membership.organization.name}.")
+            return redirect("organizations:list")
+    return render(
+        request,
+        "organizations/iam/users/leave.html",
+        {"subject": membership, "error": error},
+        status=400 if error else 200,
+    )
+
+
+@signed_in
+@sudo_required
+@require_POST
+def owner_step_down(request: HttpRequest, org_id: UUID) -> HttpResponse:
+    membership = membership_for(user=request.user, organization_id=org_id)
+    try:
+        services.owner_step_down(membership=membership, request=request)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+        return redirect("organizations:user_detail", org_id=org_id, membership_id=membership.pk)
+    messages.success(request, f"You are no longer an owner of {membership.organization.name}.")
+    # Without ownership the user's own page may be out of reach: go somewhere always allowed.
+    return redirect("organizations:list")

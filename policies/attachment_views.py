@@ -1,0 +1,165 @@
+"""The attached-policies panel of a principal: a user (membership), group or application.
+
+Every principal page includes `policies/_principal_policies.html` with the context from
+`policies_panel(request, principal)`; its forms post here. HTMX gets the panel back;
+a plain POST is redirected to the page it came from (or, refused, gets a small page
+with the panel and its error).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import NoReverseMatch, reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+
+from accounts.sudo import sudo_required
+from organizations import selectors as org_selectors
+from organizations.models import Application, Group, Membership, Organization
+from organizations.views import apply_errors
+from policies import selectors, services
+from policies.forms import PolicyPickForm
+from policies.guards import requires
+from policies.models import Policy
+
+Principal = Membership | Group | Application
+
+PANEL_TEMPLATE = "policies/_principal_policies.html"
+KINDS = ("user", "group", "application")
+# Where each kind's page lives, once its page exists: (URL name, kwarg of its id).
+_PAGES: dict[str, tuple[str, str]] = {
+    "user": ("organizations:user_detail", "membership_id"),
+    "group": ("organizations:group_detail", "group_id"),
+    "application": ("organizations:application_detail", "application_id"),
+}
+
+
+def principal_label(principal: Principal) -> str:
+    if isinstance(principal, Membership):
+        return principal.user.email
+    return principal.name
+
+
+def principal_for(*, organization: Organization, kind: str, principal_id: object) -> Principal:
+    """A user (by membership id), group or application of the organization, else 404."""
+    try:
+        if kind == "user":
+            return org_selectors.member_for(organization=organization, membership_id=principal_id)
+        if kind == "group":
+            return Group.objects.select_related("organization").get(
+                organization=organization, pk=principal_id
+            )
+        if kind == "application":
+            return Application.objects.select_related("organization").get(
+                organization=organization, pk=principal_id
+            )
+    except (Group.DoesNotExist, Application.DoesNotExist, ValueError):
+        pass
+    raise Http404("No such principal.")
+
+
+def principal_page_url(organization: Organization, principal: Principal) -> str:
+    """The principal's own page, or the users list while that page does not exist."""
+    name, kwarg = _PAGES[services.principal_kind(principal)]
+    try:
+        return reverse(name, kwargs={"org_id": organization.pk, kwarg: principal.pk})
+    except NoReverseMatch:
+        return reverse("organizations:user_list", args=[organization.pk])
+
+
+def policies_panel(
+    request: HttpRequest, principal: Principal, form: PolicyPickForm | None = None
+) -> dict[str, Any]:
+    """The context of the panel, under the one name `policies_panel`:
+    `context["policies_panel"] = policies_panel(request, principal)`."""
+    kind = services.principal_kind(principal)
+    return {
+        "kind": kind,
+        "principal": principal,
+        "label": principal_label(principal),
+        "attachments": selectors.policies_attached_to(principal),
+        "inherited": [] if kind == "group" else selectors.policies_through_groups(principal),
+        "form": form or PolicyPickForm(policies=selectors.attachable_policies(principal)),
+        # Where a plain POST returns: the page that drew the panel.
+        "next": request.POST.get("next") if request.method == "POST" else request.get_full_path(),
+    }
+
+
+def _next_url(request: HttpRequest, principal: Principal) -> str:
+    target = request.POST.get("next", "")
+    prefix = f"/o/{request.organization.pk}/"  # type: ignore[attr-defined]
+    if target.startswith(prefix) and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return principal_page_url(request.organization, principal)  # type: ignore[attr-defined]
+
+
+def _render_panel(
+    request: HttpRequest, principal: Principal, form: PolicyPickForm | None = None
+) -> HttpResponse:
+    """The panel for HTMX (200 even on errors: htmx does not swap 4xx), else a page."""
+    context = {"policies_panel": policies_panel(request, principal, form)}
+    if request.htmx:
+        return render(request, PANEL_TEMPLATE, context)
+    context["back_url"] = _next_url(request, principal)
+    return render(request, "policies/principal_policies.html", context, status=400)
+
+
+def _done(
+    request: HttpRequest, principal: Principal, message: str, level: int = messages.SUCCESS
+) -> HttpResponse:
+    messages.add_message(request, level, message)
+    if request.htmx:
+        return _render_panel(request, principal)
+    return redirect(_next_url(request, principal))
+
+
+@requires("iam:policies:attach")
+@sudo_required
+@require_POST
+def principal_policy_attach(
+    request: HttpRequest, org_id: UUID, kind: str, principal_id: UUID
+) -> HttpResponse:
+    principal = principal_for(
+        organization=request.organization, kind=kind, principal_id=principal_id
+    )
+    form = PolicyPickForm(request.POST, policies=selectors.attachable_policies(principal))
+    if form.is_valid():
+        policy: Policy = form.cleaned_data["policy"]
+        try:
+            services.policy_attach(
+                policy=policy, principal=principal, actor=request.user, request=request
+            )
+        except ValidationError as error:
+            apply_errors(form, error)
+        else:
+            return _done(
+                request, principal, f"{policy.name} attached to {principal_label(principal)}."
+            )
+    return _render_panel(request, principal, form)
+
+
+@requires("iam:policies:attach")
+@sudo_required
+@require_POST
+def principal_policy_detach(
+    request: HttpRequest, org_id: UUID, kind: str, principal_id: UUID, policy_id: UUID
+) -> HttpResponse:
+    principal = principal_for(
+        organization=request.organization, kind=kind, principal_id=principal_id
+    )
+    policy = selectors.policy_for(organization=request.organization, policy_id=policy_id)
+    if services.policy_detach(
+        policy=policy, principal=principal, actor=request.user, request=request
+    ):
+        return _done(
+            request, principal, f"{policy.name} detached from {principal_label(principal)}."
+        )
+    return _done(request, principal, f"{policy.name} was not attached.", messages.INFO)

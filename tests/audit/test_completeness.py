@@ -1,0 +1,431 @@
+"""Every URL that writes records at least one audit event when it succeeds.
+
+The URL conf is walked (`tests/audit/urlconf.py`): every pattern whose view accepts
+POST, PUT, PATCH or DELETE must appear in one of three tables below, or
+`test_every_write_url_is_in_the_table` fails and names it:
+
+- `WRITES`: `url name -> builder(ctx) -> (url kwargs, POST data)`. The builder creates
+  what the request needs (with factories) and returns the URL's kwargs (`org_id` is
+  filled in) and the form data of a request that succeeds. The request is sent as the
+  organization's owner (a fresh password confirmation in the session) unless the builder
+  sets `ctx.client`; it must answer 200/201/204/302/303 and add at least one AuditEvent.
+- `NO_EVENT`: writes that change nothing worth an event, with the reason.
+- `PENDING`: writes not covered yet, with the reason: each shows up as a skipped test.
+
+To add a URL: write a builder of a few lines and add it to `WRITES`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from django.core import signing
+from django.test import Client
+from django.urls import reverse
+
+from audit.models import AuditEvent
+from organizations.models import Application, Group, Organization
+from tests.audit.urlconf import Route, routes
+from tests.conftest import Org
+from tests.factories import (
+    ApplicationFactory,
+    GroupFactory,
+    MembershipFactory,
+    PolicyAttachmentFactory,
+    PolicyFactory,
+    ProjectFactory,
+    RuleFactory,
+    UserFactory,
+)
+
+OK_STATUSES = {200, 201, 204, 302, 303}
+# Operators' admin writes are outside the console's audit trail (Django's admin keeps its
+# own LogEntry); the whole namespace is set aside, by route prefix.
+EXCLUDED_PREFIXES = ("admin/",)
+
+
+@dataclass
+class Ctx:
+    org: Org
+    client: Client
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def organization(self) -> Organization:
+        return self.org.organization
+
+
+Builder = Callable[[Ctx], tuple[dict[str, Any], dict[str, Any]]]
+
+
+def _sudo_client(user: Any) -> Client:
+    """Signed in, with a fresh password confirmation (sensitive actions ask for one)."""
+    client = Client()
+    client.force_login(user)
+    session = client.session
+    session["_sudo"] = signing.dumps({"u": str(user.pk)}, salt="accounts.sudo")
+    session.save()
+    return client
+
+
+# --------------------------------------------------------------------------- builders
+# Each returns (url kwargs without org_id, POST data).
+
+
+def _project(ctx: Ctx) -> Any:
+    return ProjectFactory(organization=ctx.organization, name="web", description="")
+
+
+def _custom_policy(ctx: Ctx) -> Any:
+    return PolicyFactory(organization=ctx.organization, name="Devs")
+
+
+def _rule(ctx: Ctx) -> Any:
+    policy = _custom_policy(ctx)
+    return RuleFactory(policy=policy, position=1), RuleFactory(policy=policy, position=2)
+
+
+def _group(ctx: Ctx) -> Group:
+    return GroupFactory(organization=ctx.organization, name="ops")
+
+
+def _application(ctx: Ctx) -> Application:
+    return ApplicationFactory(organization=ctx.organization, name="ci-bot")
+
+
+def _rule_data(**extra: Any) -> dict[str, Any]:
+    return {
+        "effect": "allow",
+        "actions": "projects:projects:list",
+        "scope": "organization",
+        **extra,
+    }
+
+
+def _api_key(ctx: Ctx) -> Any:
+    from organizations.models import APIKey
+
+    return APIKey.objects.create(
+        organization=ctx.organization,
+        access_key=f"IAMK{uuid.uuid4().hex[:16].upper()}",
+        secret_hash="0" * 64,
+        bearer_membership=ctx.org.owner,
+    )
+
+
+def _signup(ctx: Ctx) -> tuple[dict[str, Any], dict[str, Any]]:
+    ctx.client = Client()
+    return {}, {
+        "full_name": "New Person",
+        "email": "new.person@example.com",
+        "password": "a-long-enough-passphrase-42",
+        "organization_name": "Newco",
+    }
+
+
+def _login(ctx: Ctx) -> tuple[dict[str, Any], dict[str, Any]]:
+    user = UserFactory(email="login@example.com")
+    user.set_password("a-long-enough-passphrase-42")
+    user.save()
+    ctx.client = Client()
+    return {}, {"username": "login@example.com", "password": "a-long-enough-passphrase-42"}
+
+
+def _leave(ctx: Ctx) -> tuple[dict[str, Any], dict[str, Any]]:
+    ctx.client = _sudo_client(ctx.org.tech.user)
+    return {}, {"confirm": ctx.organization.name}
+
+
+def _step_down(ctx: Ctx) -> tuple[dict[str, Any], dict[str, Any]]:
+    MembershipFactory(organization=ctx.organization, is_owner=True)  # never the last owner
+    return {}, {}
+
+
+def _attached(ctx: Ctx) -> Any:
+    return PolicyAttachmentFactory(policy=_custom_policy(ctx), membership=ctx.org.tech)
+
+
+def _grouped_application(ctx: Ctx) -> tuple[dict[str, Any], dict[str, Any]]:
+    from organizations.application_services import group_add_application
+
+    application, group = _application(ctx), _group(ctx)
+    group_add_application(group=group, application=application, actor=ctx.org.owner.user)
+    return {"application_id": application.pk, "group_id": group.pk}, {}
+
+
+def _invitation(ctx: Ctx) -> tuple[dict[str, Any], dict[str, Any]]:
+    from organizations.principal_services import invitations_create
+
+    issued = invitations_create(
+        organization=ctx.organization, actor=ctx.org.owner, emails=["guest@example.com"]
+    )
+    return {"invitation_id": issued[0].invitation.pk}, {}
+
+
+def _created_member(ctx: Ctx) -> tuple[dict[str, Any], dict[str, Any]]:
+    from organizations.principal_services import member_create
+
+    created = member_create(
+        organization=ctx.organization,
+        actor=ctx.org.owner.user,
+        email="made.here@example.com",
+        full_name="Made Here",
+    )
+    return {"membership_id": created.membership.pk}, {}
+
+
+def _token_of(link: str) -> str:
+    return link.rstrip("/").rsplit("/", 1)[-1]
+
+
+def _password_set(ctx: Ctx) -> tuple[dict[str, Any], dict[str, Any]]:
+    from organizations.principal_services import member_create
+
+    created = member_create(
+        organization=ctx.organization,
+        actor=ctx.org.owner.user,
+        email="sets.password@example.com",
+        full_name="Sets Password",
+    )
+    ctx.client = Client()
+    password = "a-fresh-passphrase-2026"
+    return {"token": _token_of(created.link)}, {
+        "new_password1": password,
+        "new_password2": password,
+    }
+
+
+def _invitation_accept(ctx: Ctx) -> tuple[dict[str, Any], dict[str, Any]]:
+    from organizations.principal_services import invitations_create
+
+    issued = invitations_create(
+        organization=ctx.organization, actor=ctx.org.owner, emails=["joins@example.com"]
+    )
+    ctx.client = Client()  # a new person: creates an account as they accept
+    return {"token": _token_of(issued[0].link)}, {
+        "full_name": "Joins Here",
+        "password": "a-fresh-passphrase-2026",
+    }
+
+
+WRITES: dict[str, Builder] = {
+    "accounts:password_set": _password_set,
+    "organizations:invitation_accept": _invitation_accept,
+    # accounts
+    "accounts:signup": _signup,
+    "accounts:login": _login,
+    "accounts:logout": lambda ctx: ({}, {}),
+    # organizations and projects
+    "organizations:list": lambda ctx: ({}, {"name": "Second org"}),
+    "organizations:settings": lambda ctx: ({}, {"name": "Acme Renamed"}),
+    "organizations:project_create": lambda ctx: ({}, {"name": "api", "description": ""}),
+    "organizations:project_update": lambda ctx: (
+        {"project_id": _project(ctx).pk},
+        {"name": "web2", "description": "x"},
+    ),
+    "organizations:project_delete": lambda ctx: (
+        {"project_id": _project(ctx).pk},
+        {"confirm_name": "web"},
+    ),
+    "organizations:billing_contact_update": lambda ctx: (
+        {},
+        {
+            "name": "Ada",
+            "email": "billing@example.com",
+            "company": "Acme",
+            "address": "1 Main St",
+            "country": "FR",
+            "vat_number": "",
+        },
+    ),
+    "organizations:security_settings_update": lambda ctx: (
+        {},
+        {
+            "mfa_grace_days": 5,
+            "login_failure_limit": 5,
+            "session_max_age_hours": 12,
+            "api_key_max_lifetime_days": "",
+            "invitation_domains": "",
+            "audit_retention_days": 60,
+        },
+    ),
+    # users, ownership, invitations
+    "organizations:leave": _leave,
+    "organizations:owner_step_down": _step_down,
+    "organizations:member_create": lambda ctx: (
+        {},
+        {"full_name": "Member One", "email": "member.one@example.com"},
+    ),
+    "organizations:user_suspend": lambda ctx: ({"membership_id": ctx.org.tech.pk}, {}),
+    "organizations:user_reactivate": lambda ctx: (
+        {"membership_id": MembershipFactory(organization=ctx.organization, status="suspended").pk},
+        {},
+    ),
+    "organizations:user_make_owner": lambda ctx: ({"membership_id": ctx.org.tech.pk}, {}),
+    "organizations:user_remove": lambda ctx: (
+        {"membership_id": ctx.org.tech.pk},
+        {"confirm": ctx.org.tech.user.email},
+    ),
+    "organizations:user_groups": lambda ctx: (
+        {"membership_id": ctx.org.tech.pk},
+        {"add": _group(ctx).pk},
+    ),
+    "organizations:invite": lambda ctx: ({}, {"emails": "guest@example.com", "role": "tech"}),
+    # groups
+    "organizations:group_create": lambda ctx: ({}, {"name": "devs", "description": ""}),
+    "organizations:group_update": lambda ctx: (
+        {"group_id": _group(ctx).pk},
+        {"name": "ops2", "description": "d"},
+    ),
+    "organizations:group_delete": lambda ctx: ({"group_id": _group(ctx).pk}, {"confirm": "ops"}),
+    "organizations:group_members": lambda ctx: (
+        {"group_id": _group(ctx).pk},
+        {"add_user": ctx.org.tech.pk},
+    ),
+    # applications and API keys
+    "organizations:application_create": lambda ctx: ({}, {"name": "deployer", "description": ""}),
+    "organizations:application_update": lambda ctx: (
+        {"application_id": _application(ctx).pk},
+        {"name": "ci-bot-2", "description": "d"},
+    ),
+    "organizations:application_delete": lambda ctx: (
+        {"application_id": _application(ctx).pk},
+        {"confirm_name": "ci-bot", "confirm": "ci-bot"},
+    ),
+    "organizations:application_group_add": lambda ctx: (
+        {"application_id": _application(ctx).pk},
+        {"group": _group(ctx).pk},
+    ),
+    "organizations:api_key_create": lambda ctx: ({}, {"bearer": "self", "description": "ci"}),
+    "organizations:api_key_delete": lambda ctx: ({"api_key_id": _api_key(ctx).pk}, {}),
+    # policies
+    "policies:policy_create": lambda ctx: ({}, {"name": "Ops", "description": "", "labels": ""}),
+    "policies:policy_update": lambda ctx: (
+        {"policy_id": _custom_policy(ctx).pk},
+        {"name": "Devs2", "description": "d", "labels": ""},
+    ),
+    "policies:policy_duplicate": lambda ctx: ({"policy_id": _custom_policy(ctx).pk}, {}),
+    "policies:policy_delete": lambda ctx: (
+        {"policy_id": _custom_policy(ctx).pk},
+        {"confirm_name": "Devs", "confirm": "Devs"},
+    ),
+    "policies:rule_add": lambda ctx: ({"policy_id": _custom_policy(ctx).pk}, _rule_data()),
+    "policies:rule_update": lambda ctx: (
+        (lambda rules: {"policy_id": rules[0].policy_id, "rule_id": rules[0].pk})(_rule(ctx)),
+        _rule_data(effect="deny"),
+    ),
+    "policies:rule_move": lambda ctx: (
+        (lambda rules: {"policy_id": rules[0].policy_id, "rule_id": rules[0].pk})(_rule(ctx)),
+        {"direction": "down"},
+    ),
+    "policies:rule_remove": lambda ctx: (
+        (lambda rules: {"policy_id": rules[0].policy_id, "rule_id": rules[0].pk})(_rule(ctx)),
+        {},
+    ),
+    "policies:policy_attach": lambda ctx: (
+        {"policy_id": _custom_policy(ctx).pk},
+        {"membership": ctx.org.tech.pk},
+    ),
+    "policies:principal_policy_attach": lambda ctx: (
+        {"kind": "group", "principal_id": _group(ctx).pk},
+        {"policy": _custom_policy(ctx).pk},
+    ),
+    "policies:policy_detach": lambda ctx: (
+        (lambda a: {"policy_id": a.policy_id, "principal_id": a.membership_id})(_attached(ctx)),
+        {},
+    ),
+    "policies:policy_detach_principal": lambda ctx: (
+        (lambda a: {"policy_id": a.policy_id, "kind": "user", "principal_id": a.membership_id})(
+            _attached(ctx)
+        ),
+        {},
+    ),
+    "policies:principal_policy_detach": lambda ctx: (
+        (lambda a: {"kind": "user", "principal_id": a.membership_id, "policy_id": a.policy_id})(
+            _attached(ctx)
+        ),
+        {},
+    ),
+    "organizations:application_group_remove": _grouped_application,
+    "organizations:invitation_resend": _invitation,
+    "organizations:invitation_revoke": _invitation,
+    "organizations:user_password_link": _created_member,
+    "policies:guardrail_rule_add": lambda ctx: ({}, _rule_data(effect="deny")),
+    # the audit trail itself
+    "audit:verify": lambda ctx: ({}, {}),
+}
+
+NO_EVENT: dict[str, str] = {
+    "policies:condition_test": "evaluates a condition against sample facts; changes nothing",
+    "accounts:password_reset": "sends a reset link when the address exists; nothing changes "
+    "until the link is used (accounts:password_reset_confirm)",
+}
+
+PENDING: dict[str, str] = {
+    "accounts:end_session": "needs a tracked second session (accounts.UserSession)",
+    "accounts:end_other_sessions": "needs tracked sessions (accounts.UserSession)",
+    "accounts:mfa_confirm": "needs a TOTP enrollment in progress and a valid code",
+    "accounts:mfa_backup_codes": "needs an enrolled TOTP device",
+    "accounts:mfa_remove": "needs an enrolled TOTP device",
+    "accounts:mfa_verify": "needs a pending second sign-in step",
+    "accounts:confirm": "sudo confirmation: records only a session change",
+    "accounts:password_reset_confirm": "needs a reset token (covered in tests/accounts)",
+    "organizations:member_mfa_reset": "needs a member with an enrolled TOTP device",
+    "organizations:member_mfa_unlock": "needs a member locked out by the MFA deadline",
+}
+
+
+def _write_routes() -> dict[str, Route]:
+    found: dict[str, Route] = {}
+    for route in routes():
+        if route.writes and not route.route.startswith(EXCLUDED_PREFIXES):
+            found.setdefault(route.name, route)
+    return found
+
+
+def test_every_write_url_is_in_the_table() -> None:
+    writes = _write_routes()
+    tabled = WRITES.keys() | NO_EVENT.keys() | PENDING.keys()
+    missing = sorted(set(writes) - tabled)
+    assert not missing, (
+        "These URLs accept writes but tests/audit/test_completeness.py does not know them: "
+        + ", ".join(f"{name} ({writes[name].route})" for name in missing)
+        + ". Add a builder to WRITES that makes the request succeed (it must record an "
+        "audit event), or, with a reason, to NO_EVENT."
+    )
+    stale = sorted(tabled - set(writes))
+    assert not stale, f"No such write URL any more, remove from the tables: {stale}"
+
+
+def test_the_walker_reads_the_declared_methods() -> None:
+    writes = _write_routes()
+    assert writes["audit:verify"].methods == {"POST"}
+    assert "audit:event_list" not in writes  # @require_GET
+    assert "organizations:project_update" in writes  # GET and POST
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("name", sorted(WRITES))
+def test_a_successful_write_records_an_event(name: str, org: Org) -> None:
+    route = _write_routes().get(name)
+    if route is None:
+        pytest.fail(f"{name} is in WRITES but no longer a write URL.")
+    ctx = Ctx(org=org, client=_sudo_client(org.owner.user))
+    kwargs, data = WRITES[name](ctx)
+    if "<uuid:org_id>" in route.route:
+        kwargs = {"org_id": org.organization.pk, **kwargs}
+    before = AuditEvent.objects.count()
+    response = ctx.client.post(reverse(name, kwargs=kwargs), data)
+    assert response.status_code in OK_STATUSES, (
+        f"POST {name} answered {response.status_code}: fix its builder's data"
+    )
+    assert AuditEvent.objects.count() > before, f"POST {name} succeeded without an audit event"
+
+
+@pytest.mark.parametrize("name", sorted(PENDING))
+def test_pending_write_urls(name: str) -> None:
+    pytest.skip(f"not covered yet: {PENDING[name]}")

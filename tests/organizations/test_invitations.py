@@ -1,0 +1,211 @@
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.core import mail
+from django.urls import reverse
+from django.utils import timezone
+
+from audit.models import AuditEvent
+from organizations import principal_services as services
+from organizations.models import Invitation, Membership
+from policies.models import PolicyAttachment
+from tests.conftest import Org, assert_access
+from tests.factories import PASSWORD, GroupFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def _invite(org: Org, *emails: str, **kwargs: object) -> list[services.IssuedInvitation]:
+    return services.invitations_create(
+        organization=org.organization, actor=org.owner, emails=list(emails), **kwargs
+    )
+
+
+def _token(issued: services.IssuedInvitation) -> str:
+    return issued.link.rstrip("/").rsplit("/", 1)[-1]
+
+
+def test_inviting_several_people_emails_each_a_one_time_link(
+    org: Org, django_capture_on_commit_callbacks
+) -> None:
+    group = GroupFactory(organization=org.organization, name="Devs")
+    client = org.client_for("owner")
+    url = reverse("organizations:invite", args=[org.organization.pk])
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            url,
+            {"emails": "Ada@Example.com, bob@example.com\nada@example.com", "role": "tech",
+             "groups": [group.pk]},
+        )
+    assert response.status_code == 302
+    invitations = Invitation.objects.filter(organization=org.organization).order_by("email")
+    assert [i.email for i in invitations] == ["ada@example.com", "bob@example.com"]
+    assert all(i.status == "pending" and i.role == "tech" for i in invitations)
+    assert len(mail.outbox) == 2
+    # The raw token is only in the email and the one-time list of links, never stored.
+    link = next(line for line in mail.outbox[0].body.splitlines() if "/invitations/" in line)
+    token = link.rstrip("/").rsplit("/", 1)[-1]
+    assert not Invitation.objects.filter(token_hash=token).exists()
+    page = client.get(reverse("organizations:invitation_list", args=[org.organization.pk]))
+    assert token in page.content.decode()
+    again = client.get(reverse("organizations:invitation_list", args=[org.organization.pk]))
+    assert token not in again.content.decode()
+    assert AuditEvent.objects.filter(action="iam.invitation.created").count() == 2
+
+
+def test_one_invalid_address_refuses_them_all_with_a_message(org: Org) -> None:
+    client = org.client_for("owner")
+    url = reverse("organizations:invite", args=[org.organization.pk])
+    response = client.post(url, {"emails": "ok@example.com, not-an-email", "role": ""})
+    assert response.status_code == 400
+    assert "not-an-email" in response.content.decode()
+    assert not Invitation.objects.exists()
+
+
+def test_existing_members_and_pending_invitations_are_refused(org: Org) -> None:
+    _invite(org, "new@example.com")
+    client = org.client_for("owner")
+    url = reverse("organizations:invite", args=[org.organization.pk])
+    response = client.post(url, {"emails": f"{org.tech.user.email}, new@example.com"})
+    body = response.content.decode()
+    assert response.status_code == 400
+    assert "already a member" in body and "already has a pending invitation" in body
+    assert Invitation.objects.count() == 1
+
+
+def test_the_organization_can_restrict_invitation_domains(org: Org) -> None:
+    org.organization.invitation_domains = ["acme.example"]
+    org.organization.save()
+    client = org.client_for("owner")
+    url = reverse("organizations:invite", args=[org.organization.pk])
+    response = client.post(url, {"emails": "eve@elsewhere.example"})
+    assert response.status_code == 400
+    assert "limited to acme.example" in response.content.decode()
+    assert client.post(url, {"emails": "ann@acme.example"}).status_code == 302
+
+
+def test_only_owners_invite_owners(org: Org) -> None:
+    iam = PolicyAttachment.objects.create(
+        organization=org.organization,
+        membership=org.readonly,
+        policy=__import__("policies.models").models.Policy.objects.get(name="IAMManager"),
+    )
+    assert iam
+    client = org.client_for("readonly")
+    url = reverse("organizations:invite", args=[org.organization.pk])
+    response = client.post(url, {"emails": "boss@example.com", "role": "owner"})
+    assert response.status_code == 400
+    assert "Only owners can invite new owners" in response.content.decode()
+
+
+def test_a_new_person_creates_an_account_and_joins_as_a_guest_with_role_and_groups(
+    org: Org, client
+) -> None:
+    group = GroupFactory(organization=org.organization)
+    issued = _invite(org, "newbie@example.com", role="billing", groups=[group])[0]
+    url = reverse("organizations:invitation_accept", args=[_token(issued)])
+    assert client.get(url).status_code == 200
+    response = client.post(url, {"full_name": "New Bie", "password": "a-long-enough-passphrase"})
+    assert response.status_code == 302
+    membership = Membership.objects.get(user__email="newbie@example.com")
+    assert membership.kind == "guest" and not membership.is_owner
+    assert group.members.filter(pk=membership.pk).exists()
+    assert membership.policy_attachments.get().policy.name == "BillingAccess"
+    invitation = Invitation.objects.get()
+    assert invitation.status == "accepted" and invitation.accepted_by == membership.user
+    # Used once: the same link now says so.
+    client.logout()
+    again = client.get(url)
+    assert again.status_code == 410 and "already accepted" in again.content.decode()
+
+
+def test_an_existing_account_signs_in_and_accepts(org: Org) -> None:
+    user = UserFactory(email="known@example.com")
+    issued = _invite(org, "known@example.com", role="owner")[0]
+    url = reverse("organizations:invitation_accept", args=[_token(issued)])
+    anonymous = __import__("django.test").test.Client()
+    page = anonymous.get(url).content.decode()
+    assert "sign in to accept" in page
+    anonymous.login(email="known@example.com", password=PASSWORD)
+    response = anonymous.post(url)
+    assert response.status_code == 302
+    assert Membership.objects.get(user=user, organization=org.organization).is_owner
+
+
+@pytest.mark.parametrize("problem", ["expired", "revoked", "used", "unknown", "other_email"])
+def test_unusable_links_get_a_clear_page_never_a_500(org: Org, problem: str) -> None:
+    issued = _invite(org, "someone@example.com")[0]
+    invitation = issued.invitation
+    token = _token(issued)
+    client = __import__("django.test").test.Client()
+    if problem == "expired":
+        Invitation.objects.filter(pk=invitation.pk).update(
+            expires_at=timezone.now() - dt.timedelta(minutes=1)
+        )
+    elif problem == "revoked":
+        services.invitation_revoke(invitation=invitation, actor=org.owner.user)
+    elif problem == "used":
+        Invitation.objects.filter(pk=invitation.pk).update(status="accepted")
+    elif problem == "unknown":
+        token = "not-a-real-token"
+    else:
+        client.force_login(org.tech.user)
+    response = client.get(reverse("organizations:invitation_accept", args=[token]))
+    assert response.status_code in (403, 404, 410)
+    assert "Join" not in response.content.decode()
+    assert client.post(reverse("organizations:invitation_accept", args=[token])).status_code in (
+        403,
+        404,
+        410,
+    )
+
+
+def test_resend_kills_the_old_link_and_revoke_kills_the_invitation(org: Org) -> None:
+    issued = _invite(org, "again@example.com")[0]
+    client = org.client_for("owner")
+    resend = reverse(
+        "organizations:invitation_resend", args=[org.organization.pk, issued.invitation.pk]
+    )
+    assert client.post(resend).status_code == 302
+    old = reverse("organizations:invitation_accept", args=[_token(issued)])
+    assert client.get(old).status_code == 404
+    revoke = reverse(
+        "organizations:invitation_revoke", args=[org.organization.pk, issued.invitation.pk]
+    )
+    assert client.post(revoke).status_code == 302
+    assert Invitation.objects.get().status == "revoked"
+    # Revoking twice is refused with a message, not an error.
+    response = client.post(revoke, follow=True)
+    assert "Only pending invitations" in response.content.decode()
+
+
+def test_invitation_pages_are_guarded(org: Org) -> None:
+    issued = _invite(org, "x@example.com")[0]
+    base = org.organization.pk
+    assert_access(
+        org,
+        "get",
+        reverse("organizations:invitation_list", args=[base]),
+        {"owner": 200, "tech": 200, "billing": 403, "readonly": 200, "outsider": 404},
+    )
+    assert_access(
+        org,
+        "post",
+        reverse("organizations:invitation_revoke", args=[base, issued.invitation.pk]),
+        {"readonly": 403, "tech": 403, "outsider": 404},
+    )
+
+
+def test_the_invitation_list_runs_constant_queries(org: Org, django_assert_max_num_queries) -> None:
+    client = org.client_for("owner")
+    url = reverse("organizations:invitation_list", args=[org.organization.pk])
+    group = GroupFactory(organization=org.organization)
+    _invite(org, "a@example.com", groups=[group])
+    client.get(url)
+    with django_assert_max_num_queries(9) as few:
+        client.get(url)
+    _invite(org, *[f"p{n}@example.com" for n in range(30)], groups=[group])
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        client.get(url)
