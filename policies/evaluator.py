@@ -26,6 +26,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 
 from policies.catalogue import (
@@ -186,7 +187,7 @@ def compile_rule(
     source = (condition or "").strip()
     if source:
         try:
-            compiled_condition = compile_condition(source)
+            compiled_condition = _compiled_condition(source)
         except ConditionError as error:
             if strict:
                 raise
@@ -206,6 +207,19 @@ def compile_rule(
     )
 
 
+# Compiling a principal's rules repeats the same patterns and conditions across rules,
+# principals and authorization versions. Both results are pure functions of their text
+# (and of the catalogue, fixed at import), immutable and shareable between threads, so
+# they are cached per process; errors are never cached.
+_CACHE_SIZE = 4096
+
+
+@lru_cache(maxsize=_CACHE_SIZE)
+def _compiled_condition(source: str) -> CompiledCondition:
+    return compile_condition(source)
+
+
+@lru_cache(maxsize=_CACHE_SIZE)
 def _expand(patterns: tuple[str, ...], scope: str, *, strict: bool) -> frozenset[str]:
     if strict:
         return expand_rule_actions(patterns, scope)
@@ -234,15 +248,44 @@ def compile_managed_policy(policy: ManagedPolicy, *, policy_id: str) -> list[Com
     ]
 
 
+class _Plan:
+    """The candidates of one (action, scope) bucket, with what deciding them needs:
+    whether any has a condition, and the fields and functions all their conditions read
+    (so the condition context is built once, with exactly those)."""
+
+    __slots__ = ("conditional", "fields", "functions", "rules")
+
+    def __init__(self, rules: tuple[CompiledRule, ...]) -> None:
+        self.rules = rules
+        conditions = [rule.condition for rule in rules if rule.condition is not None]
+        self.conditional = bool(conditions)
+        self.fields: frozenset[str] = _NOTHING
+        self.functions: frozenset[str] = _NOTHING
+        if conditions:
+            self.fields = frozenset().union(*(c.fields for c in conditions))
+            self.functions = frozenset().union(*(c.functions.keys() for c in conditions))
+
+
+_NOTHING: frozenset[str] = frozenset()
+_NO_PLAN = _Plan(())
+# Plans and decisions memoised per rule set (see `CompiledRuleSet`): a bound on distinct
+# (action, project) pairs, far above what one organization's pages ask.
+_MEMO_LIMIT = 4096
+
+
 class CompiledRuleSet:
-    """A principal's rules, indexed by action and scope so a decision reads only the
-    rules that can match it: O(matching rules), not O(all rules).
+    """A principal's rules, indexed by action so a decision reads only the rules that can
+    match it: O(matching rules), not O(all rules).
 
     Immutable once built, so one instance can be cached and shared between threads.
-    Rule order is kept: it decides which rule is named when several match.
+    Rule order is kept: it decides which rule is named when several match. Two memos
+    fill as decisions are asked, both pure functions of the rule set (a racing write
+    stores an equal value): the candidates per (action, project) with their conditions'
+    needs (`_Plan`), and the decisions that no request fact can change (no condition
+    among their candidates).
     """
 
-    __slots__ = ("_by_action", "_everywhere", "_in_project", "_organization", "rules")
+    __slots__ = ("_by_action", "_decisions", "_plans", "rules")
 
     def __init__(self, rules: Iterable[CompiledRule] = ()) -> None:
         self.rules: tuple[CompiledRule, ...] = tuple(rules)
@@ -253,29 +296,8 @@ class CompiledRuleSet:
         self._by_action: Mapping[str, tuple[CompiledRule, ...]] = {
             action: tuple(matching) for action, matching in by_action.items()
         }
-        # Candidates per action with `scope_matches` already applied: for no project, and
-        # for each project some rule of the action lists (any other project gets the
-        # no-project answer, which for project-level actions is the all_projects rules).
-        organization: dict[str, tuple[CompiledRule, ...]] = {}
-        everywhere: dict[str, tuple[CompiledRule, ...]] = {}
-        in_project: dict[tuple[str, str], tuple[CompiledRule, ...]] = {}
-        for action, matching in self._by_action.items():
-            known = ACTIONS.get(action)
-            if known is None:
-                continue
-            without_project = tuple(r for r in matching if r.scope_matches(known.level, None))
-            if known.level == ORGANIZATION:
-                organization[action] = without_project
-                continue
-            everywhere[action] = without_project
-            projects = {p for r in matching if isinstance(r.scope, frozenset) for p in r.scope}
-            for project in projects:
-                in_project[(action, project)] = tuple(
-                    r for r in matching if r.scope_matches(known.level, project)
-                )
-        self._organization = organization
-        self._everywhere = everywhere
-        self._in_project = in_project
+        self._plans: dict[tuple[str, str | None], _Plan] = {}
+        self._decisions: dict[tuple[str, str | None], Decision] = {}
 
     @classmethod
     def empty(cls) -> CompiledRuleSet:
@@ -290,13 +312,19 @@ class CompiledRuleSet:
         known = ACTIONS.get(action)
         if known is None:
             return ()
-        if known.level == ORGANIZATION:
-            return self._organization.get(action, ()) if project_id is None else ()
-        if project_id is not None:
-            found = self._in_project.get((action, project_id))
-            if found is not None:
-                return found
-        return self._everywhere.get(action, ())
+        return self._plan(action, known.level, project_id).rules
+
+    def _plan(self, action: str, level: str, project_id: str | None) -> _Plan:
+        if level == ORGANIZATION and project_id is not None:
+            return _NO_PLAN  # organization-level actions are never granted in a project
+        key = (action, project_id)
+        plan = self._plans.get(key)
+        if plan is None:
+            matching = self._by_action.get(action, ())
+            plan = _Plan(tuple(r for r in matching if r.scope_matches(level, project_id)))
+            if len(self._plans) < _MEMO_LIMIT:
+                self._plans[key] = plan
+        return plan
 
     def __iter__(self) -> Iterator[CompiledRule]:
         return iter(self.rules)
@@ -353,9 +381,12 @@ def decide(
     """Decide `action` (in project `project_id`, or at organization level when None).
 
     See the module docstring for the semantics. Pass a cached `CompiledRuleSet`: a plain
-    sequence is indexed on every call. Cost is proportional to the rules naming the
-    action; conditions' facts are converted at most once, and only when a conditional
-    rule survives action and scope matching. Never raises for a well-typed call.
+    sequence is indexed on every call, and a cached one remembers the decisions no
+    request fact can change (a dictionary lookup the next time). Cost is proportional to
+    the rules naming the action; conditions run only when a conditional rule survives
+    action and scope matching, through their Python fast path when they have one, and
+    the CEL activation is built at most once per decision, only if a condition needs it.
+    Never raises for a well-typed call.
     """
 
     known = ACTIONS.get(action)
@@ -370,26 +401,53 @@ def decide(
         return Decision(True, "owner", action, project_id, "allowed: owners have full access")
 
     ruleset = rules if isinstance(rules, CompiledRuleSet) else CompiledRuleSet(rules)
-    candidates = ruleset.candidates(action, project_id)
-    matched, unmet, errors = _match_conditions(candidates, principal, request)
+    memo = ruleset._decisions
+    key = (action, project_id)
+    decision = memo.get(key)
+    if decision is not None:
+        return decision
+    plan = ruleset._plan(action, known.level, project_id)
+    if not plan.conditional:
+        decision = _conclude(action, known.level, project_id, plan.rules, (), ())
+        if len(memo) < _MEMO_LIMIT:
+            memo[key] = decision
+        return decision
+    matched, unmet, errors = _match_conditions(plan, principal, request)
+    return _conclude(action, known.level, project_id, matched, unmet, errors)
 
-    denies = [rule for rule in matched if rule.effect == "deny"]
-    if denies:
-        # Name a guardrail first: it is the organization-wide reason.
-        deciding = next((rule for rule in denies if rule.is_guardrail), denies[0])
+
+def _conclude(
+    action: str,
+    level: str,
+    project_id: str | None,
+    matched: tuple[CompiledRule, ...],
+    unmet: Sequence[CompiledRule],
+    errors: tuple[tuple[CompiledRule, str], ...],
+) -> Decision:
+    """Step 6 of the semantics, with the explanation, from the rules that matched."""
+    deciding: CompiledRule | None = None
+    allowing: CompiledRule | None = None
+    for rule in matched:
+        if rule.effect == "deny":
+            # Name a guardrail first: it is the organization-wide reason.
+            if deciding is None or (rule.is_guardrail and not deciding.is_guardrail):
+                deciding = rule
+        elif allowing is None:
+            allowing = rule
+    if deciding is not None:
         explanation = f"denied by {deciding.label}"
-        error = next((message for rule, message in errors if rule is deciding), None)
-        if error:
-            explanation += f" (its condition could not be evaluated: {error})"
+        if errors:
+            error = next((message for rule, message in errors if rule is deciding), None)
+            if error:
+                explanation += f" (its condition could not be evaluated: {error})"
         reason: Reason = "explicit_deny"
+    elif allowing is not None:
+        deciding = allowing
+        explanation = f"allowed by {deciding.label}"
+        reason = "explicit_allow"
     else:
-        deciding = next((rule for rule in matched if rule.effect == "allow"), None)
-        if deciding is not None:
-            explanation = f"allowed by {deciding.label}"
-            reason = "explicit_allow"
-        else:
-            explanation = _implicit_deny(action, known.level, project_id, unmet, errors)
-            reason = "implicit_deny"
+        explanation = _implicit_deny(action, level, project_id, unmet, errors)
+        reason = "implicit_deny"
     return Decision(
         reason == "explicit_allow",
         reason,
@@ -403,15 +461,15 @@ def decide(
 
 
 def _match_conditions(
-    candidates: tuple[CompiledRule, ...], principal: Principal, request: RequestFacts
+    plan: _Plan, principal: Principal, request: RequestFacts
 ) -> tuple[tuple[CompiledRule, ...], list[CompiledRule], tuple[tuple[CompiledRule, str], ...]]:
-    """Split candidates into (matched, allow rules not met, condition errors).
+    """Split a conditional plan's candidates into (matched, allow rules not met,
+    condition errors).
 
-    The condition context is built only here, once, when some candidate has a condition.
+    The condition context is created only here, once. Conditions with a Python fast
+    path read its values directly; a CEL activation is built at most once, with the
+    fields and functions of all the plan's conditions, and only if one needs it.
     """
-    conditions = [rule.condition for rule in candidates if rule.condition is not None]
-    if not conditions:
-        return candidates, [], ()
     context = ConditionContext(
         ip=request.ip,
         user_agent=request.user_agent,
@@ -420,19 +478,28 @@ def _match_conditions(
         principal_type=principal.type,
         principal_id=principal.id,
     )
-    context.prepare(conditions)
+    context.expect(plan.fields, plan.functions)
+    values = context.values
     matched: list[CompiledRule] = []
     unmet: list[CompiledRule] = []
     errors: list[tuple[CompiledRule, str]] = []
-    for rule in candidates:
-        if rule.condition is None:
+    for rule in plan.rules:
+        condition = rule.condition
+        if condition is None:
             matched.append(rule)
             continue
-        try:
-            holds = rule.condition.evaluate(context)
-        except ConditionEvaluationError as error:
-            errors.append((rule, str(error)))
-            holds = rule.effect == "deny"  # fail closed
+        holds: bool | None = None
+        if condition.fast is not None:
+            try:
+                holds = condition.fast(values)
+            except Exception:  # the library answers instead, with its own error semantics
+                holds = None
+        if holds is None:
+            try:
+                holds = condition.evaluate(context)
+            except ConditionEvaluationError as error:
+                errors.append((rule, str(error)))
+                holds = rule.effect == "deny"  # fail closed
         if holds:
             matched.append(rule)
         elif rule.effect == "allow":

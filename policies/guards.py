@@ -67,6 +67,7 @@ def requires(action: str, *, project_kwarg: str | None = None) -> Callable[[View
 
         guarded.iam_access = "action"  # type: ignore[attr-defined]
         guarded.iam_action = action  # type: ignore[attr-defined]
+        guarded.iam_project_kwarg = project_kwarg  # type: ignore[attr-defined]
         return guarded
 
     return decorator

@@ -36,8 +36,11 @@ def test_inviting_several_people_emails_each_a_one_time_link(
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(
             url,
-            {"emails": "Ada@Example.com, bob@example.com\nada@example.com", "role": "tech",
-             "groups": [group.pk]},
+            {
+                "emails": "Ada@Example.com, bob@example.com\nada@example.com",
+                "role": "tech",
+                "groups": [group.pk],
+            },
         )
     assert response.status_code == 302
     invitations = Invitation.objects.filter(organization=org.organization).order_by("email")

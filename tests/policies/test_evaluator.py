@@ -327,6 +327,22 @@ def test_condition_context_is_built_once_per_decision(
         builds.append(self.builds - before)
 
     monkeypatch.setattr(CountingContext, "_build", spy)
+    # The first two have no Python fast path: both need the library, one activation.
+    rules = [
+        rule("allow", ["iam:users:list"], condition='!request.user_agent.matches("^curl")'),
+        rule("allow", ["iam:*"], condition='request.ip.ip_in_range("10.0.0.0/8")'),
+        rule("deny", ["iam:*"], condition='principal.id == "nobody"'),
+    ]
+    assert check(rules, "iam:users:list").allowed
+    assert counting_context.created == 1
+    assert sum(builds) == 1
+
+
+def test_fast_path_conditions_build_no_activation(
+    counting_context: type[CountingContext], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    builds: list[int] = []
+    monkeypatch.setattr(CountingContext, "_build", lambda self, *args: builds.append(1))
     rules = [
         rule("allow", ["iam:users:list"], condition="request.mfa"),
         rule("allow", ["iam:*"], condition=IN_OFFICE),
@@ -334,7 +350,7 @@ def test_condition_context_is_built_once_per_decision(
     ]
     assert check(rules, "iam:users:list").allowed
     assert counting_context.created == 1
-    assert sum(builds) == 1
+    assert builds == []
 
 
 # ----------------------------------------------------------------------- rule sets

@@ -59,8 +59,13 @@ PROJECTS = [
 class Command(BaseCommand):
     help = "Create or refresh the demo organization, its people, projects and invoices."
 
-    @transaction.atomic
     def handle(self, *args: Any, **options: Any) -> None:
+        organization = self._seed()
+        # After the commit, so the logins come after the emails it sends.
+        self._print_logins(organization)
+
+    @transaction.atomic
+    def _seed(self) -> Organization:
         sync_managed_policies()
         users = {email: self._user(email, pw, name) for email, pw, name, *_ in PEOPLE}
         owner = users[PEOPLE[0][0]]
@@ -101,7 +106,7 @@ class Command(BaseCommand):
             operator.save(update_fields=["is_staff", "is_superuser"])
         # /admin/ needs an OTP-verified staff account: the operator gets an authenticator.
         self.operator_secret, self.operator_url = operator_totp_setup(user=operator)
-        self._print_logins(organization)
+        return organization
 
     def _user(self, email: str, password: str, full_name: str) -> User:
         user = User.objects.filter(email__iexact=email).first()

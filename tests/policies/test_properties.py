@@ -1,0 +1,424 @@
+"""Properties of the evaluator that must hold for any rules and any request.
+
+The strategies draw rules with every kind of pattern (actions, permission sets,
+wildcards), every scope, guardrails, and conditions that hold, fail, or error at run time
+(an unparsable address, a condition that no longer compiles): fail-closed conditions are
+what makes monotonicity non-obvious. Everything runs on the pure evaluator.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Sequence
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from policies.catalogue import ACTIONS
+from policies.conditions import ConditionContext, compile_condition
+from policies.evaluator import (
+    CompiledRule,
+    CompiledRuleSet,
+    Decision,
+    Principal,
+    RequestFacts,
+    compile_rule,
+    decide,
+)
+
+PROPERTY_SETTINGS = settings(max_examples=150, deadline=None)
+
+PROJECTS = ("p1", "p2", "p3")
+ACTION_NAMES = (
+    "iam:users:list",
+    "iam:users:invite",
+    "billing:invoices:read",
+    "billing:contact:update",
+    "dns:zones:read",
+    "dns:zones:delete",
+    "compute:instances:create",
+)
+PATTERNS = {
+    "organization": ("iam:users:list", "IAMReadOnly", "iam:*", "billing:*", "BillingManager", "*"),
+    "project": ("dns:zones:read", "DNSReadOnly", "dns:*", "compute:instances:*", "*"),
+}
+IN_OFFICE = 'ip_in_range(request.ip, "10.0.0.0/8")'
+# Conditions that hold or not, and some that error at run time on some requests: an
+# address that does not parse, a user agent that is not a number, a stored condition that
+# no longer compiles (lenient compile: it always errors). Some have no Python fast path.
+CONDITIONS = (
+    "",
+    "request.mfa",
+    "!request.mfa",
+    IN_OFFICE,
+    f"!{IN_OFFICE}",
+    f'{IN_OFFICE} || ip_in_range(request.ip, "2001:db8::/32")',
+    'request.user_agent.contains("curl")',
+    'request.time.getHours("Europe/Paris") >= 9 && request.time.getHours("Europe/Paris") < 18',
+    'principal.type == "application"',
+    'request.user_agent.matches("^curl")',  # no fast path: the library only
+    'request.ip.ip_in_range("10.0.0.0/8")',  # no fast path either
+    "int(request.user_agent) > 3",  # errors unless the user agent is a number
+    "request.retired_field == 1",  # no longer compiles: always errors
+)
+USER = Principal(type="user", id="u-1", label="bob@example.com")
+APPLICATION = Principal(type="application", id="a-1", label="deploy-bot")
+
+_COMPILED: dict[tuple[object, ...], CompiledRule] = {}
+
+
+def _rule(
+    effect: str,
+    pattern: str,
+    scope: str,
+    projects: tuple[str, ...],
+    condition: str,
+    guardrail: bool,
+    policy: str,
+) -> CompiledRule:
+    key = (effect, pattern, scope, projects, condition, guardrail, policy)
+    if key not in _COMPILED:  # compiling CEL per example would dominate the run time
+        _COMPILED[key] = compile_rule(
+            policy_id=f"id-{policy}",
+            policy_name=policy,
+            rule_index=1,
+            effect=effect,
+            actions=[pattern],
+            scope=scope,
+            project_ids=projects,
+            condition=condition,
+            is_guardrail=guardrail,
+            strict=False,
+        )
+    return _COMPILED[key]
+
+
+@st.composite
+def rules(draw: st.DrawFn, effect: str | None = None) -> CompiledRule:
+    scope = draw(st.sampled_from(("organization", "all_projects", "projects")))
+    level = "organization" if scope == "organization" else "project"
+    projects: tuple[str, ...] = ()
+    if scope == "projects":
+        projects = tuple(sorted(draw(st.sets(st.sampled_from(PROJECTS), min_size=1))))
+    chosen = effect or draw(st.sampled_from(("allow", "deny")))
+    return _rule(
+        chosen,
+        draw(st.sampled_from(PATTERNS[level])),
+        scope,
+        projects,
+        draw(st.sampled_from(CONDITIONS)),
+        chosen == "deny" and draw(st.booleans()),
+        draw(st.sampled_from(("A", "B", "C", "D"))),
+    )
+
+
+requests = st.builds(
+    RequestFacts,
+    ip=st.sampled_from(("10.1.2.3", "203.0.113.9", "2001:db8::1", "::ffff:10.1.2.3", "", "x")),
+    user_agent=st.sampled_from(("curl/8.9.1", "Mozilla/5.0", "42", "")),
+    time=st.sampled_from(
+        (
+            dt.datetime(2025, 3, 4, 10, 0, tzinfo=dt.UTC),
+            dt.datetime(2025, 3, 4, 22, 30, tzinfo=dt.UTC),
+            dt.datetime(2025, 7, 1, 6, 59, tzinfo=dt.timezone(dt.timedelta(hours=-7))),
+        )
+    ),
+    mfa=st.booleans(),
+)
+rule_lists = st.lists(rules(), max_size=10)
+actions = st.sampled_from(ACTION_NAMES)
+project_ids = st.sampled_from((None, *PROJECTS, "p9"))
+principals = st.sampled_from((USER, APPLICATION))
+
+
+def _decide(
+    rule_list: Sequence[CompiledRule],
+    action: str,
+    project_id: str | None,
+    request: RequestFacts,
+    principal: Principal = USER,
+) -> Decision:
+    return decide(
+        principal=principal,
+        rules=CompiledRuleSet(rule_list),
+        action=action,
+        project_id=project_id,
+        request=request,
+    )
+
+
+# ------------------------------------------------------------------ monotonicity
+
+
+@PROPERTY_SETTINGS
+@given(rule_lists, rules(effect="allow"), st.integers(0, 10), actions, project_ids, requests)
+def test_adding_an_allow_rule_never_removes_access(
+    before: list[CompiledRule],
+    added: CompiledRule,
+    position: int,
+    action: str,
+    project_id: str | None,
+    request: RequestFacts,
+) -> None:
+    after = [*before[:position], added, *before[position:]]
+    if _decide(before, action, project_id, request).allowed:
+        assert _decide(after, action, project_id, request).allowed
+
+
+@PROPERTY_SETTINGS
+@given(rule_lists, rules(effect="deny"), actions, project_ids, requests)
+def test_adding_a_deny_rule_never_grants_access(
+    before: list[CompiledRule],
+    added: CompiledRule,
+    action: str,
+    project_id: str | None,
+    request: RequestFacts,
+) -> None:
+    if not _decide(before, action, project_id, request).allowed:
+        assert not _decide([*before, added], action, project_id, request).allowed
+
+
+@PROPERTY_SETTINGS
+@given(rule_lists, st.data(), actions, project_ids, requests, principals)
+def test_removing_allow_rules_never_adds_access(
+    before: list[CompiledRule],
+    data: st.DataObject,
+    action: str,
+    project_id: str | None,
+    request: RequestFacts,
+    principal: Principal,
+) -> None:
+    """Detaching a policy of allow rules (or deleting any of its allow rules) never
+    grants anything. Deny rules are kept: removing a deny can grant access, as in AWS."""
+    removed = data.draw(st.sets(st.sampled_from(range(len(before))) if before else st.nothing()))
+    after = [r for i, r in enumerate(before) if i not in removed or r.effect == "deny"]
+    if not _decide(before, action, project_id, request, principal).allowed:
+        assert not _decide(after, action, project_id, request, principal).allowed
+
+
+@PROPERTY_SETTINGS
+@given(rule_lists, st.sampled_from(("A", "B", "C", "D")), actions, project_ids, requests)
+def test_detaching_a_policy_without_deny_rules_never_adds_access(
+    before: list[CompiledRule],
+    policy: str,
+    action: str,
+    project_id: str | None,
+    request: RequestFacts,
+) -> None:
+    detached = [r for r in before if r.policy_name == policy]
+    if any(r.effect == "deny" for r in detached):
+        return  # see test_detaching_a_policy_with_a_deny_rule_can_add_access
+    after = [r for r in before if r.policy_name != policy]
+    if not _decide(before, action, project_id, request).allowed:
+        assert not _decide(after, action, project_id, request).allowed
+
+
+def test_detaching_a_policy_with_a_deny_rule_can_add_access() -> None:
+    """Why the property above excludes deny rules: they are the exception, by design."""
+    grant = _rule("allow", "iam:*", "organization", (), "", False, "A")
+    deny = _rule("deny", "iam:users:list", "organization", (), "", False, "B")
+    request = RequestFacts(ip="10.1.2.3", user_agent="", time=dt.datetime.now(dt.UTC))
+    assert not _decide([grant, deny], "iam:users:list", None, request).allowed
+    assert _decide([grant], "iam:users:list", None, request).allowed
+
+
+@PROPERTY_SETTINGS
+@given(rule_lists, actions, project_ids, requests)
+def test_a_rule_whose_condition_errors_never_allows(
+    rule_list: list[CompiledRule],
+    action: str,
+    project_id: str | None,
+    request: RequestFacts,
+) -> None:
+    decision = _decide(rule_list, action, project_id, request)
+    erroring = {id(r) for r, _ in decision.condition_errors}
+    assert all(r.effect == "deny" for r in decision.matched_rules if id(r) in erroring)
+    if decision.allowed:
+        assert id(decision.deciding_rule) not in erroring
+
+
+# --------------------------------------------------------- owners, unknown actions
+
+
+@PROPERTY_SETTINGS
+@given(rule_lists, actions, project_ids, requests)
+def test_owners_are_always_allowed_known_actions(
+    rule_list: list[CompiledRule], action: str, project_id: str | None, request: RequestFacts
+) -> None:
+    owner = Principal(type="user", id="u-0", is_owner=True)
+    decision = _decide(rule_list, action, project_id, request, owner)
+    assert (decision.allowed, decision.reason) == (True, "owner")
+
+
+@PROPERTY_SETTINGS
+@given(rule_lists, st.sampled_from(("iam:users:lists", "dns:*", "IAMReadOnly", "", "*")))
+def test_unknown_actions_are_denied_even_to_owners(
+    rule_list: list[CompiledRule], action: str
+) -> None:
+    request = RequestFacts(ip="10.1.2.3", user_agent="", time=dt.datetime.now(dt.UTC))
+    for principal in (USER, Principal(type="user", id="u-0", is_owner=True)):
+        decision = _decide(rule_list, action, None, request, principal)
+        assert (decision.allowed, decision.reason) == (False, "unknown_action")
+
+
+# ------------------------------------------------- the index and the memo change nothing
+
+
+@PROPERTY_SETTINGS
+@given(rule_lists, actions, project_ids)
+def test_candidates_are_the_rules_whose_action_and_scope_match_in_order(
+    rule_list: list[CompiledRule], action: str, project_id: str | None
+) -> None:
+    level = ACTIONS[action].level
+    expected = tuple(
+        r for r in rule_list if action in r.actions and r.scope_matches(level, project_id)
+    )
+    assert CompiledRuleSet(rule_list).candidates(action, project_id) == expected
+
+
+@PROPERTY_SETTINGS
+@given(rule_lists, st.lists(st.tuples(actions, project_ids, requests), min_size=2, max_size=6))
+def test_a_reused_rule_set_decides_like_a_fresh_one(
+    rule_list: list[CompiledRule],
+    asked: list[tuple[str, str | None, RequestFacts]],
+) -> None:
+    """Decisions memoised by a cached rule set equal those of a rule set never used."""
+    shared = CompiledRuleSet(rule_list)
+    for action, project_id, request in asked * 2:
+        reused = decide(
+            principal=USER, rules=shared, action=action, project_id=project_id, request=request
+        )
+        assert reused == _decide(rule_list, action, project_id, request)
+
+
+# ------------------------------------------------ the Python fast path of conditions
+
+_STRINGS = ('"10.0.0.0/8"', '"curl"', '"user"', '"u-1"', "'Mozilla'", '""')
+_STRING_FIELDS = ("request.ip", "request.user_agent", "principal.type", "principal.id")
+_ZONES = ('"UTC"', '"Europe/Paris"', '"+05:30"', '"America/New_York"')
+
+
+def _expressions() -> st.SearchStrategy[str]:
+    """CEL text in (and slightly beyond) the fast path's subset, always bool-typed."""
+    string = st.sampled_from(_STRING_FIELDS + _STRINGS)
+    accessor = st.sampled_from(("getHours", "getMinutes", "getDayOfWeek", "getDate"))
+    integer = st.one_of(
+        st.integers(0, 100).map(str),
+        st.builds(lambda a, z: f"request.time.{a}({z})", accessor, st.sampled_from(_ZONES)),
+    )
+    arithmetic = st.one_of(
+        integer,
+        st.builds(lambda a, op, b: f"{a} {op} {b}", integer, st.sampled_from("+-*"), integer),
+    )
+    atoms = st.one_of(
+        st.sampled_from(("request.mfa", "true", "false", "request.mfa == false")),
+        st.builds(lambda a, b: f"ip_in_range({a}, {b})", string, string),
+        st.builds(
+            lambda a, m, b: f"{a}.{m}({b})",
+            string,
+            st.sampled_from(("contains", "startsWith", "endsWith")),
+            string,
+        ),
+        st.builds(lambda a, op, b: f"{a} {op} {b}", string, st.sampled_from(("==", "!=")), string),
+        st.builds(
+            lambda a, op, b: f"{a} {op} {b}",
+            arithmetic,
+            st.sampled_from(("==", "!=", "<", "<=", ">", ">=")),
+            arithmetic,
+        ),
+    )
+    return st.recursive(
+        atoms,
+        lambda inner: st.one_of(
+            inner.map(lambda e: f"!({e})"),
+            st.builds(
+                lambda a, op, b: f"({a}) {op} ({b})", inner, st.sampled_from(("&&", "||")), inner
+            ),
+        ),
+        max_leaves=5,
+    )
+
+
+def _context(request: RequestFacts, principal: Principal) -> ConditionContext:
+    return ConditionContext(
+        ip=request.ip,
+        user_agent=request.user_agent,
+        time=request.time,
+        mfa=request.mfa,
+        principal_type=principal.type,
+        principal_id=principal.id,
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(_expressions(), requests, principals)
+def test_the_fast_path_agrees_with_the_library(
+    source: str, request: RequestFacts, principal: Principal
+) -> None:
+    """When the Python closure answers, it gives the library's answer; when it cannot
+    (an error), the evaluator asks the library, so errors keep the library's meaning."""
+    try:
+        condition = compile_condition(source)
+    except ValueError:
+        return  # refused on save (e.g. fails on a sample request): never evaluated
+    assert condition.fast is not None, source
+    context = _context(request, principal)
+    try:
+        fast: bool | None = condition.fast(context.values)
+    except Exception:
+        fast = None
+    try:
+        library: bool | None = condition.evaluate(context)
+    except Exception:
+        library = None
+    if fast is not None:
+        assert fast is library, source
+
+
+def _without_fast_path(rule: CompiledRule) -> CompiledRule:
+    if rule.condition is None:
+        return rule
+    return dataclasses.replace(rule, condition=dataclasses.replace(rule.condition, fast=None))
+
+
+@PROPERTY_SETTINGS
+@given(rule_lists, actions, project_ids, requests, principals)
+def test_decisions_are_the_same_without_the_fast_path(
+    rule_list: list[CompiledRule],
+    action: str,
+    project_id: str | None,
+    request: RequestFacts,
+    principal: Principal,
+) -> None:
+    # The same rule may be drawn twice: keep one copy per rule, as in the fast list.
+    copies = {id(r): _without_fast_path(r) for r in rule_list}
+    slow = [copies[id(r)] for r in rule_list]
+    fast_decision = _decide(rule_list, action, project_id, request, principal)
+    slow_decision = _decide(slow, action, project_id, request, principal)
+
+    def positions(decision: Decision, used: list[CompiledRule]) -> object:
+        index = {id(r): n for n, r in enumerate(used)}
+        return (
+            decision.allowed,
+            decision.reason,
+            decision.explanation,
+            index.get(id(decision.deciding_rule)),
+            [index[id(r)] for r in decision.matched_rules],
+            [(index[id(r)], message) for r, message in decision.condition_errors],
+        )
+
+    assert positions(fast_decision, rule_list) == positions(slow_decision, slow)
+
+
+def test_conditions_outside_the_subset_have_no_fast_path() -> None:
+    for source in (
+        'request.user_agent.matches("^curl")',
+        'request.ip.ip_in_range("10.0.0.0/8")',
+        'request.ip in ["10.1.2.3"]',
+        "size(request.user_agent) > 3 // a comment",
+        "request.time.getHours() >= 8",  # the native accessor: the library only
+        'request.user_agent + "x" == "curlx"',
+        'request.user_agent < "m"',
+    ):
+        assert compile_condition(source).fast is None, source
