@@ -5,6 +5,7 @@ from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 
 from accounts.models import User, UserSession
+from audit.admin import AuditedModelAdmin
 from organizations.models import Membership
 
 
@@ -30,7 +31,7 @@ class MembershipInline(admin.TabularInline):
 
 
 @admin.register(User)
-class UserAdmin(BaseUserAdmin):
+class UserAdmin(AuditedModelAdmin, BaseUserAdmin):
     add_form = UserCreationForm
     form = UserEditForm
     ordering = ("email",)
@@ -54,7 +55,7 @@ class UserAdmin(BaseUserAdmin):
 
 
 @admin.register(UserSession)
-class UserSessionAdmin(admin.ModelAdmin):
+class UserSessionAdmin(AuditedModelAdmin):
     list_display = ("user", "ip", "device", "created_at", "last_seen_at")
     search_fields = ("user__email", "ip")
     list_select_related = ("user",)

@@ -5,7 +5,55 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
+from audit import events
 from audit.models import AuditEvent
+from audit.services import record
+
+
+def _organization_of(obj: Any) -> Any:
+    from organizations.models import Organization
+
+    if isinstance(obj, Organization):
+        return obj
+    return getattr(obj, "organization", None)
+
+
+def _message(message: Any) -> Any:
+    # The admin's change message: a list of {"changed": {"fields": [...]}}-style entries.
+    return message if isinstance(message, list | str) else str(message)
+
+
+class AuditedModelAdmin(admin.ModelAdmin):
+    """Operators' edits land in the organization's audit trail, in the admin's own
+    transaction, next to Django's LogEntry: the trail stays complete whoever changes what."""
+
+    def log_addition(self, request: HttpRequest, obj: Any, message: Any) -> Any:
+        entry = super().log_addition(request, obj, message)
+        self._record(request, obj, events.ADMIN_OBJECT_CREATED, _message(message))
+        return entry
+
+    def log_change(self, request: HttpRequest, obj: Any, message: Any) -> Any:
+        entry = super().log_change(request, obj, message)
+        self._record(request, obj, events.ADMIN_OBJECT_UPDATED, _message(message))
+        return entry
+
+    def log_deletions(self, request: HttpRequest, queryset: Any) -> Any:
+        # Called before the deletion, so each object can still be described.
+        for obj in queryset:
+            self._record(request, obj, events.ADMIN_OBJECT_DELETED, "")
+        return super().log_deletions(request, queryset)
+
+    def _record(
+        self, request: HttpRequest, obj: Any, action: events.EventType, message: Any
+    ) -> None:
+        record(
+            action=action,
+            organization=_organization_of(obj),
+            actor=request.user,
+            target=obj,
+            data={"model": obj._meta.label_lower, "change": message},
+            request=request,
+        )
 
 
 @admin.register(AuditEvent)

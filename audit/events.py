@@ -173,3 +173,8 @@ IAM_USER_MFA_UNLOCKED = register("iam.user.mfa_unlocked", "{actor} unlocked {tar
 ORGANIZATION_SECURITY_UPDATED = register(
     "organization.security.updated", "{actor} changed the security settings of {target}"
 )
+
+# --- operators' edits in the Django admin
+ADMIN_OBJECT_CREATED = register("admin.object.created", "Operator {actor} created {target}")
+ADMIN_OBJECT_UPDATED = register("admin.object.updated", "Operator {actor} changed {target}")
+ADMIN_OBJECT_DELETED = register("admin.object.deleted", "Operator {actor} deleted {target}")

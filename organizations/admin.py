@@ -1,8 +1,20 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.http import HttpRequest
 
-from organizations.models import BillingContact, Invoice, Membership, Organization, Project
+from audit.admin import AuditedModelAdmin
+from organizations.models import (
+    APIKey,
+    Application,
+    BillingContact,
+    Group,
+    Invitation,
+    Invoice,
+    Membership,
+    Organization,
+    Project,
+)
 from organizations.services import organization_bump_authz_version
 from policies.admin import BumpsAuthzVersion
 
@@ -49,7 +61,7 @@ class MembershipAdmin(BumpsAuthzVersion):
 
 
 @admin.register(Project)
-class ProjectAdmin(admin.ModelAdmin):
+class ProjectAdmin(AuditedModelAdmin):
     list_display = ("name", "organization", "is_default", "created_at")
     list_filter = ("is_default",)
     search_fields = ("name", "organization__name", "id")
@@ -59,7 +71,7 @@ class ProjectAdmin(admin.ModelAdmin):
 
 
 @admin.register(Invoice)
-class InvoiceAdmin(admin.ModelAdmin):
+class InvoiceAdmin(AuditedModelAdmin):
     list_display = (
         "number",
         "organization",
@@ -79,10 +91,65 @@ class InvoiceAdmin(admin.ModelAdmin):
 
 
 @admin.register(BillingContact)
-class BillingContactAdmin(admin.ModelAdmin):
+class BillingContactAdmin(AuditedModelAdmin):
     list_display = ("organization", "name", "email", "company", "country", "updated_at")
     search_fields = ("organization__name", "name", "email", "company", "vat_number")
     list_filter = ("country",)
     readonly_fields = ("updated_at",)
     autocomplete_fields = ("organization",)
     list_select_related = ("organization",)
+
+
+@admin.register(Group)
+class GroupAdmin(BumpsAuthzVersion):
+    list_display = ("name", "organization", "created_at")
+    search_fields = ("name", "organization__name", "id")
+    readonly_fields = ("id", "created_at", "updated_at")
+    autocomplete_fields = ("organization",)
+    filter_horizontal = ("members", "applications")
+    list_select_related = ("organization",)
+
+
+@admin.register(Application)
+class ApplicationAdmin(BumpsAuthzVersion):
+    list_display = ("name", "organization", "created_by", "created_at")
+    search_fields = ("name", "organization__name", "id")
+    readonly_fields = ("id", "created_by", "created_at", "updated_at")
+    autocomplete_fields = ("organization",)
+    list_select_related = ("organization", "created_by")
+
+
+@admin.register(APIKey)
+class APIKeyAdmin(AuditedModelAdmin):
+    """Keys are created in the console, where the secret is shown once; operators can
+    inspect and revoke (delete) them here, never read or set a secret."""
+
+    list_display = ("access_key", "organization", "bearer", "expires_at", "last_used_at")
+    search_fields = ("access_key", "organization__name", "description", "id")
+    list_filter = ("expires_at",)
+    readonly_fields = [f.name for f in APIKey._meta.fields]
+    list_select_related = ("organization", "bearer_membership__user", "bearer_application")
+
+    @admin.display(description="bearer")
+    def bearer(self, obj: APIKey) -> str:
+        return str(obj.bearer_application or obj.bearer_membership.user)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(Invitation)
+class InvitationAdmin(AuditedModelAdmin):
+    """Invitations are sent from the console (the token exists only in the email)."""
+
+    list_display = ("email", "organization", "role", "status", "expires_at", "created_at")
+    list_filter = ("status", "role")
+    search_fields = ("email", "organization__name", "id")
+    readonly_fields = [f.name for f in Invitation._meta.fields]
+    list_select_related = ("organization",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False

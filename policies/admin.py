@@ -6,11 +6,12 @@ from django.contrib import admin
 from django.db import transaction
 from django.http import HttpRequest
 
+from audit.admin import AuditedModelAdmin
 from organizations.services import organization_bump_authz_version
 from policies.models import Policy, PolicyAttachment, Rule
 
 
-class BumpsAuthzVersion(admin.ModelAdmin):
+class BumpsAuthzVersion(AuditedModelAdmin):
     """Operators' edits change permissions too: invalidate the organization's caches."""
 
     def _bump(self, obj: Any) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 from django import forms
 from django.utils import timezone
 
-from organizations.models import Membership, Organization, Project
+from organizations.models import Application, Membership, Organization, Project
 from organizations.selectors import members_of, projects_of
 from policies import catalogue
 from policies.evaluator import RequestFacts
@@ -17,11 +17,53 @@ from policies.evaluator import RequestFacts
 DATETIME_LOCAL = "%Y-%m-%dT%H:%M"
 
 
-class MemberChoiceField(forms.ModelChoiceField):
-    def label_from_instance(self, obj: Membership) -> str:
-        flags = (("owner", obj.is_owner), ("suspended", not obj.is_active))
-        notes = [note for note, on in flags if on]
-        return f"{obj.user.email} ({', '.join(notes)})" if notes else obj.user.email
+def _member_label(membership: Membership) -> str:
+    flags = (("owner", membership.is_owner), ("suspended", not membership.is_active))
+    notes = [note for note, on in flags if on]
+    return f"{membership.user.email} ({', '.join(notes)})" if notes else membership.user.email
+
+
+class PrincipalChoiceField(forms.ChoiceField):
+    """A user (`user:<membership id>`, or a bare membership id) or an application
+    (`application:<id>`) of the organization; cleans to the Membership or Application."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(choices=(), **kwargs)
+        self.by_value: dict[str, Membership | Application] = {}
+
+    def set_principals(self, organization: Organization) -> None:
+        members = list(members_of(organization))
+        applications = list(organization.applications.order_by("name"))
+        self.by_value = {f"user:{m.pk}": m for m in members}
+        self.by_value.update({f"application:{a.pk}": a for a in applications})
+        self.choices = [
+            ("", "Choose a user or an application…"),
+            ("Users", [(f"user:{m.pk}", _member_label(m)) for m in members]),
+            ("Applications", [(f"application:{a.pk}", a.name) for a in applications]),
+        ]
+
+    def to_python(self, value: Any) -> str:
+        value = super().to_python(value)
+        if value and ":" not in value:
+            value = f"user:{value}"  # links from a user's page pass the membership id
+        return value
+
+    def validate(self, value: str) -> None:
+        if self.required and not value:
+            raise forms.ValidationError(self.error_messages["required"], code="required")
+        if value and value not in self.by_value:
+            raise forms.ValidationError(
+                "Choose a user or an application of this organization.", code="invalid_choice"
+            )
+
+    def clean(self, value: Any) -> Membership | Application | None:
+        value = super().clean(value)
+        return self.by_value.get(value)
+
+    def prepare_value(self, value: Any) -> Any:
+        if isinstance(value, str) and value and ":" not in value:
+            return f"user:{value}"
+        return value
 
 
 class UTCDateTimeField(forms.DateTimeField):
@@ -48,7 +90,7 @@ class SimulatorForm(forms.Form):
     within `organization` only: another organization's ids are "not a valid choice".
     """
 
-    principal = MemberChoiceField(queryset=Membership.objects.none(), empty_label="Choose a user…")
+    principal = PrincipalChoiceField()
     action = forms.ChoiceField(choices=action_choices)
     project = forms.ModelChoiceField(
         queryset=Project.objects.none(),
@@ -71,7 +113,7 @@ class SimulatorForm(forms.Form):
 
     def __init__(self, *args: Any, organization: Organization, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["principal"].queryset = members_of(organization)
+        self.fields["principal"].set_principals(organization)
         self.fields["project"].queryset = projects_of(organization).order_by("name")
 
     def clean_ip(self) -> str:

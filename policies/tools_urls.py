@@ -12,4 +12,9 @@ urlpatterns = [
         tools_views.effective_permissions_view,
         name="effective_permissions",
     ),
+    path(
+        "applications/<uuid:application_id>/permissions/",
+        tools_views.application_permissions_view,
+        name="application_permissions",
+    ),
 ]

@@ -18,7 +18,8 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from organizations.models import Membership, Organization
+from organizations.application_selectors import application_for
+from organizations.models import Application, Membership, Organization
 from organizations.selectors import member_for, projects_of
 from policies import catalogue
 from policies.authz import principal_of
@@ -55,11 +56,11 @@ def _rows(rules: Iterable[CompiledRule], project_names: Mapping[str, str]) -> li
     return [RuleRow(rule, describe_scope(rule.scope, project_names)) for rule in rules]
 
 
-def _rules_of(membership: Membership, principal: Principal) -> CompiledRuleSet:
+def _rules_of(subject: Membership | Application, principal: Principal) -> CompiledRuleSet:
     # Owners and inactive principals are decided before any rule is read.
     if principal.is_owner or not principal.is_active:
         return CompiledRuleSet.empty()
-    return compile_rules_for(membership)
+    return compile_rules_for(subject)
 
 
 # ------------------------------------------------------------------------- catalogue
@@ -118,13 +119,13 @@ def simulator(request: HttpRequest, org_id: UUID) -> HttpResponse:
 
 
 def _simulate(form: SimulatorForm, organization: Organization) -> dict[str, Any]:
-    membership: Membership = form.cleaned_data["principal"]
+    subject: Membership | Application = form.cleaned_data["principal"]
     project = form.cleaned_data["project"]
     facts = form.request_facts()
-    principal = principal_of(membership)
+    principal = principal_of(subject)
     decision = decide(
         principal=principal,
-        rules=_rules_of(membership, principal),
+        rules=_rules_of(subject, principal),
         action=form.cleaned_data["action"],
         project_id=str(project.pk) if project else None,
         request=facts,
@@ -133,7 +134,8 @@ def _simulate(form: SimulatorForm, organization: Organization) -> dict[str, Any]
     deciding = decision.deciding_rule
     return {
         "decision": decision,
-        "subject": membership,
+        "subject": subject,
+        "principal": principal,
         "project": project,
         "facts": facts,
         "deciding": _rows([deciding], project_names)[0] if deciding else None,
@@ -151,8 +153,22 @@ def effective_permissions_view(
     request: HttpRequest, org_id: UUID, membership_id: UUID
 ) -> HttpResponse:
     """Every action the member holds, where, and through which rule; plus the denies."""
+    subject = member_for(organization=request.organization, membership_id=membership_id)
+    return _effective_permissions(request, subject)
+
+
+@requires("iam:applications:read")
+@require_GET
+def application_permissions_view(
+    request: HttpRequest, org_id: UUID, application_id: UUID
+) -> HttpResponse:
+    """The same for an application: what its API keys may do."""
+    subject = application_for(organization=request.organization, application_id=application_id)
+    return _effective_permissions(request, subject)
+
+
+def _effective_permissions(request: HttpRequest, subject: Membership | Application) -> HttpResponse:
     organization = request.organization
-    subject = member_for(organization=organization, membership_id=membership_id)
     principal = principal_of(subject)
     rules = _rules_of(subject, principal)
     project_names = _project_names(organization) if len(rules) else {}

@@ -17,6 +17,7 @@ To add a URL: write a builder of a few lines and add it to `WRITES`.
 
 from __future__ import annotations
 
+import datetime
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -212,7 +213,82 @@ def _invitation_accept(ctx: Ctx) -> tuple[dict[str, Any], dict[str, Any]]:
     }
 
 
+def _other_session(ctx: Ctx) -> tuple[dict[str, Any], dict[str, Any]]:
+    from accounts.models import UserSession
+
+    other = UserSession.objects.create(user=ctx.org.owner.user, session_key="another-browser")
+    return {"session_id": other.pk}, {}
+
+
+def _enrolled_owner(ctx: Ctx) -> Any:
+    from tests.accounts.helpers import enroll
+
+    return enroll(ctx.org.owner.user)
+
+
+def _backup_codes(ctx: Ctx) -> tuple[dict[str, Any], dict[str, Any]]:
+    _enrolled_owner(ctx)
+    return {}, {}
+
+
+def _mfa_remove(ctx: Ctx) -> tuple[dict[str, Any], dict[str, Any]]:
+    from tests.accounts.helpers import code
+
+    return {}, {"code": code(_enrolled_owner(ctx))}
+
+
+def _mfa_confirm(ctx: Ctx) -> tuple[dict[str, Any], dict[str, Any]]:
+    from accounts import mfa
+    from tests.accounts.helpers import code
+
+    device = mfa.mfa_enrollment_start(user=ctx.org.owner.user)
+    return {}, {"code": code(device)}
+
+
+def _mfa_verify(ctx: Ctx) -> tuple[dict[str, Any], dict[str, Any]]:
+    from tests.accounts.helpers import code, password_step
+
+    device = _enrolled_owner(ctx)
+    ctx.client = Client()
+    password_step(ctx.client, ctx.org.owner.user.email)  # the first step, before the code
+    return {}, {"code": code(device)}
+
+
+def _member_with_device(ctx: Ctx) -> tuple[dict[str, Any], dict[str, Any]]:
+    from organizations.principal_services import member_create
+    from tests.accounts.helpers import enroll
+
+    created = member_create(
+        organization=ctx.organization,
+        actor=ctx.org.owner.user,
+        email="has.device@example.com",
+        full_name="Has Device",
+    )
+    enroll(created.membership.user)
+    return {"membership_id": created.membership.pk}, {}
+
+
+def _member_locked_out(ctx: Ctx) -> tuple[dict[str, Any], dict[str, Any]]:
+    from django.utils import timezone
+
+    # The tech's deadline passed long ago; the owner's own grace period still runs.
+    Organization.objects.filter(pk=ctx.organization.pk).update(
+        mfa_required=True, mfa_required_since=timezone.now()
+    )
+    ctx.org.tech.mfa_grace_until = timezone.now() - datetime.timedelta(days=1)
+    ctx.org.tech.save(update_fields=["mfa_grace_until"])
+    return {"membership_id": ctx.org.tech.pk}, {}
+
+
 WRITES: dict[str, Builder] = {
+    "accounts:end_session": _other_session,
+    "accounts:end_other_sessions": lambda ctx: ({}, {}),
+    "accounts:mfa_backup_codes": _backup_codes,
+    "accounts:mfa_remove": _mfa_remove,
+    "accounts:mfa_confirm": _mfa_confirm,
+    "accounts:mfa_verify": _mfa_verify,
+    "organizations:member_mfa_reset": _member_with_device,
+    "organizations:member_mfa_unlock": _member_locked_out,
     "accounts:password_set": _password_set,
     "organizations:invitation_accept": _invitation_accept,
     # accounts
@@ -360,22 +436,15 @@ WRITES: dict[str, Builder] = {
 }
 
 NO_EVENT: dict[str, str] = {
+    "accounts:confirm": "confirming it is you only refreshes a time-boxed session flag; a "
+    "wrong password there counts towards the lock-out, which is audited",
     "policies:condition_test": "evaluates a condition against sample facts; changes nothing",
     "accounts:password_reset": "sends a reset link when the address exists; nothing changes "
     "until the link is used (accounts:password_reset_confirm)",
 }
 
 PENDING: dict[str, str] = {
-    "accounts:end_session": "needs a tracked second session (accounts.UserSession)",
-    "accounts:end_other_sessions": "needs tracked sessions (accounts.UserSession)",
-    "accounts:mfa_confirm": "needs a TOTP enrollment in progress and a valid code",
-    "accounts:mfa_backup_codes": "needs an enrolled TOTP device",
-    "accounts:mfa_remove": "needs an enrolled TOTP device",
-    "accounts:mfa_verify": "needs a pending second sign-in step",
-    "accounts:confirm": "sudo confirmation: records only a session change",
     "accounts:password_reset_confirm": "needs a reset token (covered in tests/accounts)",
-    "organizations:member_mfa_reset": "needs a member with an enrolled TOTP device",
-    "organizations:member_mfa_unlock": "needs a member locked out by the MFA deadline",
 }
 
 

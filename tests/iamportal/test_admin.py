@@ -56,3 +56,39 @@ def test_staff_without_a_verified_authenticator_cannot_use_the_admin() -> None:
     response = client.get(reverse("admin:index"))
     assert response.status_code == 302
     assert "/admin/login/" in response["Location"]
+
+
+def test_every_admin_but_the_trails_own_records_operators_edits() -> None:
+    from audit.admin import AuditedModelAdmin
+    from audit.models import AuditEvent
+
+    unaudited = [
+        model._meta.label
+        for model, model_admin in admin.site._registry.items()
+        if model is not AuditEvent
+        and model._meta.app_label in {"accounts", "organizations", "policies"}
+        and not isinstance(model_admin, AuditedModelAdmin)
+    ]
+    assert unaudited == []
+
+
+def test_an_operators_edit_lands_in_the_organizations_trail(
+    operator_client: Client, org: Org
+) -> None:
+    from audit.models import AuditEvent
+    from tests.factories import ProjectFactory
+
+    project = ProjectFactory(organization=org.organization, name="web")
+    change = reverse("admin:organizations_project_change", args=[project.pk])
+    response = operator_client.post(
+        change, {"organization": org.organization.pk, "name": "web-2", "description": "x"}
+    )
+    assert response.status_code == 302
+    event = AuditEvent.objects.filter(action="admin.object.updated").get()
+    assert event.organization == org.organization
+    assert event.target_label == "web-2"
+    delete = reverse("admin:organizations_project_delete", args=[project.pk])
+    assert operator_client.post(delete, {"post": "yes"}).status_code == 302
+    assert AuditEvent.objects.filter(
+        action="admin.object.deleted", organization=org.organization
+    ).exists()

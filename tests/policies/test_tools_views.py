@@ -74,7 +74,9 @@ def test_simulator_access(org: Org) -> None:
 def test_simulator_form_prefills_the_principal_without_deciding(org: Org) -> None:
     response = simulate(org, principal=str(org.tech.pk))
     assert response.status_code == 200
-    assert response.context["form"]["principal"].value() == str(org.tech.pk)
+    # A bare membership id (links from a user's page) selects that user.
+    assert response.context["form"]["principal"].value() == f"user:{org.tech.pk}"
+    assert f'value="user:{org.tech.pk}" selected' in response.content.decode()
     assert "decision" not in response.context
 
 
@@ -251,7 +253,7 @@ def test_effective_permissions_list_actions_scope_and_policy(org: Org) -> None:
     assert f"Rule 1 of policy {policy.name}" in body
     assert "Conditional" in body and "request.mfa" in body
     assert "compute:instances:create" not in body
-    simulator_link = f"{url('simulator', org)}?principal={org.billing.pk}"
+    simulator_link = f"{url('simulator', org)}?principal=user:{org.billing.pk}"
     assert simulator_link in body
 
 
@@ -308,3 +310,39 @@ def test_effective_permissions_queries_do_not_grow_with_policies(
     assert response.status_code == 200
     # 29 project grants and TechAccess's grant on all projects.
     assert response.content.decode().count("<code>dns:zones:read</code>") == 30
+
+
+def test_the_simulator_and_effective_permissions_cover_applications(org: Org) -> None:
+    from tests.factories import (
+        ApplicationFactory,
+        GroupFactory,
+        PolicyAttachmentFactory,
+        PolicyFactory,
+        RuleFactory,
+    )
+
+    app = ApplicationFactory(organization=org.organization, name="deployer")
+    group = GroupFactory(organization=org.organization, name="Robots")
+    group.applications.add(app)
+    policy = PolicyFactory(organization=org.organization, name="invoices-for-robots")
+    RuleFactory(policy=policy, actions=["billing:invoices:list"])
+    PolicyAttachmentFactory(
+        policy=policy, membership=None, group=group, organization=org.organization
+    )
+    client = org.client_for("owner")
+    response = simulate(org, principal=f"application:{app.pk}", action="billing:invoices:list")
+    assert response.status_code == 200
+    decision = response.context["decision"]
+    assert decision.allowed
+    assert decision.explanation == (
+        "allowed by rule 1 of policy invoices-for-robots through group Robots"
+    )
+    foreign = ApplicationFactory()
+    refused = simulate(org, principal=f"application:{foreign.pk}", action="billing:invoices:list")
+    assert refused.status_code == 400
+    page = client.get(
+        reverse("iamtools:application_permissions", args=[org.organization.pk, app.pk])
+    )
+    assert page.status_code == 200
+    assert "billing:invoices:list" in page.content.decode()
+    assert "through group Robots" in page.content.decode()
