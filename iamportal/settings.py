@@ -150,6 +150,10 @@ PASSWORD_RESET_TIMEOUT = 60 * 60 * 2
 
 # Operators who create organizations in the admin can switch public sign-up off.
 SIGNUP_ENABLED = env_bool("IAMPORTAL_SIGNUP_ENABLED", default=True)
+# Links in emails sent without a request (management commands such as seed_demo).
+IAMPORTAL_BASE_URL = env_str("IAMPORTAL_BASE_URL", "http://127.0.0.1:8000")
+# Events with no organization (failed sign-ins of unknown emails) are purged after this.
+AUDIT_UNSCOPED_RETENTION_DAYS = env_int("IAMPORTAL_AUDIT_UNSCOPED_RETENTION_DAYS", 90)
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

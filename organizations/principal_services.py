@@ -42,7 +42,7 @@ def _absolute(request: HttpRequest | None, path: str) -> str:
     if request is not None:
         return request.build_absolute_uri(path)
     # Without a request (management commands) links use the configured public address.
-    return getattr(settings, "IAMPORTAL_BASE_URL", "http://127.0.0.1:8000").rstrip("/") + path
+    return settings.IAMPORTAL_BASE_URL.rstrip("/") + path
 
 
 def _send(*, to: str, subject: str, template: str, context: dict[str, object]) -> None:
