@@ -10,9 +10,8 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from organizations import application_services
+from organizations import application_services, group_services
 from organizations import principal_selectors as selectors
-from organizations import principal_services as services
 from organizations.application_selectors import application_for
 from organizations.models import Group
 from organizations.principal_forms import ConfirmNameForm, GroupForm
@@ -45,7 +44,7 @@ def group_create(request: HttpRequest, org_id: UUID) -> HttpResponse:
     form = GroupForm(request.POST)
     if form.is_valid():
         try:
-            group = services.group_create(
+            group = group_services.group_create(
                 organization=request.organization,
                 actor=request.user,
                 name=form.cleaned_data["name"],
@@ -98,7 +97,7 @@ def group_update(request: HttpRequest, org_id: UUID, group_id: UUID) -> HttpResp
     form = GroupForm(request.POST, instance=group, auto_id="group-%s")
     if form.is_valid():
         try:
-            group = services.group_update(
+            group = group_services.group_update(
                 group=group,
                 actor=request.user,
                 name=form.cleaned_data["name"],
@@ -128,7 +127,7 @@ def group_delete(request: HttpRequest, org_id: UUID, group_id: UUID) -> HttpResp
         request.POST or None, expected=group.name, label="Type the group name to confirm"
     )
     if request.method == "POST" and form.is_valid():
-        services.group_delete(group=group, actor=request.user, request=request)
+        group_services.group_delete(group=group, actor=request.user, request=request)
         messages.success(request, f"Group {group.name} deleted.")
         return redirect("organizations:group_list", org_id=org_id)
     return render(
@@ -176,12 +175,12 @@ def group_members(request: HttpRequest, org_id: UUID, group_id: UUID) -> HttpRes
                 membership_id=post.get("add_user") or post.get("remove_user"),
             )
             if post.get("add_user"):
-                services.group_add_member(
+                group_services.group_add_member(
                     group=group, membership=membership, actor=actor, request=request
                 )
                 messages.success(request, f"{membership.user.email} added to {group.name}.")
             else:
-                services.group_remove_member(
+                group_services.group_remove_member(
                     group=group, membership=membership, actor=actor, request=request
                 )
                 messages.success(request, f"{membership.user.email} removed from {group.name}.")

@@ -12,6 +12,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.sudo import sudo_required
+from organizations import group_services
 from organizations import principal_selectors as selectors
 from organizations import principal_services as services
 from organizations.application_selectors import api_keys_of
@@ -210,12 +211,12 @@ def user_groups(request: HttpRequest, org_id: UUID, membership_id: UUID) -> Http
             messages.error(request, "That group does not exist in this organization.")
         else:
             if request.POST.get("add"):
-                services.group_add_member(
+                group_services.group_add_member(
                     group=group, membership=membership, actor=request.user, request=request
                 )
                 messages.success(request, f"Added to {group.name}.")
             else:
-                services.group_remove_member(
+                group_services.group_remove_member(
                     group=group, membership=membership, actor=request.user, request=request
                 )
                 messages.success(request, f"Removed from {group.name}.")

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from accounts.mfa import operator_totp_setup
 from accounts.models import User
-from organizations import application_services, principal_services, services
+from organizations import application_services, group_services, principal_services, services
 from organizations.models import (
     Application,
     BillingContact,
@@ -168,7 +168,7 @@ class Command(BaseCommand):
         member.save(update_fields=["password"])
         developers = Group.objects.filter(organization=organization, name="Developers").first()
         if developers is None:
-            developers = principal_services.group_create(
+            developers = group_services.group_create(
                 organization=organization,
                 actor=owner,
                 name="Developers",
@@ -191,13 +191,13 @@ class Command(BaseCommand):
             )
             policy_attach(policy=policy, principal=developers, actor=owner)
             for email in ("tech@acme.example", MEMBER[0]):
-                principal_services.group_add_member(
+                group_services.group_add_member(
                     group=developers,
                     membership=Membership.objects.get(organization=organization, user__email=email),
                     actor=owner,
                 )
         if not Group.objects.filter(organization=organization, name="Finance").exists():
-            finance = principal_services.group_create(
+            finance = group_services.group_create(
                 organization=organization,
                 actor=owner,
                 name="Finance",
@@ -208,7 +208,7 @@ class Command(BaseCommand):
                 principal=finance,
                 actor=owner,
             )
-            principal_services.group_add_member(
+            group_services.group_add_member(
                 group=finance,
                 membership=Membership.objects.get(
                     organization=organization, user=users["billing@acme.example"]
