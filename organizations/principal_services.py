@@ -402,6 +402,28 @@ def _fresh_actor(actor: Membership) -> Membership:
     return stored
 
 
+def _save_change(
+    organization: Organization,
+    membership: Membership,
+    *,
+    fields: list[str],
+    action: events.EventType,
+    actor: User,
+    request: HttpRequest | None,
+) -> None:
+    """Store a membership change that alters permissions: save, bump, record."""
+    membership.save(update_fields=fields)
+    organization_bump_authz_version(organization=organization)
+    record(
+        action=action,
+        organization=organization,
+        actor=actor,
+        target=membership,
+        target_label=membership.user.email,
+        request=request,
+    )
+
+
 @transaction.atomic
 def membership_suspend(
     *, membership: Membership, actor: Membership, request: HttpRequest | None = None
@@ -416,14 +438,12 @@ def membership_suspend(
         raise ValidationError("The last owner cannot be suspended.")
     if membership.status != Membership.Status.SUSPENDED:
         membership.status = Membership.Status.SUSPENDED
-        membership.save(update_fields=["status"])
-        organization_bump_authz_version(organization=organization)
-        record(
+        _save_change(
+            organization,
+            membership,
+            fields=["status"],
             action=events.USER_SUSPENDED,
-            organization=organization,
             actor=actor.user,
-            target=membership,
-            target_label=membership.user.email,
             request=request,
         )
     return membership
@@ -439,14 +459,12 @@ def membership_reactivate(
     _check_may_act_on(membership, actor, "reactivate")
     if membership.status != Membership.Status.ACTIVE:
         membership.status = Membership.Status.ACTIVE
-        membership.save(update_fields=["status"])
-        organization_bump_authz_version(organization=organization)
-        record(
+        _save_change(
+            organization,
+            membership,
+            fields=["status"],
             action=events.USER_REACTIVATED,
-            organization=organization,
             actor=actor.user,
-            target=membership,
-            target_label=membership.user.email,
             request=request,
         )
     return membership
@@ -524,14 +542,12 @@ def owner_grant(
     if not membership.is_active:
         raise ValidationError("Reactivate this user before making them an owner.")
     membership.is_owner = True
-    membership.save(update_fields=["is_owner"])
-    organization_bump_authz_version(organization=organization)
-    record(
+    _save_change(
+        organization,
+        membership,
+        fields=["is_owner"],
         action=events.USER_OWNER_GRANTED,
-        organization=organization,
         actor=actor.user,
-        target=membership,
-        target_label=membership.user.email,
         request=request,
     )
     return membership
@@ -548,14 +564,12 @@ def owner_step_down(*, membership: Membership, request: HttpRequest | None = Non
     if _owners_left(organization, without=membership) == 0:
         raise ValidationError("You are the last owner: make someone else an owner first.")
     membership.is_owner = False
-    membership.save(update_fields=["is_owner"])
-    organization_bump_authz_version(organization=organization)
-    record(
+    _save_change(
+        organization,
+        membership,
+        fields=["is_owner"],
         action=events.USER_OWNER_STEPPED_DOWN,
-        organization=organization,
         actor=membership.user,
-        target=membership,
-        target_label=membership.user.email,
         request=request,
     )
     return membership
