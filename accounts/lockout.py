@@ -96,7 +96,7 @@ def lockout_response(
     )
 
 
-def record_lockout(request: HttpRequest | None, username: str | None, **kwargs: Any) -> None:
+def record_lockout(request: HttpRequest | None, username: str | None) -> None:
     """Audit a refused sign-in; the typed email is a label, never linked to an account."""
     record(
         action=events.AUTH_LOGIN_LOCKED_OUT,

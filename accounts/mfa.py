@@ -26,6 +26,7 @@ from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import User
+from accounts.sessions import sessions_end_others
 from audit import events
 from audit.services import record
 
@@ -199,8 +200,6 @@ def mfa_remove(*, user: User, code: str, request: HttpRequest) -> None:
 
     The user's other sessions end: whoever else was signed in must sign in again.
     """
-    from accounts.sessions import sessions_end_others
-
     if not has_mfa(user):
         raise ValidationError("No authenticator app is set up.")
     result = check_code(user, code)
@@ -208,19 +207,15 @@ def mfa_remove(*, user: User, code: str, request: HttpRequest) -> None:
         record_code_failure(user, request)
         raise ValidationError({"code": result.error})
     with transaction.atomic():
-        _delete_devices(user)
+        mfa_devices_delete(user=user)
         record(action=events.AUTH_MFA_REMOVED, actor=user, target=user, request=request)
         sessions_end_others(user=user, keep=request.session.session_key)
 
 
-def _delete_devices(user: User) -> None:
+def mfa_devices_delete(*, user: User) -> None:
+    """Delete every device of the account (its owner's removal, an administrator's reset)."""
     TOTPDevice.objects.filter(user=user).delete()
     StaticDevice.objects.filter(user=user).delete()
-
-
-def mfa_devices_delete(*, user: User) -> None:
-    """Delete every device of the account (an administrator's MFA reset)."""
-    _delete_devices(user)
 
 
 def is_verified(request: HttpRequest) -> bool:

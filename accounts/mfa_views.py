@@ -12,20 +12,21 @@ from django.contrib import messages
 from django.contrib.auth import authenticate, login
 from django.core import signing
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 from django_otp import login as otp_login
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts import mfa
 from accounts.forms import CodeForm, ConfirmForm, EnrollForm
+from accounts.middleware import member_mfa_status
 from accounts.models import User
 from accounts.sudo import safe_next, sudo_grant, sudo_is_fresh, sudo_required
 from audit import events
 from audit.services import record
-from organizations.models import Membership
-from organizations.security_services import mfa_status
+from organizations.selectors import membership_for
 from organizations.views import apply_errors
 from policies.guards import public, signed_in
 
@@ -34,6 +35,7 @@ _PENDING_SALT = "accounts.mfa.pending"
 PENDING_MAX_FAILURES = 5
 NEW_CODES_KEY = "_mfa_new_codes"
 ENROLL_NEXT_KEY = "_mfa_enroll_next"
+REMOVE_FORM_ID = "remove-%s"  # the field ids of the "Remove the authenticator app" form
 
 
 # The second step of signing in
@@ -141,20 +143,11 @@ def mfa_verify(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET"])
 def mfa_required(request: HttpRequest) -> HttpResponse:
     """Why an organization's pages are locked: MFA is required and its deadline passed."""
-    membership = (
-        Membership.objects.select_related("organization")
-        .filter(user=request.user, organization_id=_uuid_or_none(request.GET.get("org")))
-        .first()
+    membership = membership_for(
+        user=request.user, organization_id=_uuid_or_none(request.GET.get("org"))
     )
-    if membership is None:
-        raise Http404("No such organization.")
     next_url = safe_next(request, request.GET.get("next"), reverse("organizations:home"))
-    verified = mfa.is_verified(request)
-    status = mfa_status(
-        membership=membership,
-        verified=verified,
-        enrolled=not verified and mfa.has_mfa(request.user),
-    )
+    status = member_mfa_status(request, membership)
     if status.state != "locked":
         return redirect(next_url)
     return render(
@@ -178,6 +171,26 @@ def _uuid_or_none(value: str | None) -> uuid.UUID | None:
 # Enrollment and management
 
 
+def _enroll_context(device: TOTPDevice, form: EnrollForm) -> dict[str, Any]:
+    """The MFA page while an authenticator is being set up."""
+    return {
+        "enrolling": True,
+        "qr_svg": mfa.qr_svg(device),
+        "secret": mfa.secret_of(device),
+        "form": form,
+    }
+
+
+def _manage_context(request: HttpRequest, device: TOTPDevice, form: CodeForm) -> dict[str, Any]:
+    """The MFA page once an authenticator is set up."""
+    return {
+        "device": device,
+        "codes_left": mfa.backup_codes_left(request.user),
+        "remove_form": form,
+        "verified": mfa.is_verified(request),
+    }
+
+
 @signed_in
 @require_http_methods(["GET"])
 def mfa_page(request: HttpRequest) -> HttpResponse:
@@ -194,25 +207,11 @@ def mfa_page(request: HttpRequest) -> HttpResponse:
     device = mfa.totp_device_of(user)
     if device is None:
         device = mfa.mfa_enrollment_start(user=user)
-        context.update(
-            {
-                "enrolling": True,
-                "qr_svg": mfa.qr_svg(device),
-                "secret": mfa.secret_of(device),
-                "form": EnrollForm(),
-            }
-        )
+        context.update(_enroll_context(device, EnrollForm()))
     else:
         if new_codes:
             request.session.pop(ENROLL_NEXT_KEY, None)
-        context.update(
-            {
-                "device": device,
-                "codes_left": mfa.backup_codes_left(user),
-                "remove_form": CodeForm(auto_id="remove-%s"),
-                "verified": mfa.is_verified(request),
-            }
-        )
+        context.update(_manage_context(request, device, CodeForm(auto_id=REMOVE_FORM_ID)))
     return render(request, "accounts/mfa.html", context)
 
 
@@ -234,17 +233,7 @@ def mfa_confirm(request: HttpRequest) -> HttpResponse:
     device = mfa.totp_device_of(request.user, confirmed=False)
     if device is None:
         return redirect("accounts:mfa")
-    return render(
-        request,
-        "accounts/mfa.html",
-        {
-            "enrolling": True,
-            "qr_svg": mfa.qr_svg(device),
-            "secret": mfa.secret_of(device),
-            "form": form,
-        },
-        status=400,
-    )
+    return render(request, "accounts/mfa.html", _enroll_context(device, form), status=400)
 
 
 @signed_in
@@ -264,7 +253,7 @@ def mfa_backup_codes(request: HttpRequest) -> HttpResponse:
 @signed_in
 @require_POST
 def mfa_remove(request: HttpRequest) -> HttpResponse:
-    form = CodeForm(request.POST, auto_id="remove-%s")
+    form = CodeForm(request.POST, auto_id=REMOVE_FORM_ID)
     if form.is_valid():
         try:
             mfa.mfa_remove(user=request.user, code=form.cleaned_data["code"], request=request)
@@ -278,17 +267,7 @@ def mfa_remove(request: HttpRequest) -> HttpResponse:
     device = mfa.totp_device_of(request.user)
     if device is None:
         return redirect("accounts:mfa")
-    return render(
-        request,
-        "accounts/mfa.html",
-        {
-            "device": device,
-            "codes_left": mfa.backup_codes_left(request.user),
-            "remove_form": form,
-            "verified": mfa.is_verified(request),
-        },
-        status=400,
-    )
+    return render(request, "accounts/mfa.html", _manage_context(request, device, form), status=400)
 
 
 # Fresh confirmation before sensitive actions

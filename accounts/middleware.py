@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth import logout
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 from django_htmx.http import HttpResponseClientRedirect
@@ -17,7 +17,8 @@ from django_htmx.http import HttpResponseClientRedirect
 from accounts import mfa
 from accounts.sessions import session_started_at, session_track
 from organizations.models import Membership
-from organizations.security_services import mfa_status
+from organizations.security_services import MFAStatus, mfa_status
+from organizations.selectors import membership_for
 
 
 class SessionActivityMiddleware:
@@ -41,6 +42,17 @@ def _redirect(request: HttpRequest, url: str) -> HttpResponse:
 
 def _with_next(name: str, request: HttpRequest) -> str:
     return f"{reverse(name)}?{urlencode({'next': request.get_full_path()})}"
+
+
+def member_mfa_status(request: HttpRequest, membership: Membership) -> MFAStatus:
+    """The MFA requirement of the membership's organization for this request's session."""
+    verified = mfa.is_verified(request)
+    return mfa_status(
+        membership=membership,
+        verified=verified,
+        # Only an unverified session needs to know (one query) whether to ask for a code.
+        enrolled=not verified and mfa.has_mfa(request.user),
+    )
 
 
 class OrganizationSecurityMiddleware:
@@ -70,15 +82,12 @@ class OrganizationSecurityMiddleware:
         org_id = view_kwargs.get("org_id")
         if org_id is None or not request.user.is_authenticated:
             return None
-        membership = (
-            Membership.objects.select_related("organization", "user")
-            .filter(user_id=request.user.pk, organization_id=org_id)
-            .first()
-        )
-        if membership is None:
+        try:
+            membership = membership_for(user=request.user, organization_id=org_id)
+        except Http404:
             return None
-        # The same row the view guard needs: it may reuse it instead of reading it again.
-        request.security_membership = membership
+        # The same row the view guard needs (policies.guards): it reuses it, one query for both.
+        request.security_membership = membership  # type: ignore[attr-defined]
         organization = membership.organization
 
         started = session_started_at(request)
@@ -98,12 +107,7 @@ class OrganizationSecurityMiddleware:
 
         if not organization.mfa_required:
             return None
-        verified = mfa.is_verified(request)
-        status = mfa_status(
-            membership=membership,
-            verified=verified,
-            enrolled=not verified and mfa.has_mfa(request.user),
-        )
+        status = member_mfa_status(request, membership)
         if status.state == "grace":
             request.mfa_notice = {"organization": organization, "deadline": status.deadline}
         elif status.state == "verify":

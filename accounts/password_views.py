@@ -43,7 +43,7 @@ def password_set(request: HttpRequest, token: str) -> HttpResponse:
                 target=user,
                 request=request,
             )
-        sessions_end_others(user=user, keep=None)
+            sessions_end_others(user=user, keep=None)
         user.backend = "django.contrib.auth.backends.ModelBackend"
         if has_mfa(user):
             # A password link never skips the second step of an enrolled account.

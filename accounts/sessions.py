@@ -70,21 +70,16 @@ def session_track(request: HttpRequest, user: User | None = None) -> None:
     if started is None:
         started = now
         session[STARTED_KEY] = started
+    seen_now = {
+        "user": user,
+        "ip": client_ip(request),
+        "user_agent": request.META.get("HTTP_USER_AGENT", "")[:512],
+        "last_seen_at": timezone.now(),
+    }
     UserSession.objects.update_or_create(
         session_key=key,
-        defaults={
-            "user": user,
-            "ip": client_ip(request),
-            "user_agent": request.META.get("HTTP_USER_AGENT", "")[:512],
-            "last_seen_at": timezone.now(),
-        },
-        create_defaults={
-            "user": user,
-            "ip": client_ip(request),
-            "user_agent": request.META.get("HTTP_USER_AGENT", "")[:512],
-            "created_at": datetime.fromtimestamp(started, tz=UTC),
-            "last_seen_at": timezone.now(),
-        },
+        defaults=seen_now,
+        create_defaults={**seen_now, "created_at": datetime.fromtimestamp(started, tz=UTC)},
     )
     session[_SEEN_KEY] = {"k": fingerprint, "t": now}
 
@@ -103,9 +98,13 @@ def sessions_of(user: User) -> list[UserSession]:
     A session dies by sign-out, expiry, or a password change (Django refuses a session
     whose password hash no longer matches).
     """
-    rows = list(UserSession.objects.filter(user=user))
-    live = [row for row in rows if _is_live(row, user)]
-    dead = [row.pk for row in rows if row not in live]
+    live: list[UserSession] = []
+    dead: list[object] = []
+    for row in UserSession.objects.filter(user=user):
+        if _is_live(row, user):
+            live.append(row)
+        else:
+            dead.append(row.pk)
     if dead:
         UserSession.objects.filter(pk__in=dead).delete()
     return live
@@ -123,7 +122,8 @@ def session_end(*, user: User, session_id: object, request: HttpRequest) -> User
         row = UserSession.objects.get(user=user, pk=session_id)
     except (UserSession.DoesNotExist, ValueError, TypeError):
         raise Http404("No such session.") from None
-    if row.session_key == _key(request):
+    current = row.session_key == _key(request)
+    if current:
         # The caller signs this browser out with logout(): deleting the session under the
         # running request would make its end-of-request save fail.
         row.delete()
@@ -133,7 +133,7 @@ def session_end(*, user: User, session_id: object, request: HttpRequest) -> User
         action=events.AUTH_SESSION_ENDED,
         actor=user,
         target=user,
-        data={"ip": row.ip, "device": row.device, "current": row.session_key == _key(request)},
+        data={"ip": row.ip, "device": row.device, "current": current},
         request=request,
     )
     return row

@@ -44,10 +44,6 @@ def sudo_grant(request: HttpRequest, user: Any = None) -> None:
     request.session[SESSION_KEY] = signing.dumps({"u": str(user.pk)}, salt=_SALT)
 
 
-def sudo_revoke(request: HttpRequest) -> None:
-    request.session.pop(SESSION_KEY, None)
-
-
 def sudo_is_fresh(request: HttpRequest) -> bool:
     token = request.session.get(SESSION_KEY)
     if not token or not request.user.is_authenticated:
@@ -68,18 +64,21 @@ def safe_next(request: HttpRequest, candidate: str | None, fallback: str = "/") 
     return fallback
 
 
+def _path_of(request: HttpRequest, url: str) -> str:
+    """The path and query of `url` (a full URL), when they are safe to return to."""
+    parts = urlsplit(url)
+    return safe_next(request, parts.path + (f"?{parts.query}" if parts.query else ""))
+
+
 def _return_to(request: HttpRequest) -> str:
     if request.htmx and request.htmx.current_url:
-        parts = urlsplit(request.htmx.current_url)
-        return safe_next(request, parts.path + (f"?{parts.query}" if parts.query else ""))
+        return _path_of(request, request.htmx.current_url)
     if request.method in ("GET", "HEAD"):
         return request.get_full_path()
     # A POST cannot be replayed after the detour: go back to the page of the form.
     referer = request.META.get("HTTP_REFERER", "")
-    if referer:
-        parts = urlsplit(referer)
-        if parts.netloc in ("", request.get_host()):
-            return safe_next(request, parts.path + (f"?{parts.query}" if parts.query else ""))
+    if referer and urlsplit(referer).netloc in ("", request.get_host()):
+        return _path_of(request, referer)
     return "/"
 
 

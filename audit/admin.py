@@ -10,11 +10,13 @@ from audit.models import AuditEvent
 from audit.services import record
 
 
-def _organization_of(obj: Any) -> Any:
+def _organization_of(obj: Any, *, deleting: bool = False) -> Any:
+    """The trail an edit of `obj` lands in. An organization's own deletion goes to the
+    trail of events without one: its own trail is deleted with it."""
     from organizations.models import Organization
 
     if isinstance(obj, Organization):
-        return obj
+        return None if deleting else obj
     return getattr(obj, "organization", None)
 
 
@@ -40,15 +42,21 @@ class AuditedModelAdmin(admin.ModelAdmin):
     def log_deletions(self, request: HttpRequest, queryset: Any) -> Any:
         # Called before the deletion, so each object can still be described.
         for obj in queryset:
-            self._record(request, obj, events.ADMIN_OBJECT_DELETED, "")
+            self._record(request, obj, events.ADMIN_OBJECT_DELETED, "", deleting=True)
         return super().log_deletions(request, queryset)
 
     def _record(
-        self, request: HttpRequest, obj: Any, action: events.EventType, message: Any
+        self,
+        request: HttpRequest,
+        obj: Any,
+        action: events.EventType,
+        message: Any,
+        *,
+        deleting: bool = False,
     ) -> None:
         record(
             action=action,
-            organization=_organization_of(obj),
+            organization=_organization_of(obj, deleting=deleting),
             actor=request.user,
             target=obj,
             data={"model": obj._meta.label_lower, "change": message},

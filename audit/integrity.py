@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.db import connection, transaction
+
 from audit.chain import HASHED_FIELDS, content_hash
 from audit.models import AuditChain, AuditEvent
 
@@ -35,7 +37,21 @@ def verify_chain(organization_id: object) -> Verification:
     inserted event (a gap in the sequence or a previous-hash mismatch), removed newest
     events (the chain head names a later event) and removed oldest events outside the
     retention purge (the first event does not follow the last purged one).
+
+    The head and the events are read in one snapshot: a writer committing between the
+    two reads would otherwise look like an event added behind the recorder's back.
     """
+    # Inside a caller's transaction the isolation level can no longer change: the caller
+    # chose its snapshot.
+    outermost = not connection.in_atomic_block
+    with transaction.atomic():
+        if outermost and connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        return _walk(organization_id)
+
+
+def _walk(organization_id: object) -> Verification:
     key = AuditChain.key_for(organization_id)
     head = AuditChain.objects.filter(key=key).first()
     rows = (

@@ -30,12 +30,8 @@ def recent_events(organization: Organization, *, limit: int) -> list[AuditEvent]
     return list(events_of(organization)[:limit])
 
 
-def event_for(organization: Organization, event_id: object) -> AuditEvent | None:
+def event_for(organization: Organization, public_id: uuid.UUID) -> AuditEvent | None:
     """One event of the organization by its public id (None: not there, or foreign)."""
-    try:
-        public_id = uuid.UUID(str(event_id))
-    except ValueError:
-        return None
     return events_of(organization).filter(public_id=public_id).first()
 
 
@@ -145,7 +141,8 @@ def event_page(
     newer_than: str | None = None,
     size: int = PAGE_SIZE,
 ) -> EventPage:
-    """One page of `events` (ordered newest first) after or before a cursor; one query."""
+    """One page of `events` (ordered newest first) after or before a cursor; one query
+    (two when fewer than a page of newer events remain: the first page is shown)."""
     newer_cursor = decode_cursor(newer_than)
     older_cursor = None if newer_cursor else decode_cursor(older_than)
     if newer_cursor is not None:

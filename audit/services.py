@@ -138,11 +138,13 @@ def record(
     result = result or action.result
     if result not in events.RESULTS:
         raise ValueError(f"Unknown audit result {result!r}.")
+    actor_fields = _actor_fields(actor, actor_label)
+    actor_fields["actor_label"] = actor_fields["actor_label"][:254]  # given or str(actor)
     event = AuditEvent(
         organization=organization,
         action=action.name,
         result=result,
-        **_actor_fields(actor, actor_label[:254]),
+        **actor_fields,
         target_type=target._meta.label_lower if target is not None else "",
         target_id=str(target.pk)[:64] if target is not None else "",
         target_label=(target_label or (str(target) if target is not None else ""))[:254],
@@ -151,7 +153,6 @@ def record(
         user_agent=(request.META.get("HTTP_USER_AGENT", "")[:512] if request else ""),
         request_id=request_id(request),
     )
-    event.actor_label = event.actor_label[:254]
     event.save()
     return event
 

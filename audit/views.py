@@ -6,6 +6,7 @@ import csv
 import json
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlencode
 from uuid import UUID
 
 from django.core.exceptions import PermissionDenied
@@ -53,12 +54,7 @@ def _filters(request: HttpRequest) -> tuple[EventFilterForm, EventFilters, str]:
     params = {k: v for k, v in request.GET.items() if k in _FILTER_FIELDS and v}
     form = EventFilterForm(params, organization=request.organization)  # type: ignore[attr-defined]
     form.is_valid()
-    filters = EventFilters.from_cleaned(form.cleaned_data)
-    query = request.GET.copy()
-    for key in list(query):
-        if key not in _FILTER_FIELDS or not query[key]:
-            del query[key]
-    return form, filters, query.urlencode()
+    return form, EventFilters.from_cleaned(form.cleaned_data), urlencode(params)
 
 
 @requires("audit:events:list")

@@ -16,10 +16,10 @@ from django.db.models import (
     When,
 )
 from django.db.models.functions import Coalesce, Lower
-from django.http import Http404
 from django.utils import timezone
 
 from organizations.models import APIKey, Application, Group, Membership, Organization
+from organizations.selectors import get_or_404
 
 _GroupApplication = Group.applications.through
 EXPIRES_SOON = datetime.timedelta(days=7)
@@ -55,12 +55,12 @@ def application_choices(organization: Organization) -> QuerySet[Application]:
 
 
 def application_for(*, organization: Organization, application_id: object) -> Application:
-    try:
-        return Application.objects.select_related("organization").get(
-            organization=organization, pk=application_id
-        )
-    except (Application.DoesNotExist, ValueError):
-        raise Http404("No such application.") from None
+    return get_or_404(
+        Application.objects.select_related("organization"),
+        "No such application.",
+        organization=organization,
+        pk=application_id,
+    )
 
 
 def groups_of_application(application: Application) -> QuerySet[Group]:
@@ -129,9 +129,11 @@ def api_keys_expiring_soon(
 
 
 def api_key_for(*, organization: Organization, api_key_id: object) -> APIKey:
-    try:
-        return APIKey.objects.select_related(
+    return get_or_404(
+        APIKey.objects.select_related(
             "organization", "bearer_membership__user", "bearer_application"
-        ).get(organization=organization, pk=api_key_id)
-    except (APIKey.DoesNotExist, ValueError):
-        raise Http404("No such API key.") from None
+        ),
+        "No such API key.",
+        organization=organization,
+        pk=api_key_id,
+    )

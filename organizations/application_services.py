@@ -22,6 +22,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from accounts.models import User
+from accounts.tokens import token_digest
 from audit import events
 from audit.services import record
 from organizations.models import (
@@ -245,15 +246,24 @@ def new_secret() -> str:
     return secrets.token_urlsafe(32)
 
 
-def secret_digest(secret: str) -> str:
-    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
-
-
 def api_key_expiry_limit(organization: Organization, today: datetime.date) -> datetime.date | None:
     """The last expiry date the organization allows for a key created `today`, or None."""
     if organization.api_key_max_lifetime_days is None:
         return None
     return today + datetime.timedelta(days=organization.api_key_max_lifetime_days)
+
+
+def api_key_expiry_cap(
+    *, organization: Organization, created_at: datetime.datetime
+) -> datetime.datetime | None:
+    """The latest moment a key created at `created_at` may work under the lifetime cap.
+
+    A key works while `now < min(key.expires_at, cap)`: lowering the cap takes effect
+    at once for existing keys, including those created before there was one.
+    """
+    if organization.api_key_max_lifetime_days is None:
+        return None
+    return created_at + datetime.timedelta(days=organization.api_key_max_lifetime_days)
 
 
 def expiry_datetime(expires_on: datetime.date) -> datetime.datetime:
@@ -342,7 +352,7 @@ def api_key_create(
     api_key = APIKey.objects.create(
         organization=organization,
         access_key=new_access_key(),
-        secret_hash=secret_digest(secret),
+        secret_hash=token_digest(secret),
         bearer_membership=bearer if isinstance(bearer, Membership) else None,
         bearer_application=bearer if isinstance(bearer, Application) else None,
         description=description,
@@ -359,13 +369,6 @@ def api_key_create(
         request=request,
     )
     return CreatedAPIKey(api_key=api_key, secret=secret)
-
-
-def api_key_may_delete(*, api_key: APIKey, membership: Membership, can_delete_keys: bool) -> bool:
-    """The bearer revokes their own key; others need `iam:api-keys:delete`."""
-    if api_key.organization_id != membership.organization_id:
-        return False
-    return can_delete_keys or api_key.bearer_membership_id == membership.pk
 
 
 @transaction.atomic
@@ -395,8 +398,9 @@ def api_key_authenticate(
     """The key for an access key and secret, or None when they do not open a live key.
 
     Refused: unknown access key, wrong secret (constant-time comparison of digests),
-    expired key, bearer membership suspended or account deactivated. Records the last
-    use (time and IP) at most once a minute.
+    expired key or older than the organization's maximum key lifetime, bearer
+    membership suspended or account deactivated. Records the last use (time and IP) at
+    most once a minute.
     """
     now = now or timezone.now()
     api_key = (
@@ -406,13 +410,16 @@ def api_key_authenticate(
         .filter(access_key=access_key)
         .first()
     )
-    digest = secret_digest(secret)
+    digest = token_digest(secret)
     if api_key is None:
         hmac.compare_digest(_DUMMY_DIGEST, digest)
         return None
     if not hmac.compare_digest(api_key.secret_hash, digest):
         return None
     if api_key.expires_at is not None and api_key.expires_at <= now:
+        return None
+    cap = api_key_expiry_cap(organization=api_key.organization, created_at=api_key.created_at)
+    if cap is not None and cap <= now:
         return None
     bearer = api_key.bearer_membership
     if bearer is not None and not (bearer.is_active and bearer.user.is_active):

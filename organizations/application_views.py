@@ -60,14 +60,16 @@ def _groups_context(
     }
 
 
-def _detail_context(request: HttpRequest, application: Application, **extra: Any) -> dict[str, Any]:
+def _detail_context(
+    request: HttpRequest, application: Application, group_form: GroupPickForm | None = None
+) -> dict[str, Any]:
+    """The whole page: the groups card (with `group_form` when it was refused), the
+    policies panel and the keys."""
     organization = request.organization  # type: ignore[attr-defined]
     return {
-        **_groups_context(request, application),
-        "application": application,
+        **_groups_context(request, application, group_form),
         "api_keys": list(selectors.api_keys_of(organization=organization, application=application)),
         "policies_panel": policies_panel(request, application),
-        **extra,
     }
 
 
@@ -102,8 +104,10 @@ def application_create(request: HttpRequest, org_id: UUID) -> HttpResponse:
             )
             url = application_url(application)
             return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
-    context = {"page": paginate(request, selectors.applications_of(request.organization))}
-    context["form"] = form
+    context = {
+        "page": paginate(request, selectors.applications_of(request.organization)),
+        "form": form,
+    }
     if request.htmx:
         return render(request, f"{LIST}#applications", context)
     return render(request, LIST, context, status=400)
@@ -196,13 +200,15 @@ def application_delete(request: HttpRequest, org_id: UUID, application_id: UUID)
 
 
 def _render_groups(
-    request: HttpRequest, application: Application, *, status: int = 200, **extra: Any
+    request: HttpRequest,
+    application: Application,
+    *,
+    status: int = 200,
+    form: GroupPickForm | None = None,
 ) -> HttpResponse:
     if request.htmx:
-        return render(request, f"{DETAIL}#groups", _groups_context(request, application, **extra))
-    context = _detail_context(request, application)
-    context.update(_groups_context(request, application, **extra))
-    return render(request, DETAIL, context, status=status)
+        return render(request, f"{DETAIL}#groups", _groups_context(request, application, form))
+    return render(request, DETAIL, _detail_context(request, application, form), status=status)
 
 
 @requires("iam:applications:read")

@@ -12,7 +12,7 @@ from django.http import HttpRequest
 
 from accounts.models import User
 from audit import events
-from audit.services import record
+from audit.services import diff, record
 from organizations.models import Group, Membership, Organization
 from organizations.services import organization_bump_authz_version
 
@@ -61,14 +61,17 @@ def group_update(
     description: str,
     request: HttpRequest | None = None,
 ) -> Group:
-    stored = Group.objects.select_for_update().get(pk=group.pk)
+    stored = (
+        Group.objects.select_for_update(of=("self",))
+        .select_related("organization")
+        .get(pk=group.pk)
+    )
     name = _check_group_name(organization=stored.organization, name=name, exclude=stored)
     before = {"name": stored.name, "description": stored.description}
     stored.name, stored.description = name, description.strip()
     stored.save(update_fields=["name", "description", "updated_at"])
     after = {"name": stored.name, "description": stored.description}
-    changed = {key for key in before if before[key] != after[key]}
-    if changed:
+    if before != after:
         # Explanations name groups, so compiled rules must pick up the new name.
         organization_bump_authz_version(organization=stored.organization)
         record(
@@ -76,10 +79,7 @@ def group_update(
             organization=stored.organization,
             actor=actor,
             target=stored,
-            data={
-                "before": {key: before[key] for key in changed},
-                "after": {key: after[key] for key in changed},
-            },
+            data=diff(before, after),
             request=request,
         )
     return stored

@@ -63,6 +63,7 @@ def group_create(request: HttpRequest, org_id: UUID) -> HttpResponse:
 
 
 def _detail_context(request: HttpRequest, group: Group, **extra: object) -> dict[str, object]:
+    """What the page's fragments render (lazily: a fragment reads only its own part)."""
     return {
         "group": group,
         "members": selectors.group_members(group),
@@ -71,8 +72,15 @@ def _detail_context(request: HttpRequest, group: Group, **extra: object) -> dict
             "name"
         ),
         "form": GroupForm(instance=group, auto_id="group-%s"),
-        "policies_panel": policies_panel(request, group),
         **extra,
+    }
+
+
+def _page_context(request: HttpRequest, group: Group, **extra: object) -> dict[str, object]:
+    """The whole page: the fragments and the policies panel (its queries run at once)."""
+    return {
+        **_detail_context(request, group, **extra),
+        "policies_panel": policies_panel(request, group),
     }
 
 
@@ -86,7 +94,7 @@ def group_detail(request: HttpRequest, org_id: UUID, group_id: UUID) -> HttpResp
     return render(
         request,
         "organizations/iam/groups/detail.html",
-        _detail_context(request, group, q=q, candidates=candidates),
+        _page_context(request, group, q=q, candidates=candidates),
     )
 
 
@@ -111,12 +119,20 @@ def group_update(request: HttpRequest, org_id: UUID, group_id: UUID) -> HttpResp
             if not request.htmx:
                 return redirect("organizations:group_detail", org_id=org_id, group_id=group.pk)
             form = GroupForm(instance=group, auto_id="group-%s")
-    group.refresh_from_db()  # headings show what is stored, not a refused name
-    context = _detail_context(request, group, form=form)
+    if form.errors:
+        group.refresh_from_db()  # headings show what is stored, not a refused name
     if request.htmx:
-        return render(request, "organizations/iam/groups/detail.html#group-profile", context)
-    status = 200 if form.is_valid() else 400
-    return render(request, "organizations/iam/groups/detail.html", context, status=status)
+        return render(
+            request,
+            "organizations/iam/groups/detail.html#group-profile",
+            _detail_context(request, group, form=form),
+        )
+    return render(
+        request,
+        "organizations/iam/groups/detail.html",
+        _page_context(request, group, form=form),
+        status=400,
+    )
 
 
 @requires("iam:groups:delete")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from uuid import UUID
 
 from django.contrib import messages
@@ -81,7 +82,9 @@ def invite(request: HttpRequest, org_id: UUID) -> HttpResponse:
     )
 
 
-def _invitation_action(request: HttpRequest, invitation_id: UUID, action: object) -> HttpResponse:
+def _invitation_action(
+    request: HttpRequest, invitation_id: UUID, action: Callable[[Invitation], str]
+) -> HttpResponse:
     invitation = selectors.invitation_for(
         organization=request.organization, invitation_id=invitation_id
     )
@@ -117,6 +120,19 @@ def invitation_revoke(request: HttpRequest, org_id: UUID, invitation_id: UUID) -
     return _invitation_action(request, invitation_id, revoke)
 
 
+def _problem_page(
+    request: HttpRequest, invitation: Invitation | None, problem: str
+) -> HttpResponse:
+    """Why the link cannot be used (`services.invitation_problem`), with a 4xx status."""
+    status = 404 if problem == "unknown" else 410 if problem != "other_email" else 403
+    return render(
+        request,
+        "organizations/invitation_accept.html",
+        {"invitation": invitation, "problem": problem},
+        status=status,
+    )
+
+
 @public
 @never_cache
 @require_http_methods(["GET", "POST"])
@@ -128,19 +144,17 @@ def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
     user = request.user if request.user.is_authenticated else None
     problem = services.invitation_problem(invitation, user)
     if problem:
-        status = 404 if problem == "unknown" else 410 if problem != "other_email" else 403
-        return render(
-            request,
-            "organizations/invitation_accept.html",
-            {"invitation": invitation, "problem": problem},
-            status=status,
-        )
+        return _problem_page(request, invitation, problem)
     signup_form = None
     if user is not None:
         if request.method == "POST":
-            membership = services.invitation_accept(
-                invitation=invitation, user=user, request=request
-            )
+            try:
+                membership = services.invitation_accept(
+                    invitation=invitation, user=user, request=request
+                )
+            except ValidationError as error:
+                # Used or revoked since the check above (a double click, another tab).
+                return _problem_page(request, invitation, error.messages[0])
             messages.success(request, f"Welcome to {membership.organization.name}.")
             return redirect("organizations:dashboard", org_id=membership.organization_id)
     else:

@@ -7,10 +7,11 @@ from dataclasses import dataclass
 
 from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
 from django.db.models.functions import Lower
-from django.http import Http404
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from accounts.tokens import token_digest
 from organizations.models import Group, Invitation, Membership, Organization
+from organizations.selectors import get_or_404
 from policies.models import PolicyAttachment
 
 KINDS = (("owner", "Owners"), ("guest", "Guests"), ("member", "Members"))
@@ -73,12 +74,12 @@ def users_of(
 
 
 def user_for(*, organization: Organization, membership_id: object) -> Membership:
-    try:
-        return _with_mfa(Membership.objects.select_related("user", "organization")).get(
-            organization=organization, pk=membership_id
-        )
-    except (Membership.DoesNotExist, ValueError):
-        raise Http404("No such user.") from None
+    return get_or_404(
+        _with_mfa(Membership.objects.select_related("user", "organization")),
+        "No such user.",
+        organization=organization,
+        pk=membership_id,
+    )
 
 
 def groups_of(organization: Organization, q: str = "") -> QuerySet[Group]:
@@ -93,12 +94,12 @@ def groups_of(organization: Organization, q: str = "") -> QuerySet[Group]:
 
 
 def group_for(*, organization: Organization, group_id: object) -> Group:
-    try:
-        return Group.objects.select_related("organization").get(
-            organization=organization, pk=group_id
-        )
-    except (Group.DoesNotExist, ValueError):
-        raise Http404("No such group.") from None
+    return get_or_404(
+        Group.objects.select_related("organization"),
+        "No such group.",
+        organization=organization,
+        pk=group_id,
+    )
 
 
 def group_members(group: Group) -> QuerySet[Membership]:
@@ -136,17 +137,15 @@ def invitations_of(organization: Organization, status: str = "") -> QuerySet[Inv
 
 
 def invitation_for(*, organization: Organization, invitation_id: object) -> Invitation:
-    try:
-        return Invitation.objects.select_related("organization").get(
-            organization=organization, pk=invitation_id
-        )
-    except (Invitation.DoesNotExist, ValueError):
-        raise Http404("No such invitation.") from None
+    return get_or_404(
+        Invitation.objects.select_related("organization"),
+        "No such invitation.",
+        organization=organization,
+        pk=invitation_id,
+    )
 
 
 def invitation_by_token(raw: str) -> Invitation | None:
-    from accounts.tokens import digests_match, token_digest
-
     if not raw or len(raw) > 128:
         return None
     invitation = (
@@ -154,6 +153,4 @@ def invitation_by_token(raw: str) -> Invitation | None:
         .filter(token_hash=token_digest(raw))
         .first()
     )
-    if invitation is None or not digests_match(raw, invitation.token_hash):
-        return None
     return invitation

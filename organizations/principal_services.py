@@ -259,8 +259,7 @@ def invitation_accept(
         PolicyAttachment.objects.get_or_create(
             policy=policy, membership=membership, defaults={"organization": organization}
         )
-    for group in invitation.groups.all():
-        group.members.add(membership)
+    membership.groups.add(*invitation.groups.all())
     invitation.status = Invitation.Status.ACCEPTED
     invitation.accepted_at = timezone.now()
     invitation.accepted_by = user
@@ -336,8 +335,7 @@ def member_create(
             {"email": "An account with this email already exists: invite it instead."}
         ) from None
     membership = Membership.objects.create(organization=organization, user=user)
-    for group in groups:
-        group.members.add(membership)
+    membership.groups.add(*groups)
     organization_bump_authz_version(organization=organization)
     link = _password_link(request, password_token_issue(user=user))
     record(

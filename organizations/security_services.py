@@ -202,14 +202,3 @@ def member_mfa_unlock(
         request=request,
     )
     return membership.mfa_grace_until
-
-
-def api_key_expiry_cap(*, organization: Organization, created_at: datetime) -> datetime | None:
-    """The latest moment a key created at `created_at` may work under the lifetime cap.
-
-    A key works while `now < min(key.expires_at, cap)`; lowering the cap takes effect
-    at once for existing keys.
-    """
-    if organization.api_key_max_lifetime_days is None:
-        return None
-    return created_at + timedelta(days=organization.api_key_max_lifetime_days)

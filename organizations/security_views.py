@@ -6,7 +6,7 @@ from uuid import UUID
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -14,6 +14,7 @@ from accounts import mfa
 from accounts.sudo import sudo_required
 from organizations import security_services
 from organizations.models import Membership
+from organizations.principal_selectors import user_for
 from organizations.security_forms import SecuritySettingsForm
 from organizations.views import apply_errors
 from policies.guards import requires
@@ -66,15 +67,6 @@ def security_settings_update(request: HttpRequest, org_id: UUID) -> HttpResponse
     )
 
 
-def _membership_for(request: HttpRequest, membership_id: UUID) -> Membership:
-    try:
-        return Membership.objects.select_related("user", "organization").get(
-            organization=request.organization, pk=membership_id
-        )
-    except Membership.DoesNotExist:
-        raise Http404("No such user.") from None
-
-
 def _back_to_user(request: HttpRequest, membership: Membership) -> HttpResponse:
     return redirect(
         "organizations:user_detail", org_id=membership.organization_id, membership_id=membership.pk
@@ -85,7 +77,7 @@ def _back_to_user(request: HttpRequest, membership: Membership) -> HttpResponse:
 @sudo_required
 @require_POST
 def member_mfa_reset(request: HttpRequest, org_id: UUID, membership_id: UUID) -> HttpResponse:
-    membership = _membership_for(request, membership_id)
+    membership = user_for(organization=request.organization, membership_id=membership_id)
     try:
         security_services.member_mfa_reset(
             membership=membership, actor=request.user, request=request
@@ -107,7 +99,7 @@ def member_mfa_reset(request: HttpRequest, org_id: UUID, membership_id: UUID) ->
 @sudo_required
 @require_POST
 def member_mfa_unlock(request: HttpRequest, org_id: UUID, membership_id: UUID) -> HttpResponse:
-    membership = _membership_for(request, membership_id)
+    membership = user_for(organization=request.organization, membership_id=membership_id)
     deadline = security_services.member_mfa_unlock(
         membership=membership, actor=request.user, request=request
     )

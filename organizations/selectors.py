@@ -2,11 +2,28 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+from typing import TypeVar
+
+from django.core.exceptions import ValidationError
+from django.db.models import Count, Model, OuterRef, Q, QuerySet, Subquery
 from django.http import Http404
 
 from accounts.models import User
 from organizations.models import Invoice, Membership, Organization, Project
+
+M = TypeVar("M", bound=Model)
+
+
+def get_or_404(queryset: QuerySet[M], message: str, **lookup: object) -> M:
+    """The one row of `queryset` matching `lookup`, else 404 with `message`.
+
+    A malformed id (Django raises ValidationError for a string that is not a UUID) is a
+    404 as well, never a 500: ids come from forms as well as from URLs.
+    """
+    try:
+        return queryset.get(**lookup)
+    except (queryset.model.DoesNotExist, ValueError, ValidationError):
+        raise Http404(message) from None
 
 
 def memberships_of(user: User) -> QuerySet[Membership]:
@@ -20,12 +37,12 @@ def memberships_of(user: User) -> QuerySet[Membership]:
 
 def membership_for(*, user: User, organization_id: object) -> Membership:
     """The user's membership in the organization, or 404 to anyone outside it."""
-    try:
-        return Membership.objects.select_related("organization", "user").get(
-            user=user, organization_id=organization_id
-        )
-    except (Membership.DoesNotExist, ValueError):
-        raise Http404("No such organization.") from None
+    return get_or_404(
+        Membership.objects.select_related("organization", "user"),
+        "No such organization.",
+        user=user,
+        organization_id=organization_id,
+    )
 
 
 def organization_counts(organization: Organization) -> dict[str, int]:
@@ -40,12 +57,12 @@ def projects_of(organization: Organization) -> QuerySet[Project]:
 
 
 def project_for(*, organization: Organization, project_id: object) -> Project:
-    try:
-        return Project.objects.select_related("organization").get(
-            organization=organization, pk=project_id
-        )
-    except (Project.DoesNotExist, ValueError):
-        raise Http404("No such project.") from None
+    return get_or_404(
+        Project.objects.select_related("organization"),
+        "No such project.",
+        organization=organization,
+        pk=project_id,
+    )
 
 
 def invoices_of(organization: Organization) -> QuerySet[Invoice]:
@@ -53,10 +70,9 @@ def invoices_of(organization: Organization) -> QuerySet[Invoice]:
 
 
 def invoice_for(*, organization: Organization, invoice_id: object) -> Invoice:
-    try:
-        return Invoice.objects.get(organization=organization, pk=invoice_id)
-    except (Invoice.DoesNotExist, ValueError):
-        raise Http404("No such invoice.") from None
+    return get_or_404(
+        Invoice.objects.all(), "No such invoice.", organization=organization, pk=invoice_id
+    )
 
 
 def memberships_with_counts(user: User) -> QuerySet[Membership]:
@@ -80,7 +96,4 @@ def members_of(organization: Organization) -> QuerySet[Membership]:
 
 def member_for(*, organization: Organization, membership_id: object) -> Membership:
     """A membership of the organization, or 404: another organization's is never found."""
-    try:
-        return members_of(organization).get(pk=membership_id)
-    except (Membership.DoesNotExist, ValueError):
-        raise Http404("No such user.") from None
+    return get_or_404(members_of(organization), "No such user.", pk=membership_id)

@@ -3,6 +3,7 @@ removal, ownership, and leaving."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from uuid import UUID
 
 from django.contrib import messages
@@ -17,6 +18,7 @@ from organizations import principal_selectors as selectors
 from organizations import principal_services as services
 from organizations.application_selectors import api_keys_of
 from organizations.invitation_views import ISSUED_LINKS_SESSION_KEY, issued_links
+from organizations.models import Membership
 from organizations.principal_forms import ConfirmNameForm, MemberCreateForm
 from organizations.selectors import membership_for
 from organizations.views import apply_errors, paginate
@@ -53,11 +55,19 @@ def user_list(request: HttpRequest, org_id: UUID) -> HttpResponse:
     return render(request, "organizations/iam/users/list.html", context)
 
 
-def _detail_context(request: HttpRequest, membership: object) -> dict[str, object]:
+def _groups_context(membership: Membership) -> dict[str, object]:
+    """What the groups card (`#user-groups`) renders."""
     return {
         "subject": membership,
         "groups": membership.groups.order_by("name"),
         "joinable_groups": selectors.groups_not_joined(membership),
+    }
+
+
+def _detail_context(request: HttpRequest, membership: Membership) -> dict[str, object]:
+    """The whole page; it shows (and so consumes) the links issued just before."""
+    return {
+        **_groups_context(membership),
         "api_keys": api_keys_of(organization=request.organization, membership=membership),
         "is_self": membership.pk == request.membership.pk,
         "issued": issued_links(request),
@@ -107,7 +117,9 @@ def member_create(request: HttpRequest, org_id: UUID) -> HttpResponse:
     )
 
 
-def _membership_action(request: HttpRequest, membership_id: UUID, action: object) -> HttpResponse:
+def _membership_action(
+    request: HttpRequest, membership_id: UUID, action: Callable[[Membership], str]
+) -> HttpResponse:
     """Run a service on a user of the organization; refusals come back as messages."""
     membership = selectors.user_for(organization=request.organization, membership_id=membership_id)
     try:
@@ -124,7 +136,7 @@ def _membership_action(request: HttpRequest, membership_id: UUID, action: object
 @requires("iam:users:suspend")
 @require_POST
 def user_suspend(request: HttpRequest, org_id: UUID, membership_id: UUID) -> HttpResponse:
-    def suspend(membership: object) -> str:
+    def suspend(membership: Membership) -> str:
         services.membership_suspend(
             membership=membership, actor=request.membership, request=request
         )
@@ -136,7 +148,7 @@ def user_suspend(request: HttpRequest, org_id: UUID, membership_id: UUID) -> Htt
 @requires("iam:users:suspend")
 @require_POST
 def user_reactivate(request: HttpRequest, org_id: UUID, membership_id: UUID) -> HttpResponse:
-    def reactivate(membership: object) -> str:
+    def reactivate(membership: Membership) -> str:
         services.membership_reactivate(
             membership=membership, actor=request.membership, request=request
         )
@@ -148,7 +160,7 @@ def user_reactivate(request: HttpRequest, org_id: UUID, membership_id: UUID) -> 
 @requires("iam:users:reset-password")
 @require_POST
 def user_password_link(request: HttpRequest, org_id: UUID, membership_id: UUID) -> HttpResponse:
-    def send(membership: object) -> str:
+    def send(membership: Membership) -> str:
         link = services.member_send_password_link(
             membership=membership, actor=request.user, request=request
         )
@@ -162,7 +174,7 @@ def user_password_link(request: HttpRequest, org_id: UUID, membership_id: UUID) 
 @sudo_required
 @require_POST
 def user_make_owner(request: HttpRequest, org_id: UUID, membership_id: UUID) -> HttpResponse:
-    def grant(membership: object) -> str:
+    def grant(membership: Membership) -> str:
         services.owner_grant(membership=membership, actor=request.membership, request=request)
         return f"{membership.user.email} is now an owner."
 
@@ -222,9 +234,7 @@ def user_groups(request: HttpRequest, org_id: UUID, membership_id: UUID) -> Http
                 messages.success(request, f"Removed from {group.name}.")
     if request.htmx:
         return render(
-            request,
-            "organizations/iam/users/detail.html#user-groups",
-            _detail_context(request, membership),
+            request, "organizations/iam/users/detail.html#user-groups", _groups_context(membership)
         )
     return redirect("organizations:user_detail", org_id=org_id, membership_id=membership_id)
 

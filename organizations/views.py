@@ -14,8 +14,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseClientRedirect
 
 from audit.selectors import recent_events
-from organizations import application_selectors as api_key_selectors
-from organizations import selectors, services
+from organizations import application_selectors, selectors, services
 from organizations.forms import OrganizationForm, ProjectDeleteForm, ProjectForm
 from policies.authz import can
 from policies.guards import requires, signed_in
@@ -103,7 +102,7 @@ def dashboard(request: HttpRequest, org_id: UUID) -> HttpResponse:
             "events": recent_events(organization, limit=8),
             # Everyone sees their own keys expiring within 7 days; key listers see all.
             "expiring_keys": list(
-                api_key_selectors.api_keys_expiring_soon(
+                application_selectors.api_keys_expiring_soon(
                     organization=organization,
                     membership=None if can(request, "iam:api-keys:list") else request.membership,
                 )[:5]

@@ -15,7 +15,7 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
@@ -31,8 +31,7 @@ from policies.models import Policy
 Principal = Membership | Group | Application
 
 PANEL_TEMPLATE = "policies/_principal_policies.html"
-KINDS = ("user", "group", "application")
-# Where each kind's page lives, once its page exists: (URL name, kwarg of its id).
+# Where each kind's page lives: (URL name, kwarg of its id).
 _PAGES: dict[str, tuple[str, str]] = {
     "user": ("organizations:user_detail", "membership_id"),
     "group": ("organizations:group_detail", "group_id"),
@@ -48,29 +47,23 @@ def principal_label(principal: Principal) -> str:
 
 def principal_for(*, organization: Organization, kind: str, principal_id: object) -> Principal:
     """A user (by membership id), group or application of the organization, else 404."""
-    try:
-        if kind == "user":
-            return org_selectors.member_for(organization=organization, membership_id=principal_id)
-        if kind == "group":
-            return Group.objects.select_related("organization").get(
-                organization=organization, pk=principal_id
-            )
-        if kind == "application":
-            return Application.objects.select_related("organization").get(
-                organization=organization, pk=principal_id
-            )
-    except (Group.DoesNotExist, Application.DoesNotExist, ValueError):
-        pass
-    raise Http404("No such principal.")
+    if kind == "user":
+        return org_selectors.member_for(organization=organization, membership_id=principal_id)
+    models = {"group": Group, "application": Application}
+    if kind not in models:
+        raise Http404("No such principal.")
+    return org_selectors.get_or_404(
+        models[kind].objects.select_related("organization"),
+        "No such principal.",
+        organization=organization,
+        pk=principal_id,
+    )
 
 
 def principal_page_url(organization: Organization, principal: Principal) -> str:
-    """The principal's own page, or the users list while that page does not exist."""
+    """The principal's own page."""
     name, kwarg = _PAGES[services.principal_kind(principal)]
-    try:
-        return reverse(name, kwargs={"org_id": organization.pk, kwarg: principal.pk})
-    except NoReverseMatch:
-        return reverse("organizations:user_list", args=[organization.pk])
+    return reverse(name, kwargs={"org_id": organization.pk, kwarg: principal.pk})
 
 
 def policies_panel(

@@ -15,6 +15,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
+from accounts.mfa import is_verified
 from audit.services import client_ip, record_access_denied
 from organizations.models import Application, Membership
 from policies.evaluator import CompiledRuleSet, Decision, Principal, RequestFacts, decide
@@ -43,13 +44,11 @@ def principal_of(subject: Membership | Application) -> Principal:
 def request_facts(request: HttpRequest) -> RequestFacts:
     # request.mfa: the session signed in with a second factor (django-otp's verification);
     # API keys and other requests without a verified session are False.
-    user = getattr(request, "user", None)
-    is_verified = getattr(user, "is_verified", None)
     return RequestFacts(
         ip=client_ip(request) or "",
         user_agent=request.META.get("HTTP_USER_AGENT", ""),
         time=timezone.now(),
-        mfa=bool(is_verified and user.is_authenticated and is_verified()),
+        mfa=is_verified(request),
     )
 
 

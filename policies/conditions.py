@@ -25,9 +25,10 @@ fail on some other request. Such a condition fails closed at decision time (see
 
 Measured here: evaluating a compiled program costs 0.3 to 2 µs, but handing the request's
 values to the library (a `cel.Context`) costs 3 to 18 µs, every decision. So the shapes the
-editor writes also get a Python fast path (`CompiledCondition.fast`, see "the Python fast
-path" below) that the evaluator tries first; the library stays the reference and answers
-whenever the fast path cannot (an error, or a shape outside its subset).
+editor writes also get a Python fast path (`CompiledCondition.fast`, built by
+`policies.condition_fastpath`) that the evaluator tries first; the library stays the
+reference and answers whenever the fast path cannot (an error, or a shape outside its
+subset).
 """
 
 from __future__ import annotations
@@ -40,21 +41,21 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import cel
 
+from policies.condition_fastpath import fast_path
+from policies.condition_functions import (
+    CUSTOM_FUNCTIONS,
+    ROOTS,
+    TIMESTAMP_ACCESSORS,
+    VARIABLES,
+    cached_network,
+    cached_timezone,
+)
+
 MAX_CONDITION_LENGTH = 2000
 
-VARIABLES: Mapping[str, str] = {
-    "request.ip": "string",
-    "request.user_agent": "string",
-    "request.time": "timestamp",
-    "request.mfa": "bool",
-    "principal.type": "string",
-    "principal.id": "string",
-}
-_ROOTS = frozenset(name.split(".", 1)[0] for name in VARIABLES)
 # Type names CEL resolves as identifiers (`type(x) == string`).
 _TYPE_NAMES = frozenset(
     ("bool", "bytes", "double", "int", "list", "map", "null_type", "string", "type", "uint")
@@ -76,16 +77,7 @@ class ConditionEvaluationError(RuntimeError):
     """A condition failed at decision time, or gave something other than a bool."""
 
 
-# ------------------------------------------------------------------ custom functions
-
-
-@lru_cache(maxsize=1024)
-def _network(cidr: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
-    return ipaddress.ip_network(cidr, strict=True)
-
-
-# Requests come from few addresses; parsing one costs more than the whole CEL evaluation.
-_address = lru_cache(maxsize=4096)(ipaddress.ip_address)
+# ------------------------------------------------------ IP ranges and time zones
 
 
 def parse_ip_range(cidr: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
@@ -95,7 +87,7 @@ def parse_ip_range(cidr: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
     Raises `ConditionError` with a message for a person.
     """
     try:
-        return _network(cidr)
+        return cached_network(cidr)
     except (TypeError, ValueError) as error:
         hint = ""
         with contextlib.suppress(TypeError, ValueError):
@@ -103,77 +95,15 @@ def parse_ip_range(cidr: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
         raise ConditionError(f'Invalid IP range "{cidr}": {error}{hint}.') from None
 
 
-def ip_in_range(ip: str, cidr: str) -> bool:
-    """True when address `ip` lies in network `cidr`; raises on a malformed argument.
-
-    An IPv4-mapped IPv6 address (`::ffff:10.1.2.3`) is compared as IPv4. An address of
-    the other IP version is simply not in the range. Raising (rather than answering
-    False) makes a bad request address fail closed: it then matches deny rules.
-    """
-    if not isinstance(ip, str) or not isinstance(cidr, str):
-        raise TypeError("ip_in_range expects two strings")
-    address = _address(ip)
-    network = _network(cidr)
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped and network.version == 4:
-        address = address.ipv4_mapped
-    return address in network
-
-
-_OFFSET = re.compile(r"^([+-])(\d{2}):(\d{2})$")
-
-
-@lru_cache(maxsize=512)
-def _timezone(name: str) -> dt.tzinfo:
-    match = _OFFSET.match(name)
-    if match:
-        hours, minutes = int(match[2]), int(match[3])
-        if hours <= 23 and minutes <= 59:
-            sign = -1 if match[1] == "-" else 1
-            return dt.timezone(sign * dt.timedelta(hours=hours, minutes=minutes))
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f'Unknown time zone "{name}"') from None
-
-
 def parse_timezone(name: str) -> dt.tzinfo:
     """An IANA zone ("Europe/Paris") or a fixed offset ("+02:00"); `ConditionError` else."""
     try:
-        return _timezone(name)
+        return cached_timezone(name)
     except (TypeError, ValueError) as error:
         message = f"{error}: use a name like Europe/Paris or an offset like +02:00."
         raise ConditionError(message) from None
 
 
-def _accessor(extract: Callable[[dt.datetime], int]) -> Callable[..., int]:
-    # The native accessors take no time zone argument; the library falls back to these
-    # Python functions of the same name for the one-argument form.
-    def accessor(ts: dt.datetime, tz: str | None = None) -> int:
-        if not isinstance(ts, dt.datetime):
-            raise TypeError("expected a timestamp")
-        return extract(ts.astimezone(dt.UTC if tz is None else _timezone(tz)))
-
-    return accessor
-
-
-# CEL numbering: months, days of month and of year from 0; getDate from 1; Sunday is 0.
-TIMESTAMP_ACCESSORS: Mapping[str, Callable[..., int]] = {
-    "getFullYear": _accessor(lambda d: d.year),
-    "getMonth": _accessor(lambda d: d.month - 1),
-    "getDate": _accessor(lambda d: d.day),
-    "getDayOfMonth": _accessor(lambda d: d.day - 1),
-    "getDayOfWeek": _accessor(lambda d: (d.weekday() + 1) % 7),
-    "getDayOfYear": _accessor(lambda d: d.timetuple().tm_yday - 1),
-    "getHours": _accessor(lambda d: d.hour),
-    "getMinutes": _accessor(lambda d: d.minute),
-    "getSeconds": _accessor(lambda d: d.second),
-    "getMilliseconds": _accessor(lambda d: d.microsecond // 1000),
-}
-
-CUSTOM_FUNCTIONS: Mapping[str, Callable[..., Any]] = {
-    "ip_in_range": ip_in_range,
-    **TIMESTAMP_ACCESSORS,
-}
 _KNOWN_FUNCTIONS = _STANDARD_FUNCTIONS | frozenset(CUSTOM_FUNCTIONS)
 
 # ------------------------------------------------------------------ static analysis
@@ -257,7 +187,7 @@ def _check_names(program: cel.Program, code: str) -> frozenset[str]:
     references = program.references()
     bound = set(_BOUND.findall(code))
     for name in references["variables"]:
-        if name not in _ROOTS and name not in _TYPE_NAMES and name not in bound:
+        if name not in ROOTS and name not in _TYPE_NAMES and name not in bound:
             raise ConditionError(
                 f'Unknown variable "{name}". Conditions may use {", ".join(VARIABLES)}.'
             )
@@ -299,245 +229,6 @@ def _check_literal_arguments(code: str, literals: list[str], used: set[str]) -> 
                 raise ConditionError(f"{name} needs its time zone as a string.")
             if tz is not None:
                 parse_timezone(tz)
-
-
-# ---------------------------------------------------------------- the Python fast path
-#
-# Running a condition on the library costs a few microseconds more per decision than
-# the condition itself: every activation converts the request's values into Rust.
-# The shapes the editor writes (IP ranges, MFA, user-agent text, time windows, principal
-# tests) are also compiled here to a Python closure over the same values and the same
-# custom functions. The closure only answers when it gets a bool without any error; on
-# any exception the library evaluates the condition as before, so errors keep exactly
-# the library's meaning (CEL's `&&`/`||` absorb some errors). Anything outside this
-# typed subset has no closure. A property test checks closures and library agree.
-
-_INT64 = (-(2**63), 2**63 - 1)
-_FAST_TOKEN = re.compile(
-    r"\s*(?:(?P<int>\d+)(?![\w.])|(?P<str>\"[^\"\\\n\r]*\"|'[^'\\\n\r]*')"
-    r"|(?P<name>[A-Za-z_]\w*)|(?P<op>&&|\|\||==|!=|<=|>=|[<>!()+*.,-]))"
-)
-_TYPE_OF_FIELD = {
-    name: {"string": str, "bool": bool, "timestamp": dt.datetime}[kind]
-    for name, kind in VARIABLES.items()
-}
-_COMPARISONS: Mapping[str, Callable[[Any, Any], bool]] = {
-    "==": lambda a, b: a == b,
-    "!=": lambda a, b: a != b,
-    "<": lambda a, b: a < b,
-    "<=": lambda a, b: a <= b,
-    ">": lambda a, b: a > b,
-    ">=": lambda a, b: a >= b,
-}
-_STRING_TESTS: Mapping[str, Callable[[str, str], bool]] = {
-    "contains": lambda text, part: part in text,
-    "startsWith": str.startswith,
-    "endsWith": str.endswith,
-}
-
-# A node: (its type, a function of the values mapping).
-_Node = tuple[type, Callable[[Mapping[str, Any]], Any]]
-
-
-class _NoFastPath(Exception):
-    """The expression is outside the subset the fast path handles."""
-
-
-def _checked_int(value: int) -> int:
-    if not _INT64[0] <= value <= _INT64[1]:
-        raise OverflowError("int64 overflow")  # the library errors: let it decide
-    return value
-
-
-class _FastParser:
-    """Recursive descent over CEL's precedence: || < && < relations < + - < * < ! < member."""
-
-    def __init__(self, source: str) -> None:
-        self.tokens: list[tuple[str, str]] = []
-        position, end = 0, len(source.rstrip())
-        while position < end:
-            match = _FAST_TOKEN.match(source, position)
-            if match is None or match.end() == position:
-                raise _NoFastPath
-            kind = match.lastgroup
-            assert kind is not None
-            self.tokens.append((kind, match.group(kind)))
-            position = match.end()
-        self.position = 0
-
-    def peek(self) -> str | None:
-        return self.tokens[self.position][1] if self.position < len(self.tokens) else None
-
-    def take(self, expected: str | None = None) -> tuple[str, str]:
-        if self.position >= len(self.tokens):
-            raise _NoFastPath
-        token = self.tokens[self.position]
-        if expected is not None and token[1] != expected:
-            raise _NoFastPath
-        self.position += 1
-        return token
-
-    def parse(self) -> _Node:
-        node = self.logical("||")
-        if self.position != len(self.tokens) or node[0] is not bool:
-            raise _NoFastPath
-        return node
-
-    def logical(self, operator: str) -> _Node:
-        operand = self.relation if operator == "&&" else lambda: self.logical("&&")
-        left = operand()
-        while self.peek() == operator:
-            self.take()
-            right = operand()
-            if left[0] is not bool or right[0] is not bool:
-                raise _NoFastPath
-            a, b = left[1], right[1]
-            if operator == "&&":
-                left = (bool, lambda v, a=a, b=b: a(v) and b(v))
-            else:
-                left = (bool, lambda v, a=a, b=b: a(v) or b(v))
-        return left
-
-    def relation(self) -> _Node:
-        left = self.additive()
-        operator = self.peek()
-        if operator not in _COMPARISONS:
-            return left
-        self.take()
-        right = self.additive()
-        if left[0] is not right[0] or left[0] is dt.datetime:
-            raise _NoFastPath  # mixed types and timestamps: the library decides
-        if left[0] is not int and operator not in ("==", "!="):
-            raise _NoFastPath  # ordering only for ints
-        compare, a, b = _COMPARISONS[operator], left[1], right[1]
-        return (bool, lambda v: compare(a(v), b(v)))
-
-    def additive(self) -> _Node:
-        left = self.multiplicative()
-        while self.peek() in ("+", "-"):
-            operator = self.take()[1]
-            right = self.multiplicative()
-            if left[0] is not int or right[0] is not int:
-                raise _NoFastPath  # string and list concatenation: the library decides
-            a, b = left[1], right[1]
-            if operator == "+":
-                left = (int, lambda v, a=a, b=b: _checked_int(a(v) + b(v)))
-            else:
-                left = (int, lambda v, a=a, b=b: _checked_int(a(v) - b(v)))
-        return left
-
-    def multiplicative(self) -> _Node:
-        left = self.unary()
-        while self.peek() == "*":
-            self.take()
-            right = self.unary()
-            if left[0] is not int or right[0] is not int:
-                raise _NoFastPath
-            a, b = left[1], right[1]
-            left = (int, lambda v, a=a, b=b: _checked_int(a(v) * b(v)))
-        return left
-
-    def unary(self) -> _Node:
-        if self.peek() == "!":
-            self.take()
-            kind, operand = self.unary()
-            if kind is not bool:
-                raise _NoFastPath
-            return (bool, lambda v: not operand(v))
-        return self.member()
-
-    def member(self) -> _Node:
-        node = self.primary()
-        while self.peek() == ".":
-            self.take()
-            kind, name = self.take()
-            if kind != "name":
-                raise _NoFastPath
-            self.take("(")
-            arguments = self.arguments()
-            node = self.method(node, name, arguments)
-        return node
-
-    def arguments(self) -> list[_Node]:
-        found: list[_Node] = []
-        if self.peek() == ")":
-            self.take()
-            return found
-        while True:
-            found.append(self.logical("||"))
-            if self.take()[1] == ")":
-                return found
-            if self.tokens[self.position - 1][1] != ",":
-                raise _NoFastPath
-
-    def method(self, target: _Node, name: str, arguments: list[_Node]) -> _Node:
-        kind, get = target
-        if kind is str and name in _STRING_TESTS and len(arguments) == 1:
-            if arguments[0][0] is not str:
-                raise _NoFastPath
-            test, argument = _STRING_TESTS[name], arguments[0][1]
-            return (bool, lambda v: test(get(v), argument(v)))
-        # Only the zoned form: it calls the same Python accessor the library calls.
-        if kind is dt.datetime and name in TIMESTAMP_ACCESSORS and len(arguments) == 1:
-            if arguments[0][0] is not str:
-                raise _NoFastPath
-            accessor, zone = TIMESTAMP_ACCESSORS[name], arguments[0][1]
-            return (int, lambda v: accessor(get(v), zone(v)))
-        raise _NoFastPath
-
-    def primary(self) -> _Node:
-        kind, text = self.take()
-        if kind == "int":
-            value = int(text)
-            if value > _INT64[1]:
-                raise _NoFastPath
-            return (int, lambda v: value)
-        if kind == "str":
-            literal = text[1:-1]
-            return (str, lambda v: literal)
-        if text == "(":
-            node = self.logical("||")
-            self.take(")")
-            return node
-        if kind != "name":
-            raise _NoFastPath
-        if text in ("true", "false"):
-            flag = text == "true"
-            return (bool, lambda v: flag)
-        if text == "ip_in_range" and self.peek() == "(":
-            self.take()
-            arguments = self.arguments()
-            if len(arguments) != 2 or any(node[0] is not str for node in arguments):
-                raise _NoFastPath
-            (_, ip), (_, cidr) = arguments
-            return (bool, lambda v: ip_in_range(ip(v), cidr(v)))
-        if text in _ROOTS and self.peek() == ".":
-            self.take()
-            field_kind, attribute = self.take()
-            name = f"{text}.{attribute}"
-            if field_kind != "name" or name not in VARIABLES or self.peek() == "(":
-                raise _NoFastPath
-            expected = _TYPE_OF_FIELD[name]
-
-            def read(v: Mapping[str, Any]) -> Any:
-                value = v[name]
-                if not isinstance(value, expected):
-                    raise TypeError(name)  # not what the library would see: it decides
-                return value
-
-            return (expected, read)
-        raise _NoFastPath
-
-
-def _fast_path(source: str) -> Callable[[Mapping[str, Any]], bool] | None:
-    """A Python closure computing `source` from the values mapping, or None."""
-    if "//" in source:
-        return None  # comments: keep the tokenizer simple
-    try:
-        _, function = _FastParser(source).parse()
-    except (_NoFastPath, RecursionError):
-        return None
-    return function
 
 
 # ------------------------------------------------------------------------ compiling
@@ -597,9 +288,10 @@ class CompiledCondition:
     program: cel.Program | None = field(repr=False)
     # Set only by `broken_condition`: the reason this condition always fails.
     error: str | None = None
-    # The Python fast path (see above), when the condition has one: a function of
-    # `ConditionContext.values`. `evaluate` never uses it (it is the library's answer);
-    # the evaluator tries it first and falls back to `evaluate` when it raises.
+    # The Python fast path (`policies.condition_fastpath`), when the condition has one:
+    # a function of `ConditionContext.values`. `evaluate` never uses it (it is the
+    # library's answer); the evaluator tries it first and falls back to `evaluate` when
+    # it raises.
     fast: Callable[[Mapping[str, Any]], bool] | None = field(default=None, repr=False)
 
     def evaluate(self, context: ConditionContext | Mapping[str, Any]) -> bool:
@@ -650,7 +342,7 @@ def compile_condition(source: str) -> CompiledCondition:
         fields=fields,
         functions={name: fn for name, fn in CUSTOM_FUNCTIONS.items() if name in used},
         program=program,
-        fast=_fast_path(source),
+        fast=fast_path(source),
     )
     for sample in _samples():
         try:

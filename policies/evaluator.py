@@ -249,9 +249,9 @@ def compile_managed_policy(policy: ManagedPolicy, *, policy_id: str) -> list[Com
 
 
 class _Plan:
-    """The candidates of one (action, scope) bucket, with what deciding them needs:
+    """The candidates of one (action, project) bucket, with what deciding them needs:
     whether any has a condition, and the fields and functions all their conditions read
-    (so the condition context is built once, with exactly those)."""
+    (so a CEL activation, if one is needed at all, is built once with all of them)."""
 
     __slots__ = ("conditional", "fields", "functions", "rules")
 

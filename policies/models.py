@@ -158,3 +158,11 @@ class PolicyAttachment(models.Model):
     @property
     def principal(self) -> object:
         return self.membership or self.group or self.application
+
+    @staticmethod
+    def principal_field(principal: models.Model) -> str:
+        """The field that names `principal`: membership, group or application."""
+        name = principal._meta.model_name
+        if name not in ("membership", "group", "application"):
+            raise TypeError(f"A policy cannot be attached to a {name}.")
+        return name

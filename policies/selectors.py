@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce, Lower
 from django.http import Http404
 
@@ -10,12 +10,6 @@ from organizations.models import Application, Group, Membership, Organization
 from organizations.selectors import members_of
 from policies.evaluator import CompiledRule, CompiledRuleSet, compile_rule
 from policies.models import Policy, PolicyAttachment, Rule
-
-
-def _rules_prefetch() -> Prefetch:
-    return Prefetch(
-        "rules", queryset=Rule.objects.order_by("position").prefetch_related("projects")
-    )
 
 
 def compile_rules_for(principal: Membership | Application) -> CompiledRuleSet:
@@ -174,16 +168,10 @@ def attachable_applications(policy: Policy, organization: Organization) -> Query
 
 # ------------------------------------------------- a principal's attached policies
 
-_PRINCIPAL_FIELD: dict[type, str] = {
-    Membership: "membership",
-    Group: "group",
-    Application: "application",
-}
-
 
 def policies_attached_to(principal: Membership | Group | Application) -> list[PolicyAttachment]:
     """The policies attached directly to a user (membership), group or application."""
-    field = _PRINCIPAL_FIELD[type(principal)]
+    field = PolicyAttachment.principal_field(principal)
     return list(
         PolicyAttachment.objects.filter(**{field: principal})
         .select_related("policy")
@@ -204,7 +192,7 @@ def policies_through_groups(principal: Membership | Application) -> list[PolicyA
 
 def attachable_policies(principal: Membership | Group | Application) -> QuerySet[Policy]:
     """Custom and managed policies not attached to the principal yet (never the guardrail)."""
-    field = _PRINCIPAL_FIELD[type(principal)]
+    field = PolicyAttachment.principal_field(principal)
     attached = PolicyAttachment.objects.filter(**{field: principal}).values("policy_id")
     return (
         visible_policies(principal.organization)

@@ -61,22 +61,27 @@ def principal_kind(principal: Principal) -> str:
     return "application"
 
 
-def _attachment_data(principal: Principal) -> dict[str, Any]:
-    kind = principal_kind(principal)
+def _record_attachment(
+    *,
+    event: events.EventType,
+    policy: Policy,
+    principal: Principal,
+    actor: User,
+    request: HttpRequest | None,
+) -> None:
+    """Bump the version (the principal's permissions changed) and record `event`."""
+    organization = principal.organization
     # Users are named by their account id, the id the evaluator and the API see.
     principal_id = principal.user_id if isinstance(principal, Membership) else principal.pk
-    return {"principal": {"type": kind, "id": str(principal_id)}}
-
-
-_ATTACHMENT_FIELD: dict[type, str] = {
-    Membership: "membership",
-    Group: "group",
-    Application: "application",
-}
-
-
-def _attachments_of(principal: Principal) -> Any:
-    return PolicyAttachment.objects.filter(**{_ATTACHMENT_FIELD[type(principal)]: principal})
+    organization_bump_authz_version(organization=organization)
+    record(
+        action=event,
+        organization=organization,
+        actor=actor,
+        target=policy,
+        data={"principal": {"type": principal_kind(principal), "id": str(principal_id)}},
+        request=request,
+    )
 
 
 @transaction.atomic
@@ -96,18 +101,17 @@ def policy_attach(
     organization = principal.organization
     if policy.organization_id not in (None, organization.pk) or policy.kind == "guardrail":
         raise ValidationError("This policy cannot be attached in this organization.")
-    _, created = _attachments_of(principal).get_or_create(
+    _, created = PolicyAttachment.objects.get_or_create(
         policy=policy,
-        defaults={"organization": organization, _ATTACHMENT_FIELD[type(principal)]: principal},
+        **{PolicyAttachment.principal_field(principal): principal},
+        defaults={"organization": organization},
     )
     if created:
-        organization_bump_authz_version(organization=organization)
-        record(
-            action=events.POLICY_ATTACHED,
-            organization=organization,
+        _record_attachment(
+            event=events.POLICY_ATTACHED,
+            policy=policy,
+            principal=principal,
             actor=actor,
-            target=policy,
-            data=_attachment_data(principal),
             request=request,
         )
     return created
@@ -123,16 +127,15 @@ def policy_detach(
 ) -> bool:
     """Detach `policy` from a user, group or application (idempotent); True when it was
     attached. The principal (and a group's members) lose what it granted at once."""
-    organization = principal.organization
-    deleted, _ = _attachments_of(principal).filter(policy=policy).delete()
+    deleted, _ = PolicyAttachment.objects.filter(
+        policy=policy, **{PolicyAttachment.principal_field(principal): principal}
+    ).delete()
     if deleted:
-        organization_bump_authz_version(organization=organization)
-        record(
-            action=events.POLICY_DETACHED,
-            organization=organization,
+        _record_attachment(
+            event=events.POLICY_DETACHED,
+            policy=policy,
+            principal=principal,
             actor=actor,
-            target=policy,
-            data=_attachment_data(principal),
             request=request,
         )
     return bool(deleted)

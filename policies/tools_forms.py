@@ -23,9 +23,20 @@ def _member_label(membership: Membership) -> str:
     return f"{membership.user.email} ({', '.join(notes)})" if notes else membership.user.email
 
 
+def _with_kind(value: Any) -> Any:
+    # Links from a user's page pass the bare membership id.
+    if isinstance(value, str) and value and ":" not in value:
+        return f"user:{value}"
+    return value
+
+
 class PrincipalChoiceField(forms.ChoiceField):
     """A user (`user:<membership id>`, or a bare membership id) or an application
     (`application:<id>`) of the organization; cleans to the Membership or Application."""
+
+    default_error_messages = {
+        "invalid_choice": "Choose a user or an application of this organization.",
+    }
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(choices=(), **kwargs)
@@ -43,27 +54,16 @@ class PrincipalChoiceField(forms.ChoiceField):
         ]
 
     def to_python(self, value: Any) -> str:
-        value = super().to_python(value)
-        if value and ":" not in value:
-            value = f"user:{value}"  # links from a user's page pass the membership id
-        return value
+        return _with_kind(super().to_python(value))
 
-    def validate(self, value: str) -> None:
-        if self.required and not value:
-            raise forms.ValidationError(self.error_messages["required"], code="required")
-        if value and value not in self.by_value:
-            raise forms.ValidationError(
-                "Choose a user or an application of this organization.", code="invalid_choice"
-            )
+    def valid_value(self, value: str) -> bool:
+        return value in self.by_value
 
     def clean(self, value: Any) -> Membership | Application | None:
-        value = super().clean(value)
-        return self.by_value.get(value)
+        return self.by_value.get(super().clean(value))
 
     def prepare_value(self, value: Any) -> Any:
-        if isinstance(value, str) and value and ":" not in value:
-            return f"user:{value}"
-        return value
+        return _with_kind(value)
 
 
 class UTCDateTimeField(forms.DateTimeField):

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import datetime
-import hashlib
 from decimal import Decimal
 
 import factory
 from django.utils import timezone
 
 from accounts.models import User
+from accounts.tokens import token_digest
 from audit.models import AuditEvent
 from organizations.models import (
+    APIKey,
     Application,
     BillingContact,
     Group,
@@ -159,10 +160,10 @@ class APIKeyFactory(factory.django.DjangoModelFactory):
     """A key of an application; its secret is API_KEY_SECRET."""
 
     class Meta:
-        model = "organizations.APIKey"
+        model = APIKey
 
     bearer_application = factory.SubFactory(ApplicationFactory)
     organization = factory.SelfAttribute("bearer_application.organization")
     access_key = factory.Sequence(lambda n: f"IAMKTEST{n:012d}")
-    secret_hash = hashlib.sha256(API_KEY_SECRET.encode()).hexdigest()
+    secret_hash = token_digest(API_KEY_SECRET)
     description = factory.Sequence(lambda n: f"key {n}")

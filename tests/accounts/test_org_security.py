@@ -6,7 +6,9 @@ from datetime import timedelta
 from urllib.parse import quote
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -209,6 +211,28 @@ def test_new_members_get_their_own_grace_period(org: Org) -> None:
 def test_no_enforcement_when_mfa_is_not_required(org: Org) -> None:
     response = org.client_for("tech").get(_url(org, "dashboard"))
     assert "requires two-step verification" not in response.content.decode()
+
+
+@pytest.mark.parametrize("mfa_required", [False, True])
+def test_an_organization_page_reads_the_membership_once(org: Org, mfa_required: bool) -> None:
+    """The security middleware's membership row serves the view guard too."""
+    if mfa_required:
+        _require_mfa(org)
+    client = org.client_for("tech")
+    otp_verify(client, org.tech.user)
+    url = _url(org, "project_list")
+    client.get(url)  # the once-a-minute session row is written here, not below
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(url).status_code == 200
+    reads = [
+        q["sql"]
+        for q in queries.captured_queries
+        if 'FROM "organizations_membership"' in q["sql"]
+        and org.organization.pk.hex in q["sql"].replace("-", "")
+    ]
+    assert len(reads) == 1, reads
+    # A verified session needs no question about devices beyond django-otp's own read.
+    assert sum('"otp_totp_totpdevice"' in q["sql"] for q in queries.captured_queries) == 1
 
 
 def test_the_browser_flow_signs_in_with_the_code_then_reaches_the_organization(org: Org) -> None:

@@ -7,7 +7,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection, connections, transaction
 
-from audit import events
+from audit import events, integrity
 from audit.integrity import verify_chain
 from audit.models import AuditChain, AuditEvent
 from audit.services import record
@@ -138,3 +138,40 @@ def test_parallel_writers_of_one_organization_keep_one_valid_chain() -> None:
     assert sequences == list(range(1, writers * per_writer + 1))
     assert AuditChain.objects.get(key=str(organization.pk)).sequence == writers * per_writer
     assert verify_chain(organization.pk).ok
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_write_committed_while_verifying_is_not_a_broken_link(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The head and the walk read one snapshot: a writer committing between the two
+    reads must not look like an event added behind the recorder's back."""
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite serialises every writer; the race needs PostgreSQL.")
+    organization = OrganizationFactory()
+    _chain(organization, 2)
+
+    def write_elsewhere() -> None:
+        try:
+            with transaction.atomic():
+                record(action=events.PROJECT_UPDATED, organization=organization)
+        finally:
+            connections.close_all()
+
+    class WriterBetweenReads:
+        """Stands in for `AuditEvent` in the verifier: read right after the head is."""
+
+        @property
+        def objects(self) -> object:
+            writer = threading.Thread(target=write_elsewhere)
+            writer.start()
+            writer.join()
+            return AuditEvent.objects
+
+    monkeypatch.setattr(integrity, "AuditEvent", WriterBetweenReads())
+    verification = verify_chain(organization.pk)
+    assert verification.ok, verification.summary
+    assert verification.checked == 2
+    monkeypatch.undo()
+    assert verify_chain(organization.pk).checked == 3

@@ -247,6 +247,19 @@ def test_authenticate_rejects_a_suspended_or_deactivated_bearer(org: Org) -> Non
     assert services.api_key_authenticate(access_key=access_key, secret=secret) is None
 
 
+def test_a_lifetime_cap_stops_older_keys_including_those_made_before_it(org: Org) -> None:
+    created = own_key(org.owner)  # no cap yet: the key never expires
+    access_key, secret = created.api_key.access_key, created.secret
+    set_cap(org, 30)
+    now = timezone.now()
+    authenticate = services.api_key_authenticate
+    assert authenticate(access_key=access_key, secret=secret, now=now) is not None
+    later = now + datetime.timedelta(days=31)
+    assert authenticate(access_key=access_key, secret=secret, now=later) is None
+    set_cap(org, None)
+    assert authenticate(access_key=access_key, secret=secret, now=later) is not None
+
+
 def test_a_removed_bearer_takes_their_keys_along(org: Org) -> None:
     created = own_key(org.owner)
     MembershipFactory(organization=org.organization, is_owner=True)

@@ -137,6 +137,23 @@ def test_an_existing_account_signs_in_and_accepts(org: Org) -> None:
     assert Membership.objects.get(user=user, organization=org.organization).is_owner
 
 
+def test_accepting_a_link_used_meanwhile_says_so_never_a_500(org: Org, monkeypatch) -> None:
+    user = UserFactory(email="twice@example.com")
+    issued = _invite(org, "twice@example.com")[0]
+    url = reverse("organizations:invitation_accept", args=[_token(issued)])
+    client = __import__("django.test").test.Client()
+    client.force_login(user)
+    # The page read the invitation while pending; another tab accepts it before the POST.
+    stale = Invitation.objects.get(pk=issued.invitation.pk)
+    monkeypatch.setattr(
+        "organizations.invitation_views.selectors.invitation_by_token", lambda raw: stale
+    )
+    Invitation.objects.filter(pk=stale.pk).update(status="accepted")
+    response = client.post(url)
+    assert response.status_code == 410
+    assert not Membership.objects.filter(user=user, organization=org.organization).exists()
+
+
 @pytest.mark.parametrize("problem", ["expired", "revoked", "used", "unknown", "other_email"])
 def test_unusable_links_get_a_clear_page_never_a_500(org: Org, problem: str) -> None:
     issued = _invite(org, "someone@example.com")[0]

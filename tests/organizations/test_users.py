@@ -183,6 +183,29 @@ def test_groups_are_added_and_removed_from_the_user_page(org: Org) -> None:
     assert not group.members.exists()
 
 
+def test_a_malformed_group_id_is_a_message_never_a_500(org: Org) -> None:
+    client = org.client_for("owner")
+    url = _url("user_groups", org, org.tech.pk)
+    response = client.post(url, {"add": "not-a-uuid"}, follow=True)
+    assert response.status_code == 200
+    assert "does not exist in this organization" in response.content.decode()
+
+
+def test_the_htmx_groups_card_leaves_issued_links_for_the_page(org: Org) -> None:
+    group = GroupFactory(organization=org.organization, name="Ops")
+    client = org.client_for("owner")
+    session = client.session
+    session["issued_links"] = [["tech@example.com", "https://example.com/link"]]
+    session.save()
+    url = _url("user_groups", org, org.tech.pk)
+    response = client.post(url, {"add": group.pk}, HTTP_HX_REQUEST="true")
+    assert response.status_code == 200 and "policies_panel" not in response.context
+    assert client.session["issued_links"] == [["tech@example.com", "https://example.com/link"]]
+    page = client.get(_url("user_detail", org, org.tech.pk))
+    assert "https://example.com/link" in page.content.decode()
+    assert "issued_links" not in client.session
+
+
 def test_password_links_are_only_for_members(org: Org) -> None:
     client = org.client_for("owner")
     response = client.post(_url("user_password_link", org, org.tech.pk), follow=True)

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from policies.condition_functions import TIMESTAMP_ACCESSORS, ip_in_range
 from policies.conditions import (
-    TIMESTAMP_ACCESSORS,
     ConditionContext,
     ConditionError,
     ConditionEvaluationError,
@@ -18,7 +18,6 @@ from policies.conditions import (
     build_condition,
     cel_string,
     compile_condition,
-    ip_in_range,
 )
 
 UTC = dt.UTC

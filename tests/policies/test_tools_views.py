@@ -346,3 +346,14 @@ def test_the_simulator_and_effective_permissions_cover_applications(org: Org) ->
     assert page.status_code == 200
     assert "billing:invoices:list" in page.content.decode()
     assert "through group Robots" in page.content.decode()
+
+
+def test_effective_permissions_of_an_application_without_policies_name_it(org: Org) -> None:
+    from tests.factories import ApplicationFactory
+
+    app = ApplicationFactory(organization=org.organization, name="idle")
+    page = org.client_for("owner").get(
+        reverse("iamtools:application_permissions", args=[org.organization.pk, app.pk])
+    )
+    assert page.status_code == 200
+    assert "no policy attached to this application allows anything" in page.content.decode()
