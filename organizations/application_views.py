@@ -21,7 +21,7 @@ from organizations import application_services as services
 from organizations.application_forms import ApplicationDeleteForm, ApplicationForm, GroupPickForm
 from organizations.models import Application
 from organizations.principal_selectors import group_for
-from organizations.views import apply_errors, paginate
+from organizations.views import apply_errors, paginate, search_term
 from policies.attachment_views import policies_panel
 from policies.guards import requires
 
@@ -46,7 +46,7 @@ def _edit_form(application: Application, data: Any = None) -> ApplicationForm:
 def _groups_context(
     request: HttpRequest, application: Application, form: GroupPickForm | None = None
 ) -> dict[str, Any]:
-    query = request.GET.get("group_q", "").strip()[:64]
+    query = search_term(request, "group_q")
     limit = selectors.GROUP_PICKER_LIMIT
     # One more than shown, to say when typing would narrow the list.
     candidates = list(selectors.addable_groups(application, query)[: limit + 1])

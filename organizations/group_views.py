@@ -15,13 +15,13 @@ from organizations import principal_selectors as selectors
 from organizations.application_selectors import application_for
 from organizations.models import Group
 from organizations.principal_forms import ConfirmNameForm, GroupForm
-from organizations.views import apply_errors, paginate
+from organizations.views import apply_errors, paginate, search_term
 from policies.attachment_views import policies_panel
 from policies.guards import requires
 
 
 def _list_context(request: HttpRequest, form: GroupForm) -> dict[str, object]:
-    q = request.GET.get("q", "").strip()[:100]
+    q = search_term(request)
     return {
         "page": paginate(request, selectors.groups_of(request.organization, q)),
         "form": form,
@@ -89,7 +89,7 @@ def _page_context(request: HttpRequest, group: Group, **extra: object) -> dict[s
 def group_detail(request: HttpRequest, org_id: UUID, group_id: UUID) -> HttpResponse:
     group = selectors.group_for(organization=request.organization, group_id=group_id)
     # The picker's search also works as a plain GET form: candidates render in the page.
-    q = request.GET.get("q", "").strip()[:100]
+    q = search_term(request)
     candidates = selectors.group_candidates(group, q) if q else []
     return render(
         request,
@@ -159,7 +159,7 @@ def group_delete(request: HttpRequest, org_id: UUID, group_id: UUID) -> HttpResp
 def group_candidates(request: HttpRequest, org_id: UUID, group_id: UUID) -> HttpResponse:
     """The search picker: users matching `q` who are not in the group yet."""
     group = selectors.group_for(organization=request.organization, group_id=group_id)
-    q = request.GET.get("q", "").strip()[:100]
+    q = search_term(request)
     return render(
         request,
         "organizations/iam/groups/detail.html#candidates",

@@ -21,7 +21,7 @@ from organizations.invitation_views import ISSUED_LINKS_SESSION_KEY, issued_link
 from organizations.models import Membership
 from organizations.principal_forms import ConfirmNameForm, MemberCreateForm
 from organizations.selectors import membership_for
-from organizations.views import apply_errors, paginate
+from organizations.views import apply_errors, paginate, search_term
 from policies.attachment_views import policies_panel
 from policies.guards import requires, signed_in
 
@@ -29,7 +29,7 @@ from policies.guards import requires, signed_in
 def _filters(request: HttpRequest) -> selectors.UserFilters:
     get = request.GET
     return selectors.UserFilters(
-        q=get.get("q", "").strip()[:100],
+        q=search_term(request),
         kind=get.get("kind", ""),
         status=get.get("status", ""),
         group=get.get("group", ""),

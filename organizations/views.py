@@ -27,6 +27,12 @@ def paginate(request: HttpRequest, queryset: Any, per_page: int = PAGE_SIZE) -> 
     return Paginator(queryset, per_page).get_page(request.GET.get("page"))
 
 
+def search_term(request: HttpRequest, name: str = "q") -> str:
+    """A search box's text: trimmed, bounded, and without NUL characters, which
+    PostgreSQL refuses in any text value (a 500 otherwise)."""
+    return request.GET.get(name, "").replace("\x00", "").strip()[:100]
+
+
 def apply_errors(form: BaseForm, error: ValidationError) -> None:
     """Show a service's ValidationError on the form: per field when it names one."""
     if hasattr(error, "error_dict"):

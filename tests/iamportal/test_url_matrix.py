@@ -169,6 +169,7 @@ JUNK = {
         "next",
         "status",
         "q",
+        "group_q",
         "page",
         "mfa_grace_days",
         "login_failure_limit",
