@@ -15,6 +15,7 @@ from tests.factories import (
     GroupFactory,
     PolicyAttachmentFactory,
     PolicyFactory,
+    ProjectFactory,
     RuleFactory,
 )
 
@@ -94,9 +95,40 @@ def test_an_application_gets_its_own_and_its_groups_policies(
         policy=direct, membership=None, application=app, organization=org.organization
     )
     PolicyAttachmentFactory(policy=via, membership=None, group=group, organization=org.organization)
-    with django_assert_max_num_queries(4):
+    with django_assert_max_num_queries(2):
         rules = compile_rules_for(app)
     labels = sorted(rule.label for rule in rules)
     assert labels == ["rule 1 of policy direct", "rule 1 of policy via through group " + group.name]
     principal = authz.principal_of(app)
     assert principal.type == "application" and principal.id == str(app.pk)
+
+
+def test_compiling_reads_every_path_projects_and_the_guardrail_in_two_queries(
+    org: Org, django_assert_num_queries
+) -> None:
+    organization = org.organization
+    staging, production = (ProjectFactory(organization=organization) for _ in range(2))
+    group = GroupFactory(organization=organization, name="Developers")
+    group.members.add(org.tech)
+    shared = PolicyFactory(organization=organization, name="shared")
+    RuleFactory(policy=shared, actions=["projects:projects:read"], scope="projects").projects.set(
+        [staging, production]
+    )
+    RuleFactory(policy=shared, actions=["billing:invoices:list"])
+    PolicyAttachmentFactory(policy=shared, membership=None, group=group, organization=organization)
+    PolicyAttachmentFactory(policy=shared, membership=org.tech, organization=organization)
+    guardrail = PolicyFactory(organization=organization, name="guardrails", kind="guardrail")
+    RuleFactory(policy=guardrail, effect="deny", actions=["iam:users:delete"])
+
+    with django_assert_num_queries(2):
+        rules = list(compile_rules_for(org.tech))
+
+    mine = [rule for rule in rules if rule.policy_name in ("shared", "guardrails")]
+    assert [(rule.policy_name, rule.rule_index) for rule in mine] == [
+        ("guardrails", 1),
+        ("shared", 1),
+        ("shared", 2),
+    ]
+    assert mine[0].is_guardrail and mine[0].direct
+    assert mine[1].scope == frozenset({str(staging.pk), str(production.pk)})
+    assert mine[1].groups == ("Developers",) and mine[1].direct
