@@ -10,6 +10,7 @@ from django.apps import apps
 
 from audit import events
 from audit.models import AuditEvent
+from iamportal.widgets import LongSelect
 from organizations.models import APIKey, Application, Membership, Organization
 
 _PRINCIPAL = re.compile(r"^(user|application|api_key):[0-9A-Za-z-]{1,64}$")
@@ -61,15 +62,15 @@ class _OpenChoiceField(forms.ChoiceField):
 
 
 class EventFilterForm(forms.Form):
-    action = forms.ChoiceField(label="Event", required=False)
-    principal = _OpenChoiceField(label="Principal", required=False)
+    action = forms.ChoiceField(label="Event", required=False, widget=LongSelect)
+    principal = _OpenChoiceField(label="Principal", required=False, widget=LongSelect)
     target = forms.CharField(
         label="Target",
         required=False,
         max_length=254,
         widget=forms.TextInput(attrs={"type": "search", "placeholder": "Name or id"}),
     )
-    target_type = forms.ChoiceField(label="Target type", required=False)
+    target_type = forms.ChoiceField(label="Target type", required=False, widget=LongSelect)
     result = forms.ChoiceField(
         label="Result",
         required=False,

@@ -14,6 +14,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
@@ -45,6 +46,7 @@ CSV_COLUMNS = (
     "sequence",
     "hash",
 )
+_ANY_EVENT = UUID(int=0)
 _FILTER_FIELDS = ("action", "principal", "target", "target_type", "result", "since", "until")
 
 
@@ -66,7 +68,17 @@ def event_list(request: HttpRequest, org_id: UUID) -> HttpResponse:
         older_than=request.GET.get("older"),
         newer_than=request.GET.get("newer"),
     )
-    context = {"form": form, "filters": filters, "page": page, "query": query}
+    # One reverse() per page rather than per row.
+    detail_prefix = reverse("audit:event_detail", args=[org_id, _ANY_EVENT]).removesuffix(
+        f"{_ANY_EVENT}/"
+    )
+    context = {
+        "form": form,
+        "filters": filters,
+        "page": page,
+        "query": query,
+        "detail_prefix": detail_prefix,
+    }
     template = "audit/event_list.html"
     if request.htmx and request.htmx.target == "audit-results":  # type: ignore[attr-defined]
         template += "#results"

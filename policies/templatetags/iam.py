@@ -5,8 +5,12 @@ Hiding a control is a courtesy; the view guard refuses the request all the same.
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django import template
 from django.template.base import Parser, Token
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
 
 from policies.authz import can
 
@@ -46,3 +50,15 @@ def do_can(parser: Parser, token: Token) -> CanNode:
         denied = parser.parse(("endcan",))
         parser.delete_first_token()
     return CanNode(action, project, allowed, denied)
+
+
+@register.filter
+def utc_time(value: dt.datetime | None) -> SafeString | str:
+    """`<time>` of an aware datetime, in UTC to the second. The `date` filter costs about
+    0.1 ms a call, which the audit trail's rows paid twice each."""
+    if value is None:
+        return ""
+    value = value.astimezone(dt.UTC)
+    return format_html(
+        '<time datetime="{}">{}</time>', value.isoformat(), value.strftime("%Y-%m-%d %H:%M:%S")
+    )
