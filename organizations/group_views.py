@@ -18,6 +18,7 @@ from organizations.principal_forms import ConfirmNameForm, GroupForm
 from organizations.views import apply_errors, paginate, search_term
 from policies.attachment_views import policies_panel
 from policies.guards import requires
+from policies.lockout import refuses_self_lockout
 
 
 def _list_context(request: HttpRequest, form: GroupForm) -> dict[str, object]:
@@ -136,6 +137,7 @@ def group_update(request: HttpRequest, org_id: UUID, group_id: UUID) -> HttpResp
 
 
 @requires("iam:groups:delete")
+@refuses_self_lockout
 @require_http_methods(["GET", "POST"])
 def group_delete(request: HttpRequest, org_id: UUID, group_id: UUID) -> HttpResponse:
     group = selectors.group_for(organization=request.organization, group_id=group_id)
@@ -178,6 +180,7 @@ def _members_response(request: HttpRequest, group: Group) -> HttpResponse:
 
 
 @requires("iam:groups:update")
+@refuses_self_lockout
 @require_POST
 def group_members(request: HttpRequest, org_id: UUID, group_id: UUID) -> HttpResponse:
     """Add (`add_user`, `add_application`) or remove (`remove_user`, `remove_application`)

@@ -24,6 +24,7 @@ from organizations.selectors import membership_for
 from organizations.views import apply_errors, paginate, search_term
 from policies.attachment_views import policies_panel
 from policies.guards import requires, signed_in
+from policies.lockout import refuses_self_lockout
 
 
 def _filters(request: HttpRequest) -> selectors.UserFilters:
@@ -209,6 +210,7 @@ def user_remove(request: HttpRequest, org_id: UUID, membership_id: UUID) -> Http
 
 
 @requires("iam:users:update")
+@refuses_self_lockout
 @require_POST
 def user_groups(request: HttpRequest, org_id: UUID, membership_id: UUID) -> HttpResponse:
     """Add the user to a group (`add`) or take them out of one (`remove`), from their page."""

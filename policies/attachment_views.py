@@ -26,6 +26,7 @@ from organizations.views import apply_errors
 from policies import selectors, services
 from policies.forms import PolicyPickForm
 from policies.guards import requires
+from policies.lockout import refuses_self_lockout
 from policies.models import Policy
 
 Principal = Membership | Group | Application
@@ -116,6 +117,7 @@ def _done(
 
 @requires("iam:policies:attach")
 @sudo_required
+@refuses_self_lockout
 @require_POST
 def principal_policy_attach(
     request: HttpRequest, org_id: UUID, kind: str, principal_id: UUID
@@ -141,6 +143,7 @@ def principal_policy_attach(
 
 @requires("iam:policies:attach")
 @sudo_required
+@refuses_self_lockout
 @require_POST
 def principal_policy_detach(
     request: HttpRequest, org_id: UUID, kind: str, principal_id: UUID, policy_id: UUID

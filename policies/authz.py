@@ -70,6 +70,14 @@ def rules_for(subject: Membership | Application) -> CompiledRuleSet:
     return rules
 
 
+def forget_organization(organization_id: object) -> None:
+    """Drop the organization's cached rule sets, for work rolled back after compiling."""
+    prefix = f"rules:{organization_id}:"
+    with _cache_lock:
+        for key in [key for key in _cache if key.startswith(prefix)]:
+            del _cache[key]
+
+
 def authorize(request: HttpRequest, action: str, project_id: object = None) -> Decision:
     """Decide `action` for the request's membership; decisions are memoised per request."""
     memo: dict[tuple[str, str], Decision] = request.__dict__.setdefault("_iam_decisions", {})

@@ -54,6 +54,7 @@ def requires(action: str, *, project_kwarg: str | None = None) -> Callable[[View
                 membership = membership_for(user=request.user, organization_id=org_id)
             request.membership = membership  # type: ignore[attr-defined]
             request.organization = membership.organization  # type: ignore[attr-defined]
+            request.iam_action = action  # type: ignore[attr-defined]
             project = None
             if project_kwarg is not None:
                 project = project_for(

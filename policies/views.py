@@ -29,6 +29,7 @@ from policies.conditions import (
 )
 from policies.forms import AttachForm, ConditionForm, ConditionTestForm, PolicyForm, RuleForm
 from policies.guards import requires
+from policies.lockout import refuses_self_lockout
 from policies.models import Policy, PolicyAttachment, Rule
 
 
@@ -238,6 +239,7 @@ def policy_duplicate(request: HttpRequest, org_id: UUID, policy_id: UUID) -> Htt
 
 @requires("iam:policies:delete")
 @sudo_required
+@refuses_self_lockout
 @require_http_methods(["GET", "POST"])
 def policy_delete(request: HttpRequest, org_id: UUID, policy_id: UUID) -> HttpResponse:
     policy = selectors.policy_for(organization=request.organization, policy_id=policy_id)
@@ -305,6 +307,7 @@ def _save_rule(
 
 @requires("iam:policies:update")
 @sudo_required
+@refuses_self_lockout
 @require_POST
 def rule_add(request: HttpRequest, org_id: UUID, policy_id: UUID) -> HttpResponse:
     policy = selectors.policy_for(organization=request.organization, policy_id=policy_id)
@@ -315,6 +318,7 @@ def rule_add(request: HttpRequest, org_id: UUID, policy_id: UUID) -> HttpRespons
 
 @requires("iam:policies:update")
 @sudo_required
+@refuses_self_lockout
 @require_http_methods(["GET", "POST"])
 def rule_update(request: HttpRequest, org_id: UUID, policy_id: UUID, rule_id: UUID) -> HttpResponse:
     """The rule's form in place of its row (HTMX) or on its page, and its saving."""
@@ -347,6 +351,7 @@ def rule_move(request: HttpRequest, org_id: UUID, policy_id: UUID, rule_id: UUID
 
 @requires("iam:policies:update")
 @sudo_required
+@refuses_self_lockout
 @require_POST
 def rule_remove(request: HttpRequest, org_id: UUID, policy_id: UUID, rule_id: UUID) -> HttpResponse:
     policy = selectors.policy_for(organization=request.organization, policy_id=policy_id)
@@ -369,6 +374,7 @@ def guardrails(request: HttpRequest, org_id: UUID) -> HttpResponse:
 
 @requires("iam:policies:update")
 @sudo_required
+@refuses_self_lockout
 @require_POST
 def guardrail_rule_add(request: HttpRequest, org_id: UUID) -> HttpResponse:
     return _save_rule(request, selectors.guardrail_of(request.organization))
@@ -386,6 +392,7 @@ def _render_attachments(
 
 @requires("iam:policies:attach")
 @sudo_required
+@refuses_self_lockout
 @require_POST
 def policy_attach(request: HttpRequest, org_id: UUID, policy_id: UUID) -> HttpResponse:
     """Attach the policy to the user, group or application chosen in one of its forms."""
@@ -418,6 +425,7 @@ def policy_attach(request: HttpRequest, org_id: UUID, policy_id: UUID) -> HttpRe
 
 @requires("iam:policies:attach")
 @sudo_required
+@refuses_self_lockout
 @require_POST
 def policy_detach(
     request: HttpRequest, org_id: UUID, policy_id: UUID, principal_id: UUID, kind: str = "user"

@@ -1,0 +1,129 @@
+"""Refusing a change that would lock its author out, unless they confirm it.
+
+Views that can take rights away from the person using them (rules, guardrails,
+attachments, group membership) are decorated below their guard::
+
+    @requires("iam:policies:update")
+    @sudo_required
+    @refuses_self_lockout
+    @require_POST
+    def rule_add(request, org_id, policy_id): ...
+
+The view runs in a transaction; afterwards the author's rules are compiled afresh from
+that transaction and the view's own action is decided for the author's current request
+(IP, user agent, time, MFA). If the author would no longer be allowed it, and so could
+not undo the change, the transaction is rolled back (no change, no event) and a page
+explains why and offers to submit the same form again with `confirm_lockout=1`. Owners
+are never locked out and never asked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.contrib.messages.storage import default_storage
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django_htmx.http import push_url, reswap, retarget
+
+from organizations.models import Membership
+from policies import authz
+from policies.evaluator import Decision, decide
+from policies.selectors import compile_rules_for
+
+CONFIRM_FIELD = "confirm_lockout"
+TEMPLATE = "policies/lockout_confirm.html"
+
+View = Callable[..., HttpResponse]
+
+
+class _WouldLockOut(Exception):
+    def __init__(self, decision: Decision) -> None:
+        super().__init__(decision.explanation)
+        self.decision = decision
+
+
+def decision_after_change(request: HttpRequest) -> Decision | None:
+    """The view's action decided for its author as the database now stands (inside the
+    caller's transaction), or None when the author is an owner or no longer a member."""
+    membership = (
+        Membership.objects.select_related("user", "organization")
+        .filter(pk=request.membership.pk)  # type: ignore[attr-defined]
+        .first()
+    )
+    if membership is None or membership.is_owner:
+        return None
+    return decide(
+        principal=authz.principal_of(membership),
+        rules=compile_rules_for(membership),
+        action=request.iam_action,  # type: ignore[attr-defined]
+        project_id=None,
+        request=authz.request_facts(request),
+    )
+
+
+def refuses_self_lockout(view: View) -> View:
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        membership = getattr(request, "membership", None)
+        if (
+            request.method != "POST"
+            or membership is None
+            or membership.is_owner
+            or request.POST.get(CONFIRM_FIELD) == "1"
+        ):
+            return view(request, *args, **kwargs)
+        try:
+            with transaction.atomic():
+                response = view(request, *args, **kwargs)
+                decision = decision_after_change(request)
+                if decision is not None and not decision.allowed:
+                    raise _WouldLockOut(decision)
+        except _WouldLockOut as refused:
+            _forget_rolled_back_work(request)
+            return _confirmation(request, refused.decision)
+        return response
+
+    return wrapped
+
+
+def _forget_rolled_back_work(request: HttpRequest) -> None:
+    # Rules compiled inside the rolled-back transaction may sit in the process cache
+    # under the organization's current version. The view's success message never came
+    # true: a fresh storage holds only the messages of earlier requests.
+    authz.forget_organization(request.organization.pk)  # type: ignore[attr-defined]
+    request.__dict__.pop("_iam_decisions", None)
+    request._messages = default_storage(request)  # type: ignore[attr-defined]
+
+
+def _confirmation(request: HttpRequest, decision: Decision) -> HttpResponse:
+    organization = request.organization  # type: ignore[attr-defined]
+    back = request.headers.get("Referer", "")
+    if not url_has_allowed_host_and_scheme(
+        back, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        back = reverse("organizations:dashboard", args=[organization.pk])
+    context = {
+        "decision": decision,
+        "action": request.iam_action,  # type: ignore[attr-defined]
+        "post_url": request.get_full_path(),
+        "fields": [
+            (name, value)
+            for name, values in request.POST.lists()
+            if name not in ("csrfmiddlewaretoken", CONFIRM_FIELD)
+            for value in values
+        ],
+        "confirm_field": CONFIRM_FIELD,
+        "back_url": back,
+        "facts": authz.request_facts(request),
+    }
+    if request.htmx:  # type: ignore[attr-defined]
+        # htmx swaps only 2xx answers: replace the page's main content with the question.
+        response = render(request, TEMPLATE + "#confirmation", context)
+        return push_url(reswap(retarget(response, "#main"), "innerHTML"), False)
+    return render(request, TEMPLATE, context, status=409)
