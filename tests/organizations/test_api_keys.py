@@ -438,6 +438,39 @@ def test_revoke_ignores_an_unsafe_next(org: Org, owner_client: Client) -> None:
     assert response.url == url("api_key_list", org)
 
 
+def test_the_key_list_shows_when_the_lifetime_cap_stops_older_keys(
+    org: Org, owner_client: Client
+) -> None:
+    forever = own_key(org.owner, description="no expiry").api_key
+    late = own_key(
+        org.owner, description="late", expires_on=today() + datetime.timedelta(days=300)
+    ).api_key
+    early = own_key(
+        org.owner, description="early", expires_on=today() + datetime.timedelta(days=10)
+    ).api_key
+    APIKey.objects.filter(pk=forever.pk).update(
+        created_at=timezone.now() - datetime.timedelta(days=40)
+    )
+    APIKey.objects.filter(pk=late.pk).update(
+        created_at=timezone.now() - datetime.timedelta(days=25)
+    )
+    set_cap(org, 30)
+    keys = {
+        key.pk: key
+        for key in api_keys_of(organization=Organization.objects.get(pk=org.organization.pk))
+    }
+
+    assert keys[forever.pk].is_expired and keys[forever.pk].capped  # 40 days old, cap 30
+    assert keys[late.pk].expires_soon and keys[late.pk].capped  # stops in 5 days, not 300
+    assert not keys[early.pk].capped and not keys[early.pk].expires_soon
+    assert keys[early.pk].stops_at == early.expires_at
+    body = owner_client.get(url("api_key_list", org)).content.decode()
+    assert body.count("organization's maximum key lifetime") == 2
+    assert "Expired" in body and "Expires soon" in body
+    dashboard = owner_client.get(url("dashboard", org))
+    assert [key.pk for key in dashboard.context["expiring_keys"]] == [late.pk]
+
+
 # ---------------------------------------------------------------------- dashboard
 
 
