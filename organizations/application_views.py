@@ -22,7 +22,7 @@ from organizations.application_forms import ApplicationDeleteForm, ApplicationFo
 from organizations.models import Application
 from organizations.principal_selectors import group_for
 from organizations.views import apply_errors, paginate, search_term
-from policies.attachment_views import policies_panel
+from policies.attachment_views import policies_panel, with_policies_panel
 from policies.guards import requires
 
 DETAIL = "organizations/iam/applications/application_detail.html"
@@ -207,7 +207,8 @@ def _render_groups(
     form: GroupPickForm | None = None,
 ) -> HttpResponse:
     if request.htmx:
-        return render(request, f"{DETAIL}#groups", _groups_context(request, application, form))
+        response = render(request, f"{DETAIL}#groups", _groups_context(request, application, form))
+        return with_policies_panel(request, response, application)
     return render(request, DETAIL, _detail_context(request, application, form), status=status)
 
 

@@ -22,7 +22,7 @@ from organizations.models import Membership
 from organizations.principal_forms import ConfirmNameForm, MemberCreateForm
 from organizations.selectors import membership_for
 from organizations.views import apply_errors, paginate, search_term
-from policies.attachment_views import policies_panel
+from policies.attachment_views import policies_panel, with_policies_panel
 from policies.guards import requires, signed_in
 from policies.lockout import refuses_self_lockout
 
@@ -235,9 +235,10 @@ def user_groups(request: HttpRequest, org_id: UUID, membership_id: UUID) -> Http
                 )
                 messages.success(request, f"Removed from {group.name}.")
     if request.htmx:
-        return render(
+        response = render(
             request, "organizations/iam/users/detail.html#user-groups", _groups_context(membership)
         )
+        return with_policies_panel(request, response, membership)
     return redirect("organizations:user_detail", org_id=org_id, membership_id=membership_id)
 
 

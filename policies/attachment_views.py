@@ -15,6 +15,7 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
@@ -81,8 +82,26 @@ def policies_panel(
         "inherited": [] if kind == "group" else selectors.policies_through_groups(principal),
         "form": form or PolicyPickForm(policies=selectors.attachable_policies(principal)),
         # Where a plain POST returns: the page that drew the panel.
-        "next": request.POST.get("next") if request.method == "POST" else request.get_full_path(),
+        "next": (
+            request.POST.get("next") or principal_page_url(request.organization, principal)  # type: ignore[attr-defined]
+        )
+        if request.method == "POST"
+        else request.get_full_path(),
     }
+
+
+def with_policies_panel(
+    request: HttpRequest, response: HttpResponse, principal: Membership | Application
+) -> HttpResponse:
+    """Append the principal's policies panel to an HTMX answer as an out-of-band swap:
+    joining or leaving a group changes the policies it holds "through groups"."""
+    panel = render_to_string(
+        PANEL_TEMPLATE,
+        {"policies_panel": policies_panel(request, principal), "panel_oob": True},
+        request,
+    )
+    response.content += panel.encode()
+    return response
 
 
 def _next_url(request: HttpRequest, principal: Principal) -> str:

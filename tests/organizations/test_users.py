@@ -10,7 +10,13 @@ from audit.models import AuditEvent
 from organizations import principal_services as services
 from organizations.models import Membership
 from tests.conftest import Org, assert_access
-from tests.factories import GroupFactory, MembershipFactory, UserFactory
+from tests.factories import (
+    GroupFactory,
+    MembershipFactory,
+    PolicyAttachmentFactory,
+    PolicyFactory,
+    UserFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -176,6 +182,17 @@ def test_groups_are_added_and_removed_from_the_user_page(org: Org) -> None:
     response = client.post(url, {"add": group.pk}, HTTP_HX_REQUEST="true")
     assert response.status_code == 200 and 'id="user-groups"' in response.content.decode()
     assert group.members.filter(pk=org.tech.pk).exists()
+    # The policies card is refreshed out of band: the group's policies now come through it.
+    policy = PolicyFactory(organization=org.organization, name="ops-runbooks")
+    PolicyAttachmentFactory(
+        policy=policy, membership=None, group=group, organization=org.organization
+    )
+    client.post(url, {"remove": group.pk}, HTTP_HX_REQUEST="true")
+    body = client.post(url, {"add": group.pk}, HTTP_HX_REQUEST="true").content.decode()
+    panel = body[body.index('<section id="principal-policies"') :]
+    assert 'hx-swap-oob="true"' in panel.split(">", 1)[0]
+    assert "ops-runbooks" in panel and "via group Ops" in panel
+    assert body.count('id="messages"') <= 1
     foreign = GroupFactory()
     response = client.post(url, {"add": foreign.pk}, follow=True)
     assert "does not exist in this organization" in response.content.decode()
@@ -199,7 +216,8 @@ def test_the_htmx_groups_card_leaves_issued_links_for_the_page(org: Org) -> None
     session.save()
     url = _url("user_groups", org, org.tech.pk)
     response = client.post(url, {"add": group.pk}, HTTP_HX_REQUEST="true")
-    assert response.status_code == 200 and "policies_panel" not in response.context
+    assert response.status_code == 200
+    assert "https://example.com/link" not in response.content.decode()
     assert client.session["issued_links"] == [["tech@example.com", "https://example.com/link"]]
     page = client.get(_url("user_detail", org, org.tech.pk))
     assert "https://example.com/link" in page.content.decode()
