@@ -12,7 +12,7 @@ import dataclasses
 import datetime as dt
 from collections.abc import Sequence
 
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from policies.catalogue import ACTIONS
@@ -236,6 +236,50 @@ def test_a_rule_whose_condition_errors_never_allows(
     assert all(r.effect == "deny" for r in decision.matched_rules if id(r) in erroring)
     if decision.allowed:
         assert id(decision.deciding_rule) not in erroring
+
+
+@PROPERTY_SETTINGS
+@given(rule_lists, st.integers(0, 10), actions, project_ids, requests, principals, st.data())
+def test_a_matching_deny_anywhere_wins(
+    rule_list: list[CompiledRule],
+    position: int,
+    action: str,
+    project_id: str | None,
+    request: RequestFacts,
+    principal: Principal,
+    data: st.DataObject,
+) -> None:
+    """Whatever the allows around it, wherever it sits: a deny whose action and scope
+    match, and whose condition holds or errors, decides."""
+    level = ACTIONS[action].level
+    if level == "organization":
+        assume(project_id is None)  # in a project it is never granted: no rule decides
+        scope, projects = "organization", ()
+    else:
+        assume(project_id is not None)
+        scope, projects = (
+            ("all_projects", ())
+            if data.draw(st.booleans())
+            else (
+                "projects",
+                (project_id,),
+            )
+        )
+    condition = data.draw(st.sampled_from(("", "int(request.user_agent) > 3 || true", "true")))
+    deny = _rule(
+        "deny",
+        data.draw(st.sampled_from(("*", action))),
+        scope,
+        projects,
+        condition,
+        data.draw(st.booleans()),
+        "Z",
+    )
+    decision = _decide(
+        [*rule_list[:position], deny, *rule_list[position:]], action, project_id, request, principal
+    )
+    assert not decision.allowed
+    assert decision.deciding_rule is not None and decision.deciding_rule.effect == "deny"
 
 
 # --------------------------------------------------------- owners, unknown actions
