@@ -52,10 +52,10 @@ def test_seed_demo_is_idempotent_and_prints_working_logins() -> None:
     # The application's secret is printed once, when its key is created.
     assert "API key for ci-deployer:" in first and "API key for" not in second
     assert first.split("\n", 1)[1] == second
-    for email in ("owner@", "tech@", "billing@", "readonly@", "member@"):
+    for email in ("owner@", "tech@", "billing@", "readonly@", "iam@", "member@"):
         assert email in first
     acme = Organization.objects.get(name="Acme Cloud")
-    assert acme.memberships.count() == 5
+    assert acme.memberships.count() == 6
     assert set(acme.groups.values_list("name", flat=True)) == {"Developers", "Finance"}
     assert acme.projects.count() == 4
     assert acme.invoices.count() == 12
@@ -69,6 +69,7 @@ def test_seeded_personas_see_what_their_role_allows() -> None:
         "tech@acme.example": {"billing": 403, "users": 200, "audit": 403},
         "billing@acme.example": {"billing": 200, "users": 403, "audit": 403},
         "readonly@acme.example": {"billing": 403, "users": 200, "audit": 403},
+        "iam@acme.example": {"billing": 403, "users": 200, "audit": 200},
     }
     for email, expected in expectations.items():
         client = Client()

@@ -39,6 +39,9 @@ PEOPLE = [
     ("tech@acme.example", "demo-tech-2026", "Theo Tech", False, ["TechAccess"]),
     ("billing@acme.example", "demo-billing-2026", "Bea Billing", False, ["BillingAccess"]),
     ("readonly@acme.example", "demo-readonly-2026", "Remy Reader", False, ["ReadOnlyAccess"]),
+    # An IAM administrator who is not an owner: guardrails apply to them, and a change that
+    # would take away their own IAM rights asks for confirmation.
+    ("iam@acme.example", "demo-iam-2026", "Ivy Admin", False, ["IAMManager", "AuditReader"]),
 ]
 OPERATOR = ("operator@acme.example", "demo-operator-2026", "Oscar Operator")
 # An account created by the organization itself (a "member"), in the Developers group.
