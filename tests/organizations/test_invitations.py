@@ -131,6 +131,9 @@ def test_an_existing_account_signs_in_and_accepts(org: Org) -> None:
     anonymous = __import__("django.test").test.Client()
     page = anonymous.get(url).content.decode()
     assert "sign in to accept" in page
+    login = anonymous.get(reverse("accounts:login"), {"next": url}).content.decode()
+    assert "to accept your invitation" in login
+    assert "invitation" not in anonymous.get(reverse("accounts:login")).content.decode()
     anonymous.login(email="known@example.com", password=PASSWORD)
     response = anonymous.post(url)
     assert response.status_code == 302
