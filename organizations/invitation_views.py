@@ -73,6 +73,12 @@ def invite(request: HttpRequest, org_id: UUID) -> HttpResponse:
             messages.success(
                 request, f"{count} invitation{'s' if count != 1 else ''} sent by email."
             )
+            if not form.cleaned_data["role"] and not form.cleaned_data["groups"]:
+                messages.info(
+                    request,
+                    "With no role and no group, they join with no permission at all: add them "
+                    "to a group or attach a policy once they accept.",
+                )
             return redirect("organizations:invitation_list", org_id=org_id)
     return render(
         request,

@@ -53,6 +53,7 @@ def test_inviting_several_people_emails_each_a_one_time_link(
     assert not Invitation.objects.filter(token_hash=token).exists()
     page = client.get(reverse("organizations:invitation_list", args=[org.organization.pk]))
     assert token in page.content.decode()
+    assert "no permission at all" not in page.content.decode()
     again = client.get(reverse("organizations:invitation_list", args=[org.organization.pk]))
     assert token not in again.content.decode()
     assert AuditEvent.objects.filter(action="iam.invitation.created").count() == 2
@@ -122,6 +123,14 @@ def test_a_new_person_creates_an_account_and_joins_as_a_guest_with_role_and_grou
     client.logout()
     again = client.get(url)
     assert again.status_code == 410 and "already accepted" in again.content.decode()
+
+
+def test_inviting_with_no_role_and_no_group_says_they_get_no_permission(org: Org) -> None:
+    client = org.client_for("owner")
+    url = reverse("organizations:invite", args=[org.organization.pk])
+    page = client.post(url, {"emails": "plain@example.com"}, follow=True).content.decode()
+    assert "1 invitation sent by email." in page
+    assert "they join with no permission at all" in page
 
 
 def test_an_existing_account_signs_in_and_accepts(org: Org) -> None:
