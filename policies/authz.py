@@ -113,4 +113,14 @@ def deny_response(request: HttpRequest, decision: Decision) -> HttpResponse:
         data={"action": decision.action, "explanation": decision.explanation},
         request=request,
     )
-    return render(request, "403.html", {"decision": decision}, status=403)
+    membership = getattr(request, "membership", None)
+    # A member no policy grants anything (typically just invited with no role or group)
+    # gets told so, and how to leave, rather than a list of missing permissions.
+    nothing_granted = (
+        membership is not None
+        and membership.is_active
+        and not membership.is_owner
+        and not any(rule.effect == "allow" for rule in rules_for(membership))
+    )
+    context = {"decision": decision, "nothing_granted": nothing_granted}
+    return render(request, "403.html", context, status=403)

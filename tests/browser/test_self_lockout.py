@@ -41,7 +41,7 @@ def test_detaching_your_own_iam_rights_asks_before_it_happens(
     page.get_by_role("button", name="Save anyway and lose this permission").click()
     expect(page.get_by_text("IAMManager detached from ivy@careful.example.")).to_be_visible()
     expect(
-        page.get_by_role("heading", name="You do not have permission to do this")
+        page.get_by_role("heading", name="You have no permissions in Careful Co yet")
     ).to_be_visible()
     assert not PolicyAttachment.objects.filter(membership=manager).exists()
     context.close()

@@ -3,6 +3,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from django.test import Client
 from django.urls import reverse
 
 from organizations.services import organization_bump_authz_version
@@ -13,6 +14,7 @@ from tests.conftest import Org
 from tests.factories import (
     ApplicationFactory,
     GroupFactory,
+    MembershipFactory,
     PolicyAttachmentFactory,
     PolicyFactory,
     ProjectFactory,
@@ -132,3 +134,22 @@ def test_compiling_reads_every_path_projects_and_the_guardrail_in_two_queries(
     assert mine[0].is_guardrail and mine[0].direct
     assert mine[1].scope == frozenset({str(staging.pk), str(production.pk)})
     assert mine[1].groups == ("Developers",) and mine[1].direct
+
+
+def test_a_member_nothing_is_granted_to_is_told_so_and_how_to_leave(org: Org) -> None:
+    newcomer = MembershipFactory(organization=org.organization)
+    client = Client()
+    client.force_login(newcomer.user)
+    dashboard = reverse("organizations:dashboard", args=[org.organization.pk])
+    response = client.get(dashboard)
+    body = response.content.decode()
+    assert response.status_code == 403
+    assert "You have no permissions in Acme yet" in body
+    assert "organization:organization:read" in body
+    assert reverse("organizations:leave", args=[org.organization.pk]) in body
+    # Someone with some permission gets the usual page naming the missing one.
+    billing = org.client_for("billing").get(
+        reverse("organizations:user_list", args=[org.organization.pk])
+    )
+    assert billing.status_code == 403
+    assert "You do not have permission to do this" in billing.content.decode()
