@@ -86,6 +86,9 @@ PROJECT_UPDATED = register("projects.project.updated", "{actor} updated project 
 PROJECT_DELETED = register("projects.project.deleted", "{actor} deleted project {target}")
 BILLING_CONTACT_UPDATED = register("billing.contact.updated", "{actor} updated the billing contact")
 ACCESS_DENIED = register("authz.access.denied", "{actor} was denied {target}", result="denied")
+SELF_LOCKOUT_CONFIRMED = register(
+    "authz.self_lockout.confirmed", "{actor} confirmed a change that takes away their {target}"
+)
 POLICY_ATTACHED = register("iam.policy.attached", "{actor} attached policy {target}")
 POLICY_DETACHED = register("iam.policy.detached", "{actor} detached policy {target}")
 POLICY_CREATED = register("iam.policy.created", "{actor} created policy {target}")

@@ -31,6 +31,8 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django_htmx.http import push_url, reswap, retarget
 
+from audit import events
+from audit.services import record
 from organizations.models import Membership
 from policies import authz
 from policies.evaluator import Decision, decide
@@ -71,19 +73,25 @@ def refuses_self_lockout(view: View) -> View:
     @wraps(view)
     def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         membership = getattr(request, "membership", None)
-        if (
-            request.method != "POST"
-            or membership is None
-            or membership.is_owner
-            or request.POST.get(CONFIRM_FIELD) == "1"
-        ):
+        if request.method != "POST" or membership is None or membership.is_owner:
             return view(request, *args, **kwargs)
+        confirmed = request.POST.get(CONFIRM_FIELD) == "1"
         try:
             with transaction.atomic():
                 response = view(request, *args, **kwargs)
                 decision = decision_after_change(request)
                 if decision is not None and not decision.allowed:
-                    raise _WouldLockOut(decision)
+                    if not confirmed:
+                        raise _WouldLockOut(decision)
+                    # Knowingly giving up one's own access is part of the trail.
+                    record(
+                        action=events.SELF_LOCKOUT_CONFIRMED,
+                        organization=request.organization,  # type: ignore[attr-defined]
+                        actor=request.user,
+                        target_label=decision.action,
+                        data={"action": decision.action, "explanation": decision.explanation},
+                        request=request,
+                    )
         except _WouldLockOut as refused:
             _forget_rolled_back_work(request)
             return _confirmation(request, refused.decision)

@@ -111,6 +111,10 @@ def test_detaching_your_own_iam_rights_asks_first_and_htmx_gets_the_question_in_
 
     client.post(detach, {"next": "/", CONFIRM_FIELD: "1"})
     assert not PolicyAttachment.objects.filter(membership=manager, policy=policy).exists()
+    confirmed = AuditEvent.objects.get(action="authz.self_lockout.confirmed")
+    assert confirmed.actor_id == str(manager.user_id)
+    assert confirmed.data["action"] == "iam:policies:attach"
+    assert confirmed.sequence == AuditEvent.objects.get(action="iam.policy.detached").sequence + 1
 
 
 def test_detaching_someone_else_or_leaving_a_group_that_grants_nothing_is_not_questioned(
