@@ -102,8 +102,6 @@ def test_verify_audit_command_reports_each_chain(org: Org) -> None:
 @pytest.mark.django_db(transaction=True)
 def test_parallel_writers_of_one_organization_keep_one_valid_chain() -> None:
     """Writers in parallel transactions queue on the chain head: no fork, no gap."""
-    if connection.vendor != "postgresql":
-        pytest.skip("SQLite serialises every writer; the race needs PostgreSQL.")
     organization = OrganizationFactory()
     writers, per_writer = 8, 15
     barrier = threading.Barrier(writers)
@@ -147,8 +145,6 @@ def test_a_write_committed_while_verifying_is_not_a_broken_link(
 ) -> None:
     """The head and the walk read one snapshot: a writer committing between the two
     reads must not look like an event added behind the recorder's back."""
-    if connection.vendor != "postgresql":
-        pytest.skip("SQLite serialises every writer; the race needs PostgreSQL.")
     organization = OrganizationFactory()
     _chain(organization, 2)
 
