@@ -1,4 +1,5 @@
-"""Writes to applications, their groups and API keys: invariants, audit, version bumps.
+"""Writes to applications and their API keys: invariants, audit, version bumps. Joining
+and leaving groups is in `group_services`.
 
 API key secrets are shown once and stored only as a SHA-256 digest: a secret of 256
 random bits cannot be guessed, so a fast digest is enough and lets every API request
@@ -28,7 +29,6 @@ from audit.services import record
 from organizations.models import (
     APIKey,
     Application,
-    Group,
     Membership,
     Organization,
     Project,
@@ -165,64 +165,6 @@ def application_delete(
     )
     application.delete()
     organization_bump_authz_version(organization=organization)
-
-
-def _check_same_organization(group: Group, application: Application) -> None:
-    if group.organization_id != application.organization_id:
-        raise ValidationError("Choose a group of this organization.")
-
-
-@transaction.atomic
-def group_add_application(
-    *,
-    group: Group,
-    application: Application,
-    actor: User,
-    request: HttpRequest | None = None,
-) -> bool:
-    """Add an application to a group (idempotent); True when it was not in it yet.
-
-    The application gains the group's policies at once.
-    """
-    _check_same_organization(group, application)
-    if group.applications.filter(pk=application.pk).exists():
-        return False
-    group.applications.add(application)
-    organization_bump_authz_version(organization=group.organization)
-    record(
-        action=events.GROUP_APPLICATION_ADDED,
-        organization=group.organization,
-        actor=actor,
-        target=group,
-        data={"application": {"id": str(application.pk), "name": application.name}},
-        request=request,
-    )
-    return True
-
-
-@transaction.atomic
-def group_remove_application(
-    *,
-    group: Group,
-    application: Application,
-    actor: User,
-    request: HttpRequest | None = None,
-) -> bool:
-    """Take an application out of a group (idempotent); True when it was in it."""
-    _check_same_organization(group, application)
-    if not group.applications.filter(pk=application.pk).exists():
-        return False
-    group.applications.remove(application)
-    organization_bump_authz_version(organization=group.organization)
-    record(
-        action=events.GROUP_APPLICATION_REMOVED,
-        organization=group.organization,
-        actor=actor,
-        target=group,
-        data={"application": {"id": str(application.pk), "name": application.name}},
-        request=request,
-    )
-    return True
 
 
 # ------------------------------------------------------------------------ API keys

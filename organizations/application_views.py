@@ -18,6 +18,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from organizations import application_selectors as selectors
 from organizations import application_services as services
+from organizations import group_services
 from organizations.application_forms import ApplicationDeleteForm, ApplicationForm, GroupPickForm
 from organizations.models import Application
 from organizations.principal_selectors import group_for
@@ -234,7 +235,7 @@ def application_group_add(request: HttpRequest, org_id: UUID, application_id: UU
     if form.is_valid():
         group = form.cleaned_data["group"]
         try:
-            services.group_add_application(
+            group_services.group_add_application(
                 group=group, application=application, actor=request.user, request=request
             )
         except ValidationError as error:
@@ -254,7 +255,7 @@ def application_group_remove(
 ) -> HttpResponse:
     application = _application(request, application_id)
     group = group_for(organization=request.organization, group_id=group_id)
-    if services.group_remove_application(
+    if group_services.group_remove_application(
         group=group, application=application, actor=request.user, request=request
     ):
         messages.success(request, f"{application.name} removed from group {group.name}.")

@@ -1,10 +1,11 @@
-"""Writes to groups: create, rename, delete, and their users.
+"""Writes to groups: create, rename, delete, and their users and applications.
 
-Applications join and leave groups in `application_services` (group_add_application).
 Membership changes bump the authorization version: the group's policies follow at once.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -13,7 +14,7 @@ from django.http import HttpRequest
 from accounts.models import User
 from audit import events
 from audit.services import diff, record
-from organizations.models import Group, Membership, Organization
+from organizations.models import Application, Group, Membership, Organization
 from organizations.services import organization_bump_authz_version
 
 
@@ -100,22 +101,48 @@ def group_delete(*, group: Group, actor: User, request: HttpRequest | None = Non
     organization_bump_authz_version(organization=organization)
 
 
-@transaction.atomic
-def group_add_member(
-    *, group: Group, membership: Membership, actor: User, request: HttpRequest | None = None
-) -> None:
-    if membership.organization_id != group.organization_id:
-        raise ValidationError("Choose a user of this organization.")
-    if group.members.filter(pk=membership.pk).exists():
-        return
-    group.members.add(membership)
+def _change_group(
+    *,
+    group: Group,
+    related: Any,
+    principal: Membership | Application,
+    add: bool,
+    event: events.EventType,
+    data: dict[str, Any],
+    actor: User,
+    request: HttpRequest | None,
+) -> bool:
+    """Add `principal` to, or take it out of, one of the group's relations (idempotent):
+    True when it changed. The group's policies follow at once (version bump)."""
+    if related.filter(pk=principal.pk).exists() == add:
+        return False
+    (related.add if add else related.remove)(principal)
     organization_bump_authz_version(organization=group.organization)
     record(
-        action=events.GROUP_MEMBER_ADDED,
+        action=event,
         organization=group.organization,
         actor=actor,
         target=group,
+        data=data,
+        request=request,
+    )
+    return True
+
+
+@transaction.atomic
+def group_add_member(
+    *, group: Group, membership: Membership, actor: User, request: HttpRequest | None = None
+) -> bool:
+    if membership.organization_id != group.organization_id:
+        raise ValidationError("Choose a user of this organization.")
+    return _change_group(
+        group=group,
+        related=group.members,
+        principal=membership,
+        add=True,
+        event=events.GROUP_MEMBER_ADDED,
         data={"user": membership.user.email},
+        actor=actor,
         request=request,
     )
 
@@ -123,16 +150,47 @@ def group_add_member(
 @transaction.atomic
 def group_remove_member(
     *, group: Group, membership: Membership, actor: User, request: HttpRequest | None = None
-) -> None:
-    if not group.members.filter(pk=membership.pk).exists():
-        return
-    group.members.remove(membership)
-    organization_bump_authz_version(organization=group.organization)
-    record(
-        action=events.GROUP_MEMBER_REMOVED,
-        organization=group.organization,
-        actor=actor,
-        target=group,
+) -> bool:
+    return _change_group(
+        group=group,
+        related=group.members,
+        principal=membership,
+        add=False,
+        event=events.GROUP_MEMBER_REMOVED,
         data={"user": membership.user.email},
+        actor=actor,
         request=request,
     )
+
+
+def _application_change(
+    group: Group, application: Application, *, add: bool, actor: User, request: HttpRequest | None
+) -> bool:
+    if group.organization_id != application.organization_id:
+        raise ValidationError("Choose a group of this organization.")
+    return _change_group(
+        group=group,
+        related=group.applications,
+        principal=application,
+        add=add,
+        event=events.GROUP_APPLICATION_ADDED if add else events.GROUP_APPLICATION_REMOVED,
+        data={"application": {"id": str(application.pk), "name": application.name}},
+        actor=actor,
+        request=request,
+    )
+
+
+@transaction.atomic
+def group_add_application(
+    *, group: Group, application: Application, actor: User, request: HttpRequest | None = None
+) -> bool:
+    """Add an application to a group (idempotent); True when it was not in it yet."""
+    return _application_change(group, application, add=True, actor=actor, request=request)
+
+
+@transaction.atomic
+def group_remove_application(
+    *, group: Group, application: Application, actor: User, request: HttpRequest | None = None
+) -> bool:
+    """Take an application out of a group (idempotent); True when it was in it."""
+    return _application_change(group, application, add=False, actor=actor, request=request)

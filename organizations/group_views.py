@@ -10,7 +10,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from organizations import application_services, group_services
+from organizations import group_services
 from organizations import principal_selectors as selectors
 from organizations.application_selectors import application_for
 from organizations.models import Group
@@ -209,12 +209,12 @@ def group_members(request: HttpRequest, org_id: UUID, group_id: UUID) -> HttpRes
                 application_id=post.get("add_application") or post.get("remove_application"),
             )
             if post.get("add_application"):
-                application_services.group_add_application(
+                group_services.group_add_application(
                     group=group, application=application, actor=actor, request=request
                 )
                 messages.success(request, f"{application.name} added to {group.name}.")
             else:
-                application_services.group_remove_application(
+                group_services.group_remove_application(
                     group=group, application=application, actor=actor, request=request
                 )
                 messages.success(request, f"{application.name} removed from {group.name}.")

@@ -150,7 +150,7 @@ def _attached(ctx: Ctx) -> Any:
 
 
 def _grouped_application(ctx: Ctx) -> tuple[dict[str, Any], dict[str, Any]]:
-    from organizations.application_services import group_add_application
+    from organizations.group_services import group_add_application
 
     application, group = _application(ctx), _group(ctx)
     group_add_application(group=group, application=application, actor=ctx.org.owner.user)

@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from audit.models import AuditEvent
 from organizations import application_services as services
+from organizations import group_services
 from organizations.models import APIKey, Application, Organization
 from policies.authz import principal_of
 from policies.evaluator import CompiledRuleSet, RequestFacts, decide
@@ -355,7 +356,7 @@ def test_adding_a_foreign_or_unknown_group_is_refused(org: Org, owner_client: Cl
 def test_services_refuse_a_group_of_another_organization(org: Org) -> None:
     application = app_of(org)
     with pytest.raises(ValidationError):
-        services.group_add_application(
+        group_services.group_add_application(
             group=GroupFactory(), application=application, actor=org.owner.user
         )
 
@@ -363,11 +364,11 @@ def test_services_refuse_a_group_of_another_organization(org: Org) -> None:
 def test_adding_twice_is_idempotent(org: Org) -> None:
     application = app_of(org)
     group = GroupFactory(organization=org.organization)
-    assert services.group_add_application(
+    assert group_services.group_add_application(
         group=group, application=application, actor=org.owner.user
     )
     before = version(org)
-    assert not services.group_add_application(
+    assert not group_services.group_add_application(
         group=group, application=application, actor=org.owner.user
     )
     assert version(org) == before

@@ -225,7 +225,7 @@ class Command(BaseCommand):
                 description="Deploys staging from CI.",
                 actor=owner,
             )
-            application_services.group_add_application(
+            group_services.group_add_application(
                 group=developers, application=application, actor=owner
             )
             key = application_services.api_key_create(
