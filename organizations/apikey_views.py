@@ -18,7 +18,6 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
@@ -28,7 +27,7 @@ from organizations import application_services as services
 from organizations.application_forms import APIKeyForm
 from organizations.models import APIKey
 from organizations.selectors import membership_for, projects_of
-from organizations.views import apply_errors, paginate
+from organizations.views import apply_errors, next_in_organization, paginate
 from policies.authz import authorize, deny_response
 from policies.guards import requires
 
@@ -72,13 +71,8 @@ def bearer_or_requires(action: str) -> Callable[[View], View]:
 
 
 def _safe_next(request: HttpRequest, default: str) -> str:
-    target = request.POST.get("next") or request.GET.get("next") or ""
-    prefix = f"/o/{request.organization.pk}/"  # type: ignore[attr-defined]
-    if target.startswith(prefix) and url_has_allowed_host_and_scheme(
-        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return target
-    return default
+    target = request.POST.get("next") or request.GET.get("next")
+    return next_in_organization(request, target, default)
 
 
 # -------------------------------------------------------------------------- list

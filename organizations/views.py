@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
+from accounts.sudo import safe_next
 from audit.selectors import recent_events
 from organizations import application_selectors, selectors, services
 from organizations.forms import OrganizationForm, ProjectDeleteForm, ProjectForm
@@ -31,6 +32,13 @@ def search_term(request: HttpRequest, name: str = "q") -> str:
     """A search box's text: trimmed, bounded, and without NUL characters, which
     PostgreSQL refuses in any text value (a 500 otherwise)."""
     return request.GET.get(name, "").replace("\x00", "").strip()[:100]
+
+
+def next_in_organization(request: HttpRequest, target: str | None, fallback: str) -> str:
+    """`target` when it is a page of the request's organization on this site (a form's
+    `next`), else `fallback`."""
+    prefix = f"/o/{request.organization.pk}/"  # type: ignore[attr-defined]
+    return safe_next(request, target, fallback) if (target or "").startswith(prefix) else fallback
 
 
 def apply_errors(form: BaseForm, error: ValidationError) -> None:

@@ -17,13 +17,12 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from accounts.sudo import sudo_required
 from organizations import selectors as org_selectors
 from organizations.models import Application, Group, Membership, Organization
-from organizations.views import apply_errors
+from organizations.views import apply_errors, next_in_organization
 from policies import selectors, services
 from policies.forms import PolicyPickForm
 from policies.guards import requires
@@ -105,13 +104,8 @@ def with_policies_panel(
 
 
 def _next_url(request: HttpRequest, principal: Principal) -> str:
-    target = request.POST.get("next", "")
-    prefix = f"/o/{request.organization.pk}/"  # type: ignore[attr-defined]
-    if target.startswith(prefix) and url_has_allowed_host_and_scheme(
-        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return target
-    return principal_page_url(request.organization, principal)  # type: ignore[attr-defined]
+    page = principal_page_url(request.organization, principal)  # type: ignore[attr-defined]
+    return next_in_organization(request, request.POST.get("next"), page)
 
 
 def _render_panel(

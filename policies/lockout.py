@@ -28,9 +28,9 @@ from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 from django_htmx.http import push_url, reswap, retarget
 
+from accounts.sudo import safe_next
 from audit import events
 from audit.services import record
 from organizations.models import Membership
@@ -50,16 +50,11 @@ class _WouldLockOut(Exception):
         self.decision = decision
 
 
-def decision_after_change(request: HttpRequest) -> Decision | None:
+def decision_after_change(request: HttpRequest) -> Decision:
     """The view's action decided for its author as the database now stands (inside the
-    caller's transaction), or None when the author is an owner or no longer a member."""
-    membership = (
-        Membership.objects.select_related("user", "organization")
-        .filter(pk=request.membership.pk)  # type: ignore[attr-defined]
-        .first()
-    )
-    if membership is None or membership.is_owner:
-        return None
+    caller's transaction). The decorated views change rules, attachments and groups,
+    never the author's membership itself, so only the rules are read again."""
+    membership: Membership = request.membership  # type: ignore[attr-defined]
     return decide(
         principal=authz.principal_of(membership),
         rules=compile_rules_for(membership),
@@ -80,7 +75,7 @@ def refuses_self_lockout(view: View) -> View:
             with transaction.atomic():
                 response = view(request, *args, **kwargs)
                 decision = decision_after_change(request)
-                if decision is not None and not decision.allowed:
+                if not decision.allowed:
                     if not confirmed:
                         raise _WouldLockOut(decision)
                     # Knowingly giving up one's own access is part of the trail.
@@ -111,11 +106,11 @@ def _forget_rolled_back_work(request: HttpRequest) -> None:
 
 def _confirmation(request: HttpRequest, decision: Decision) -> HttpResponse:
     organization = request.organization  # type: ignore[attr-defined]
-    back = request.headers.get("Referer", "")
-    if not url_has_allowed_host_and_scheme(
-        back, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        back = reverse("organizations:dashboard", args=[organization.pk])
+    back = safe_next(
+        request,
+        request.headers.get("Referer"),
+        fallback=reverse("organizations:dashboard", args=[organization.pk]),
+    )
     context = {
         "decision": decision,
         "action": request.iam_action,  # type: ignore[attr-defined]
