@@ -1,16 +1,26 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from django import forms
 from django.contrib.auth import password_validation
-from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
 
+from accounts.emails import canonical_email
 from accounts.models import User
 
 
+class CanonicalEmailField(forms.EmailField):
+    """An email field whose value is the canonical address (accounts.emails)."""
+
+    def to_python(self, value: Any) -> str:
+        value = super().to_python(value)
+        return canonical_email(value) if value else value
+
+
 class EmailAuthenticationForm(AuthenticationForm):
-    username = forms.EmailField(
+    username = CanonicalEmailField(
         label="Email", widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"})
     )
     error_messages = {
@@ -24,7 +34,7 @@ class SignupForm(forms.Form):
     full_name = forms.CharField(
         label="Your name", max_length=150, widget=forms.TextInput(attrs={"autocomplete": "name"})
     )
-    email = forms.EmailField(widget=forms.EmailInput(attrs={"autocomplete": "email"}))
+    email = CanonicalEmailField(widget=forms.EmailInput(attrs={"autocomplete": "email"}))
     password = forms.CharField(
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
         help_text=password_validation.password_validators_help_text_html(),
@@ -37,8 +47,8 @@ class SignupForm(forms.Form):
     )
 
     def clean_email(self) -> str:
-        email = User.objects.normalize_email(self.cleaned_data["email"])
-        if User.objects.filter(email__iexact=email).exists():
+        email = self.cleaned_data["email"]
+        if User.objects.filter(email=email).exists():
             raise forms.ValidationError(
                 "An account with this email already exists. Sign in or reset your password."
             )
@@ -60,6 +70,18 @@ class SignupForm(forms.Form):
             except forms.ValidationError as error:
                 self.add_error("password", error)
         return cleaned
+
+
+class CanonicalPasswordResetForm(PasswordResetForm):
+    """Django's reset form, matching the canonical address exactly."""
+
+    email = CanonicalEmailField(
+        label="Email", max_length=254, widget=forms.EmailInput(attrs={"autocomplete": "email"})
+    )
+
+    def get_users(self, email: str) -> Iterator[User]:
+        users = User.objects.filter(email=email, is_active=True)
+        return (user for user in users if user.has_usable_password())
 
 
 class CodeForm(forms.Form):

@@ -24,8 +24,10 @@ from django.db.models import Min, Sum
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
+from accounts.emails import canonical_email_or_none
 from audit import events
-from audit.services import client_ip, record
+from audit.services import client_ip, client_user_agent, record
+from iamportal.text import one_line
 from organizations.models import Membership
 
 LOCKED_OUT_MESSAGE = (
@@ -35,11 +37,14 @@ LOCKED_OUT_MESSAGE = (
 
 
 def attempted_email(request: HttpRequest | None, credentials: dict[str, Any] | None) -> str:
-    """The email typed, normalised as the account model stores it, so case cannot dodge."""
+    """The email typed, in the canonical form accounts are stored in, so that no spelling
+    of one address has a counter of its own. Text with no canonical form (the sign-in
+    form refuses it before any password is checked) is kept on one line, bounded."""
     value = (credentials or {}).get("username")
     if value is None and request is not None:
         value = request.POST.get("username")
-    return str(value or "").strip().lower()[:254]
+    text = str(value or "")
+    return canonical_email_or_none(text) or one_line(text[:512]).lower()[:254]
 
 
 def attempt_ip(request: HttpRequest) -> str:
@@ -49,9 +54,10 @@ def attempt_ip(request: HttpRequest) -> str:
 def account_failure_limit(email: str) -> int:
     """The lock-out threshold of the account with this email (the default if none)."""
     default: int = settings.LOGIN_FAILURE_LIMIT_DEFAULT
+    email = canonical_email_or_none(email)
     if not email:
         return default
-    smallest = Membership.objects.filter(user__email__iexact=email).aggregate(
+    smallest = Membership.objects.filter(user__email=email).aggregate(
         limit=Min("organization__login_failure_limit")
     )["limit"]
     return smallest or default
@@ -67,6 +73,16 @@ class LockoutHandler(AxesDatabaseHandler):
     Axes compares one number of failures with one limit; this handler reports the
     account's failures, or the account limit itself once the IP has reached its own.
     """
+
+    def user_login_failed(
+        self, sender: Any, credentials: dict, request: HttpRequest | None = None, **kwargs: Any
+    ) -> None:
+        if request is not None:
+            # Axes stores these headers as sent; NUL bytes would fail on PostgreSQL.
+            request.axes_user_agent = client_user_agent(request)[:255]  # type: ignore[attr-defined]
+            accept = request.META.get("HTTP_ACCEPT", "")[:2048]
+            request.axes_http_accept = one_line(accept)[:1025]  # type: ignore[attr-defined]
+        super().user_login_failed(sender, credentials, request, **kwargs)
 
     def get_failures(self, request: HttpRequest, credentials: dict | None = None) -> int:
         by_account, by_ip = self.get_user_attempts(request, credentials)

@@ -1,5 +1,8 @@
 """MFA on django-otp: one TOTP authenticator per account plus ten one-time backup codes.
 
+Backup codes are shown once; django-otp's StaticToken rows hold only their keyed digest
+(accounts.tokens.backup_code_digest), and a typed code is checked by its digest.
+
 Codes are always checked through `django_otp.verify_token`, which loads the device
 `select_for_update` in a transaction, so django-otp's replay protection (a TOTP code
 works once: `last_t`), its drift tolerance (one 30-second step either way) and its
@@ -27,6 +30,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import User
 from accounts.sessions import sessions_end_others
+from accounts.tokens import backup_code_digest
 from audit import events
 from audit.services import record
 
@@ -118,6 +122,8 @@ def check_code(user: User, code: str) -> CodeCheck:
         # Counted as a failure too, as django-otp does: hammering lengthens the wait.
         device.throttle_increment()
         return CodeCheck(None, _throttled_message(data))
+    if isinstance(device, StaticDevice):
+        token = backup_code_digest(token)
     verified = verify_token(user, device.persistent_id, token)
     if verified is None:
         return CodeCheck(None, WRONG_CODE)
@@ -146,7 +152,9 @@ def _new_backup_codes(user: User) -> list[str]:
     StaticDevice.objects.filter(user=user).delete()
     device = StaticDevice.objects.create(user=user, name=BACKUP_NAME, confirmed=True)
     codes = [StaticToken.random_token() for _ in range(settings.MFA_BACKUP_CODE_COUNT)]
-    StaticToken.objects.bulk_create(StaticToken(device=device, token=c) for c in codes)
+    StaticToken.objects.bulk_create(
+        StaticToken(device=device, token=backup_code_digest(code)) for code in codes
+    )
     return codes
 
 

@@ -15,6 +15,7 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 from django_otp import login as otp_login
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -192,6 +193,7 @@ def _manage_context(request: HttpRequest, device: TOTPDevice, form: CodeForm) ->
 
 
 @signed_in
+@never_cache  # shows the TOTP secret, its QR code and new backup codes
 @require_http_methods(["GET"])
 def mfa_page(request: HttpRequest) -> HttpResponse:
     """Set up an authenticator (QR code, secret, confirm) or manage the one set up."""
@@ -216,6 +218,7 @@ def mfa_page(request: HttpRequest) -> HttpResponse:
 
 
 @signed_in
+@never_cache  # a wrong code shows the TOTP secret again
 @require_POST
 def mfa_confirm(request: HttpRequest) -> HttpResponse:
     form = EnrollForm(request.POST)

@@ -3,20 +3,29 @@ from __future__ import annotations
 import uuid
 
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
+
+from accounts.emails import canonical_email, canonical_email_or_none
 
 
 class UserManager(BaseUserManager["User"]):
     use_in_migrations = True
 
     def normalize_email(self, email: str | None) -> str:
-        # The whole address is case-insensitive for sign-in, so store it lowercased.
-        return (email or "").strip().lower()
+        """The canonical address (accounts.emails); ValidationError on the email field."""
+        try:
+            return canonical_email(email or "")
+        except ValidationError as error:
+            raise ValidationError({"email": error}) from None
 
     def get_by_natural_key(self, username: str | None) -> User:
-        return self.get(email__iexact=(username or "").strip())
+        email = canonical_email_or_none(username or "")
+        if email is None:
+            raise self.model.DoesNotExist
+        return self.get(email=email)
 
     def _create(self, email: str, password: str | None, **extra: object) -> User:
         if not email:

@@ -22,7 +22,7 @@ from django.utils.crypto import constant_time_compare
 
 from accounts.models import User, UserSession
 from audit import events
-from audit.services import client_ip, record
+from audit.services import client_ip, client_user_agent, record
 
 # Unix time of the sign-in, set when the session signs in (accounts.signals).
 STARTED_KEY = "_session_started"
@@ -73,7 +73,7 @@ def session_track(request: HttpRequest, user: User | None = None) -> None:
     seen_now = {
         "user": user,
         "ip": client_ip(request),
-        "user_agent": request.META.get("HTTP_USER_AGENT", "")[:512],
+        "user_agent": client_user_agent(request),
         "last_seen_at": timezone.now(),
     }
     UserSession.objects.update_or_create(

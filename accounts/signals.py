@@ -8,7 +8,7 @@ from axes.signals import user_locked_out
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.dispatch import receiver
 
-from accounts.lockout import record_lockout
+from accounts.lockout import attempted_email, record_lockout
 from accounts.sessions import session_mark_started, session_track
 from accounts.sudo import sudo_grant
 from audit import events
@@ -36,7 +36,7 @@ def _sign_in_failed(
     sender: Any, credentials: dict[str, Any], request: Any = None, **kw: Any
 ) -> None:
     # The attempted address is kept as a label only; no account is linked or revealed.
-    attempted = str(credentials.get("username", ""))[:254]
+    attempted = attempted_email(request, credentials)
     record(action=events.ACCOUNT_SIGN_IN_FAILED, target_label=attempted, request=request)
 
 

@@ -1,4 +1,5 @@
-"""One-time tokens for links sent by email (password set-up, invitations).
+"""One-time tokens for links sent by email (password set-up, invitations), and the
+digest of MFA backup codes.
 
 The raw token travels only in the link; the database keeps its SHA-256. Tokens carry
 256 bits of randomness, so a fast digest is enough, and a lookup by digest reveals
@@ -10,9 +11,11 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
+from base64 import urlsafe_b64encode
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 
 from accounts.models import PasswordToken, User
 
@@ -27,6 +30,18 @@ def new_token() -> tuple[str, str]:
 
 def token_digest(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def backup_code_digest(code: str) -> str:
+    """What is stored for a backup code: an HMAC keyed by SECRET_KEY, 96 bits in 16
+    characters (django-otp's token column holds 16).
+
+    Codes have only 40 random bits, so a plain hash of a stolen table would be reversed
+    by brute force; keyed, it is useless without the server's secret too. Unsalted, so
+    the typed code is found with one exact lookup and django-otp's single use holds.
+    """
+    digest = salted_hmac("accounts.mfa.backup_code", code, algorithm="sha256").digest()
+    return urlsafe_b64encode(digest[:12]).decode()
 
 
 @transaction.atomic

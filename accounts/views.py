@@ -11,7 +11,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
 from django.views.decorators.http import require_http_methods
 
-from accounts.forms import EmailAuthenticationForm, SignupForm
+from accounts.forms import CanonicalPasswordResetForm, EmailAuthenticationForm, SignupForm
 from accounts.mfa import has_mfa
 from accounts.mfa_views import mfa_pending_begin
 from accounts.services import account_sign_up
@@ -64,6 +64,7 @@ logout_view = public(auth_views.LogoutView.as_view())
 password_reset = public(
     auth_views.PasswordResetView.as_view(
         template_name="accounts/password_reset.html",
+        form_class=CanonicalPasswordResetForm,
         email_template_name="accounts/email/password_reset.txt",
         subject_template_name="accounts/email/password_reset_subject.txt",
         success_url=reverse_lazy("accounts:password_reset_done"),

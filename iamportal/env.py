@@ -5,9 +5,12 @@ Junk values fail loudly at start-up instead of silently meaning "off".
 
 from __future__ import annotations
 
+import ipaddress
 import os
 
 from django.core.exceptions import ImproperlyConfigured
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -45,3 +48,17 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if value is None:
         return default
     return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def env_networks(name: str) -> tuple[Network, ...]:
+    """Comma-separated addresses or CIDR ranges (`10.0.0.0/8, 2001:db8::/32`); empty if unset."""
+    networks = []
+    for item in env_list(name, []):
+        try:
+            networks.append(ipaddress.ip_network(item, strict=True))
+        except ValueError as error:
+            raise ImproperlyConfigured(
+                f"{name} must list IP addresses or CIDR ranges (e.g. 10.0.0.0/8), "
+                f"got {item!r}: {error}."
+            ) from None
+    return tuple(networks)

@@ -15,7 +15,7 @@ import dj_database_url
 from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
-from iamportal.env import env_bool, env_int, env_list, env_str
+from iamportal.env import env_bool, env_int, env_list, env_networks, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -51,6 +51,8 @@ ALLOWED_HOSTS = env_list(
 if PRODUCTION and not ALLOWED_HOSTS:
     raise ImproperlyConfigured("DJANGO_ALLOWED_HOSTS is required when DJANGO_ENV=production.")
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
+# Load balancers whose X-Forwarded-For is believed (audit.services.client_ip).
+TRUSTED_PROXIES = env_networks("IAMPORTAL_TRUSTED_PROXIES")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -75,6 +77,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: an oversized body is refused before anything reads it.
+    "iamportal.middleware.RequestSizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -95,6 +99,12 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "iamportal.urls"
+
+# Bodies are bounded before parsing (iamportal.middleware answers 413 above this). The
+# largest form, 50 invitation addresses, is about 13 KiB; no page uploads files. Each
+# ticked member of a multiple choice is one field, hence Django's 1000 fields is kept.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 256 * 1024
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 1000
 
 TEMPLATES = [
     {
@@ -217,10 +227,10 @@ MFA_PENDING_MAX_AGE = 5 * 60
 SUDO_MAX_AGE = env_int("IAMPORTAL_SUDO_MAX_AGE", 10 * 60)
 
 # Sign-in lock-out (django-axes). Failed passwords are counted per account (the email
-# typed, lowercased) and per IP address over the cool-off window. An account is locked
-# after the smallest "failed sign-ins before lock-out" of its organizations (5 for an
-# address that belongs to no account); an IP after LOGIN_FAILURE_LIMIT_PER_IP whatever
-# the accounts tried. See accounts/lockout.py.
+# typed, in its canonical form: accounts.emails) and per IP address over the cool-off
+# window. An account is locked after the smallest "failed sign-ins before lock-out" of
+# its organizations (5 for an address that belongs to no account); an IP after
+# LOGIN_FAILURE_LIMIT_PER_IP whatever the accounts tried. See accounts/lockout.py.
 AXES_HANDLER = "accounts.lockout.LockoutHandler"
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_USERNAME_FORM_FIELD = "username"  # the sign-in form's field and credentials key
@@ -258,12 +268,33 @@ if PRODUCTION:
     if env_bool("DJANGO_BEHIND_TLS_PROXY", default=False):
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
+# Loggers that print request paths drop the tokens of emailed links ("Not Found:
+# /invitations/<token>/"); django.server is Django's runserver set-up plus the filter.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"redact_tokens": {"()": "iamportal.logging.RedactTokensFilter"}},
+    "formatters": {
+        "django.server": {
+            "()": "django.utils.log.ServerFormatter",
+            "format": "[{server_time}] {message}",
+            "style": "{",
+        }
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler"},
+        "django.server": {"class": "logging.StreamHandler", "formatter": "django.server"},
+    },
     "root": {"handlers": ["console"], "level": env_str("DJANGO_LOG_LEVEL", "INFO")},
     "loggers": {
+        "django.request": {"filters": ["redact_tokens"]},
+        "django.security.csrf": {"filters": ["redact_tokens"]},
+        "django.server": {
+            "handlers": ["django.server"],
+            "filters": ["redact_tokens"],
+            "level": "INFO",
+            "propagate": False,
+        },
         "django.db.backends": {"level": "INFO"},
         # Lock-outs are in the audit trail; axes' per-attempt lines are noise.
         "axes": {"level": "WARNING"},

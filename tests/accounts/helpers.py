@@ -13,6 +13,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import User
 from accounts.sudo import SESSION_KEY as SUDO_SESSION_KEY
+from accounts.tokens import backup_code_digest
 from tests.factories import PASSWORD
 
 
@@ -26,12 +27,12 @@ def code(device: TOTPDevice, steps: int = 0) -> str:
 
 
 def enroll(user: User, backup_codes: tuple[str, ...] = ()) -> TOTPDevice:
-    """A confirmed authenticator (and optionally backup codes) for `user`."""
+    """A confirmed authenticator (and optionally backup codes, stored as digests) for `user`."""
     device = TOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=True)
     if backup_codes:
         static = StaticDevice.objects.create(user=user, name="Backup codes", confirmed=True)
         for token in backup_codes:
-            StaticToken.objects.create(device=static, token=token)
+            StaticToken.objects.create(device=static, token=backup_code_digest(token))
     return device
 
 

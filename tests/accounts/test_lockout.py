@@ -3,6 +3,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from axes.models import AccessAttempt
 from django.test import Client
 from django.urls import reverse
 
@@ -106,3 +107,32 @@ def test_wrong_passwords_at_the_confirmation_step_count_too(settings) -> None:
         assert client.post(url, {"password": "nope"}).status_code == 400
     assert client.post(url, {"password": "nope"}).status_code == 429
     assert client.post(url, {"password": PASSWORD}).status_code == 429
+
+
+def test_wrong_passwords_under_any_spelling_count_against_one_counter() -> None:
+    UserFactory(email="billing@acme.example")
+    client = Client()
+    spellings = [
+        "Billing@ACME.example",
+        "billing@\uff41\uff43\uff4d\uff45.example",  # fullwidth
+        "billing@ac\u00adme.example",  # soft hyphen
+        "billing@acme\uff0eexample",  # fullwidth dot
+    ]
+    assert [password_step(client, s, "wrong-password").status_code for s in spellings] == [200] * 4
+    assert password_step(client, "billing@acme.example", "wrong").status_code == 429
+    assert password_step(client, spellings[1], PASSWORD).status_code == 429
+    assert "_auth_user_id" not in client.session
+
+
+def test_look_alike_spellings_neither_sign_in_nor_touch_the_accounts_counter() -> None:
+    UserFactory(email="billing@acme.example")
+    UserFactory(email="sales@acme.example")
+    client = Client()
+    # Dotless i and long s: PostgreSQL's UPPER() folds them onto "billing" and "sales".
+    for spelling in ("b\u0131ll\u0131ng@acme.example", "\u017fales@acme.example") * 3:
+        assert password_step(client, spelling, PASSWORD).status_code == 200
+    assert "_auth_user_id" not in client.session
+    assert not AccessAttempt.objects.exists()
+    assert password_step(client, "billing@acme.example", PASSWORD).status_code == 302
+    client.post(reverse("accounts:logout"))
+    assert password_step(client, "sales@acme.example", PASSWORD).status_code == 302

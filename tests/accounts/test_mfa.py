@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import importlib
 import re
 
 import pytest
+from django.apps import apps
 from django.test import Client
 from django.urls import reverse
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
@@ -10,6 +12,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.mfa import operator_totp_setup
 from accounts.models import UserSession
+from accounts.tokens import backup_code_digest
 from audit.models import AuditEvent
 from tests.accounts.helpers import (
     code,
@@ -60,7 +63,8 @@ def test_enrollment_shows_a_qr_code_and_the_secret_and_needs_a_code_to_activate(
     shown = client.get(reverse("accounts:mfa")).content.decode()
     codes = re.findall(r"<li><code>([a-z2-7]{8})</code></li>", shown)
     assert len(codes) == 10
-    assert set(codes) == set(StaticToken.objects.values_list("token", flat=True))
+    stored = set(StaticToken.objects.values_list("token", flat=True))
+    assert stored == {backup_code_digest(shown_code) for shown_code in codes}
     # Shown once.
     assert "<li><code>" not in client.get(reverse("accounts:mfa")).content.decode()
     assert AuditEvent.objects.filter(action="auth.mfa.enrolled", actor_user=user).exists()
@@ -173,9 +177,10 @@ def test_backup_codes_can_be_regenerated_and_the_old_ones_stop_working(client: C
     response = client.post(reverse("accounts:mfa_backup_codes"))
     assert response.status_code == 302
     tokens = set(StaticToken.objects.values_list("token", flat=True))
-    assert len(tokens) == 10 and "aaaabbbb" not in tokens
+    assert len(tokens) == 10 and backup_code_digest("aaaabbbb") not in tokens
     page = client.get(reverse("accounts:mfa")).content.decode()
-    assert set(re.findall(r"<li><code>([a-z2-7]{8})</code></li>", page)) == tokens
+    shown = set(re.findall(r"<li><code>([a-z2-7]{8})</code></li>", page))
+    assert {backup_code_digest(shown_code) for shown_code in shown} == tokens
 
 
 def test_removing_the_authenticator_needs_a_code_and_ends_other_sessions(client: Client) -> None:
@@ -272,3 +277,52 @@ def test_policies_can_require_mfa_with_request_mfa(org: Org) -> None:
     assert client.get(url).status_code == 403
     otp_verify(client, member.user)
     assert client.get(url).status_code == 200
+
+
+def test_backup_codes_are_stored_as_digests_only(client: Client) -> None:
+    user = UserFactory()
+    enroll(user)
+    client.force_login(user)
+    client.post(reverse("accounts:mfa_backup_codes"))
+    page = client.get(reverse("accounts:mfa")).content.decode()
+    shown = re.findall(r"<li><code>([a-z2-7]{8})</code></li>", page)
+    stored = list(StaticToken.objects.values_list("token", flat=True))
+    assert len(shown) == len(stored) == 10
+    assert not set(shown) & set(stored)
+    assert all(len(token) == 16 for token in stored)
+
+
+def test_a_wrong_backup_code_fails_and_is_throttled(client: Client) -> None:
+    user = UserFactory(email="ada@example.com")
+    enroll(user, backup_codes=("aaaabbbb",))
+    password_step(client, "ada@example.com")
+    # The digest itself is no code.
+    assert code_step(client, backup_code_digest("aaaabbbb")).status_code == 400
+    static = StaticDevice.objects.get(user=user)
+    assert static.throttling_failure_count == 1
+    unthrottle(static)
+    assert code_step(client, "aaaabbbb").status_code == 302
+
+
+def test_clear_backup_codes_are_hashed_by_the_migration(client: Client) -> None:
+    user = UserFactory(email="ada@example.com")
+    enroll(user)
+    static = StaticDevice.objects.create(user=user, name="Backup codes", confirmed=True)
+    StaticToken.objects.create(device=static, token="aaaabbbb")
+    migration = importlib.import_module("accounts.migrations.0005_hash_backup_codes")
+    migration.hash_backup_codes(apps, None)
+    assert list(StaticToken.objects.values_list("token", flat=True)) == [
+        backup_code_digest("aaaabbbb")
+    ]
+    password_step(client, "ada@example.com")
+    assert code_step(client, "aaaa-bbbb").status_code == 302
+
+
+def test_pages_showing_the_secret_or_backup_codes_are_not_cached(client: Client) -> None:
+    user = UserFactory()
+    client.force_login(user)
+    enrolling = client.get(reverse("accounts:mfa"))
+    assert "no-store" in enrolling["Cache-Control"]
+    wrong = client.post(reverse("accounts:mfa_confirm"), {"code": "000000"})
+    assert wrong.status_code == 400
+    assert "no-store" in wrong["Cache-Control"]

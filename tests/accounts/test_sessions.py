@@ -157,3 +157,19 @@ def test_ending_this_browsers_session_signs_out_here() -> None:
     assert response.status_code == 302 and response["Location"] == reverse("accounts:login")
     assert laptop.get(reverse("organizations:list")).status_code == 302
     assert not UserSession.objects.exists()
+
+
+@pytest.mark.postgres
+def test_control_characters_in_headers_do_not_break_sign_in_on_postgresql() -> None:
+    from axes.models import AccessAttempt
+
+    user = UserFactory(email="ada@example.com")
+    headers = {"HTTP_USER_AGENT": "Mozilla\x00", "HTTP_ACCEPT": "text/html\x00"}
+    failing = Client(**headers)
+    assert password_step(failing, "ada@example.com", "wrong-password").status_code == 200
+    assert AccessAttempt.objects.get().user_agent == "Mozilla"
+    client = _signed_in("ada@example.com", "Mozilla\x00")
+    assert client.session["_auth_user_id"] == str(user.pk)
+    assert UserSession.objects.get(user=user).user_agent == "Mozilla"
+    signed_in = AuditEvent.objects.get(action="auth.login.succeeded", actor_user=user)
+    assert signed_in.user_agent == "Mozilla"

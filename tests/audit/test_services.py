@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 
 import pytest
 from django.core.cache import cache
@@ -12,7 +13,16 @@ from audit import events
 from audit.chain import HASHED_FIELDS, content_hash
 from audit.integrity import verify_chain
 from audit.models import AppendOnlyError, AuditEvent
-from audit.services import REDACTED, diff, record, record_access_denied, redact
+from audit.services import (
+    REDACTED,
+    client_ip,
+    client_user_agent,
+    diff,
+    record,
+    record_access_denied,
+    redact,
+    request_id,
+)
 from organizations.models import APIKey
 from tests.conftest import Org
 from tests.factories import (
@@ -60,6 +70,85 @@ def test_request_facts_are_recorded_and_one_request_shares_one_id(org: Org) -> N
     assert first.request_id and first.request_id == second.request_id
     given = RequestFactory().get("/", HTTP_X_REQUEST_ID="req-42")
     assert _record(org, request=given).request_id == "req-42"
+
+
+PROXIES = tuple(ipaddress.ip_network(n) for n in ("10.0.0.0/8", "2001:db8::/32"))
+
+
+def _ip(remote: str, forwarded: str | None = None) -> str | None:
+    headers = {} if forwarded is None else {"HTTP_X_FORWARDED_FOR": forwarded}
+    return client_ip(RequestFactory().get("/", REMOTE_ADDR=remote, **headers))
+
+
+def test_without_trusted_proxies_the_peer_is_the_client(settings) -> None:
+    settings.TRUSTED_PROXIES = ()
+    assert _ip("203.0.113.5") == "203.0.113.5"
+    assert _ip("10.0.0.1", "203.0.113.5") == "10.0.0.1"
+
+
+def test_a_spoofed_forwarded_for_from_an_untrusted_peer_is_ignored(settings) -> None:
+    settings.TRUSTED_PROXIES = PROXIES
+    assert _ip("198.51.100.9", "10.0.0.7, 203.0.113.5") == "198.51.100.9"
+
+
+def test_behind_trusted_proxies_the_right_most_untrusted_address_is_the_client(
+    settings,
+) -> None:
+    settings.TRUSTED_PROXIES = PROXIES
+    assert _ip("10.0.0.1") == "10.0.0.1"  # no header: the proxy itself
+    assert _ip("10.0.0.1", "203.0.113.5") == "203.0.113.5"
+    # The client wrote the left part: only what trusted hops appended counts.
+    assert _ip("10.0.0.1", "192.0.2.66, 203.0.113.5, 10.2.3.4") == "203.0.113.5"
+    assert _ip("2001:db8::1", "2001:db9::5, 2001:db8::2") == "2001:db9::5"
+    assert _ip("::ffff:10.0.0.1", "203.0.113.5") == "203.0.113.5"
+    # Every hop trusted: the left-most of them.
+    assert _ip("10.0.0.1", "10.9.9.9, 10.0.0.2") == "10.9.9.9"
+
+
+def test_a_malformed_forwarded_for_entry_stops_at_the_last_good_address(settings) -> None:
+    settings.TRUSTED_PROXIES = PROXIES
+    assert _ip("10.0.0.1", "junk") == "10.0.0.1"
+    assert _ip("10.0.0.1", "203.0.113.5, 10.0.0.9:443") == "10.0.0.1"
+    assert _ip("10.0.0.1", "203.0.113.5, not-an-ip, 10.0.0.9") == "10.0.0.9"
+    assert _ip("10.0.0.1", "203.0.113.5,,") == "10.0.0.1"
+    assert _ip("not-an-address", "203.0.113.5") is None
+
+
+def test_the_client_ip_feeds_lock_out_and_audit(settings, org: Org) -> None:
+    settings.TRUSTED_PROXIES = PROXIES
+    request = RequestFactory().post("/", REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR="203.0.113.5")
+    from accounts.lockout import attempt_ip
+
+    assert attempt_ip(request) == "203.0.113.5"
+    assert _record(org, request=request).ip == "203.0.113.5"
+
+
+@pytest.mark.parametrize(
+    "given", ["req\r\nX-Evil: 1", "a" * 65, "", "id with spaces", "\u00e9t\u00e9"]
+)
+def test_an_unsafe_request_id_is_replaced(given: str) -> None:
+    request = RequestFactory().get("/", HTTP_X_REQUEST_ID=given)
+    made_up = request_id(request)
+    assert made_up != given and len(made_up) == 32 and made_up.isalnum()
+    assert request_id(request) == made_up  # one id per request
+
+
+def test_a_safe_request_id_is_kept() -> None:
+    given = "1-67891233:abcdef_012.x-" + "9" * 40
+    assert request_id(RequestFactory().get("/", HTTP_X_REQUEST_ID=given)) == given
+
+
+def test_the_stored_user_agent_is_one_bounded_line() -> None:
+    request = RequestFactory().get("/", HTTP_USER_AGENT="Mozilla\x00/5.0\r\n(X11)\x1b" + "x" * 900)
+    agent = client_user_agent(request)
+    assert agent.startswith("Mozilla /5.0 (X11) x")
+    assert len(agent) == 512 and agent.isprintable()
+
+
+@pytest.mark.postgres
+def test_a_nul_in_the_user_agent_is_recorded_on_postgresql(org: Org) -> None:
+    request = RequestFactory().get("/", HTTP_USER_AGENT="Mozilla\x00")
+    assert _record(org, request=request).user_agent == "Mozilla"
 
 
 def test_principals_are_users_applications_and_api_keys(org: Org) -> None:

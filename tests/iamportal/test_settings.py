@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from iamportal.env import env_bool, env_int, env_list
+from iamportal.env import env_bool, env_int, env_list, env_networks
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -70,3 +70,26 @@ def test_env_int_and_list(monkeypatch: pytest.MonkeyPatch) -> None:
         env_int("N", 1)
     monkeypatch.setenv("HOSTS", "a.example, b.example,,")
     assert env_list("HOSTS", []) == ["a.example", "b.example"]
+
+
+def test_env_networks_reads_addresses_and_ranges(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert env_networks("PROXIES") == ()
+    monkeypatch.setenv("PROXIES", " 10.0.0.0/8, 192.0.2.7 ,2001:db8::/32,")
+    assert [str(n) for n in env_networks("PROXIES")] == [
+        "10.0.0.0/8",
+        "192.0.2.7/32",
+        "2001:db8::/32",
+    ]
+
+
+@pytest.mark.parametrize("junk", ["lb.internal", "10.0.0.1/8", "10.0.0.0/33"])
+def test_env_networks_refuses_junk(monkeypatch: pytest.MonkeyPatch, junk: str) -> None:
+    monkeypatch.setenv("PROXIES", f"10.0.0.0/8,{junk}")
+    with pytest.raises(ImproperlyConfigured, match="PROXIES must list IP addresses"):
+        env_networks("PROXIES")
+
+
+def test_junk_trusted_proxies_stop_the_server() -> None:
+    result = _manage("check", IAMPORTAL_TRUSTED_PROXIES="my-load-balancer")
+    assert result.returncode != 0
+    assert "IAMPORTAL_TRUSTED_PROXIES must list IP addresses" in result.stderr
