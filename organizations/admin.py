@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from audit.admin import AuditedModelAdmin
+from organizations.forms import OrganizationNameForm
 from organizations.models import (
     APIKey,
     Application,
@@ -38,6 +39,7 @@ class MembershipInline(admin.TabularInline):
 
 @admin.register(Organization)
 class OrganizationAdmin(BumpsAuthzVersion):
+    form = OrganizationNameForm
     list_display = ("name", "id", "authz_version", "created_at")
     search_fields = ("name", "id")
     readonly_fields = ("id", "authz_version", "created_at", "updated_at")

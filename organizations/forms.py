@@ -3,9 +3,17 @@ from __future__ import annotations
 from django import forms
 
 from organizations.models import BillingContact, Organization, Project
+from organizations.services import organization_name_clean
 
 
-class OrganizationForm(forms.ModelForm):
+class OrganizationNameForm(forms.ModelForm):
+    """Checks the name as the services do (also the admin's form)."""
+
+    def clean_name(self) -> str:
+        return organization_name_clean(self.cleaned_data["name"])
+
+
+class OrganizationForm(OrganizationNameForm):
     class Meta:
         model = Organization
         fields = ["name"]

@@ -16,6 +16,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.models import User
+from accounts.sudo import sudo_required
 from organizations import principal_selectors as selectors
 from organizations import principal_services as services
 from organizations.models import Invitation
@@ -32,6 +33,7 @@ def issued_links(request: HttpRequest) -> list[list[str]]:
 
 
 @requires("iam:invitations:list")
+@never_cache  # it shows the links just issued, once: no copy may stay in a cache
 @require_GET
 def invitation_list(request: HttpRequest, org_id: UUID) -> HttpResponse:
     status = request.GET.get("status", "")
@@ -49,6 +51,7 @@ def invitation_list(request: HttpRequest, org_id: UUID) -> HttpResponse:
 
 
 @requires("iam:users:invite")
+@never_cache
 @require_http_methods(["GET", "POST"])
 def invite(request: HttpRequest, org_id: UUID) -> HttpResponse:
     organization = request.organization
@@ -104,11 +107,13 @@ def _invitation_action(
 
 
 @requires("iam:invitations:resend")
+@sudo_required  # the new link is shown to whoever resends it
+@never_cache
 @require_POST
 def invitation_resend(request: HttpRequest, org_id: UUID, invitation_id: UUID) -> HttpResponse:
     def resend(invitation: Invitation) -> str:
         issued = services.invitation_resend(
-            invitation=invitation, actor=request.user, request=request
+            invitation=invitation, actor=request.membership, request=request
         )
         request.session[ISSUED_LINKS_SESSION_KEY] = [[invitation.email, issued.link]]
         return f"Invitation to {invitation.email} sent again; the previous link no longer works."
@@ -120,7 +125,7 @@ def invitation_resend(request: HttpRequest, org_id: UUID, invitation_id: UUID) -
 @require_POST
 def invitation_revoke(request: HttpRequest, org_id: UUID, invitation_id: UUID) -> HttpResponse:
     def revoke(invitation: Invitation) -> str:
-        services.invitation_revoke(invitation=invitation, actor=request.user, request=request)
+        services.invitation_revoke(invitation=invitation, actor=request.membership, request=request)
         return f"Invitation to {invitation.email} revoked."
 
     return _invitation_action(request, invitation_id, revoke)

@@ -5,7 +5,11 @@ from django.contrib.auth import password_validation
 
 from accounts.models import User
 from organizations.models import Group, Invitation, Organization
-from organizations.principal_services import MAX_INVITATIONS_AT_ONCE, parse_emails
+from organizations.principal_services import (
+    MAX_INVITATION_INPUT_CHARS,
+    MAX_INVITATIONS_AT_ONCE,
+    parse_emails,
+)
 
 
 class _GroupsField(forms.ModelMultipleChoiceField):
@@ -26,6 +30,12 @@ def _groups_field() -> _GroupsField:
 class InviteForm(forms.Form):
     emails = forms.CharField(
         label="Email addresses",
+        # Checked before the addresses are parsed.
+        max_length=MAX_INVITATION_INPUT_CHARS,
+        error_messages={
+            "max_length": f"Paste at most {MAX_INVITATION_INPUT_CHARS:,} characters: "
+            f"invite up to {MAX_INVITATIONS_AT_ONCE} people at a time."
+        },
         widget=forms.Textarea(
             attrs={"rows": 4, "placeholder": "ada@example.com, grace@example.com"}
         ),

@@ -13,23 +13,32 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMultiAlternatives
-from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.emails import canonical_email
 from accounts.models import User
 from accounts.tokens import new_token, password_token_issue
 from audit import events
+from audit.models import AuditEvent
 from audit.services import record
+from iamportal.text import one_line
 from organizations.models import Group, Invitation, Membership, Organization
 from organizations.services import organization_bump_authz_version
 from policies.models import Policy, PolicyAttachment
 
 INVITATION_LIFETIME = dt.timedelta(days=7)
 MAX_INVITATIONS_AT_ONCE = 50
+# Room for MAX_INVITATIONS_AT_ONCE addresses of the longest length and their separators;
+# longer input is refused before it is parsed.
+MAX_INVITATION_INPUT_CHARS = MAX_INVITATIONS_AT_ONCE * 256
+# Invitation emails (sent or resent) per organization in any hour; at least
+# MAX_INVITATIONS_AT_ONCE, so that one full batch can always be sent eventually.
+INVITATION_EMAILS_PER_HOUR = 100
+INVITATION_EMAIL_WINDOW = dt.timedelta(hours=1)
 # Legacy roles of the older consoles map to the owner flag or to one managed policy.
 ROLE_POLICIES = {
     Invitation.Role.TECH: "TechAccess",
@@ -49,7 +58,8 @@ def _send(*, to: str, subject: str, template: str, context: dict[str, object]) -
     """A text email with an HTML alternative; templates autoescape what users typed."""
     text = render_to_string(f"emails/{template}.txt", context)
     html = render_to_string(f"emails/{template}.html", context)
-    message = EmailMultiAlternatives(subject=subject, body=text, to=[to])
+    # A header cannot hold a newline: names stored before they were checked may.
+    message = EmailMultiAlternatives(subject=one_line(subject), body=text, to=[to])
     message.attach_alternative(html, "text/html")
     message.send()
 
@@ -62,21 +72,26 @@ def _lock_organization(organization: Organization) -> Organization:
 # ------------------------------------------------------------------------ invitations
 
 
-def parse_emails(text: str) -> tuple[list[str], list[str]]:
+def parse_emails(text: str, *, limit: int = MAX_INVITATIONS_AT_ONCE) -> tuple[list[str], list[str]]:
     """Split a textarea of addresses (commas, semicolons, spaces, lines) into (valid,
-    invalid), lowercased and without duplicates, in the order typed."""
-    valid: list[str] = []
-    invalid: list[str] = []
+    invalid): canonical (accounts.emails) and without duplicates, in the order typed.
+
+    Linear in the input; more than `limit` distinct entries raise ValidationError
+    before any of them is validated.
+    """
+    entries: dict[str, str] = {}  # lower-cased entry -> as typed
     for chunk in text.replace(",", " ").replace(";", " ").split():
-        address = chunk.strip().strip("<>").lower()
+        entries.setdefault(chunk.strip("<>").lower(), chunk)
+        if len(entries) > limit:
+            raise ValidationError(f"Invite at most {limit} people at a time.")
+    valid: dict[str, None] = {}
+    invalid: list[str] = []
+    for typed in entries.values():
         try:
-            validate_email(address)
+            valid[canonical_email(typed.strip("<>"))] = None
         except ValidationError:
-            invalid.append(chunk)
-            continue
-        if address not in valid:
-            valid.append(address)
-    return valid, invalid
+            invalid.append(typed)
+    return list(valid), invalid
 
 
 @dataclass(frozen=True)
@@ -87,6 +102,36 @@ class IssuedInvitation:
 
 def _invitation_link(request: HttpRequest | None, raw: str) -> str:
     return _absolute(request, reverse("organizations:invitation_accept", kwargs={"token": raw}))
+
+
+def _check_invitation_quota(organization: Organization, sending: int) -> None:
+    """Refuse going over INVITATION_EMAILS_PER_HOUR for the organization. Each email sent
+    is one audit event in the database, so the count holds across processes; the caller
+    holds the organization's lock, so concurrent requests count one after the other."""
+    sent = list(
+        AuditEvent.objects.filter(
+            organization=organization,
+            action__in=[events.INVITATION_CREATED.name, events.INVITATION_RESENT.name],
+            occurred_at__gt=timezone.now() - INVITATION_EMAIL_WINDOW,
+        )
+        .order_by("occurred_at")
+        .values_list("occurred_at", flat=True)
+    )
+    excess = len(sent) + sending - INVITATION_EMAILS_PER_HOUR
+    if excess > 0:
+        # Once the `excess` oldest emails leave the window there is room (next minute).
+        retry = timezone.localtime(sent[excess - 1] + INVITATION_EMAIL_WINDOW)
+        retry += dt.timedelta(minutes=1)
+        raise ValidationError(
+            f"You can send {INVITATION_EMAILS_PER_HOUR} invitations per hour; "
+            f"try again after {retry:%H:%M %Z}."
+        )
+
+
+def _check_may_handle(invitation: Invitation, actor: Membership, verb: str) -> None:
+    """Only owners hand out ownership, so only they resend or revoke Owner invitations."""
+    if invitation.role == Invitation.Role.OWNER and not actor.is_owner:
+        raise ValidationError(f"Only owners can {verb} an invitation to become an owner.")
 
 
 def _send_invitation(invitation: Invitation, link: str, inviter: User) -> None:
@@ -118,6 +163,8 @@ def invitations_create(
         )
     if role not in Invitation.Role.values:
         raise ValidationError({"role": "Choose one of the offered roles."})
+    _lock_organization(organization)
+    actor = _fresh_actor(actor)
     if role == Invitation.Role.OWNER and not actor.is_owner:
         raise ValidationError({"role": "Only owners can invite new owners."})
     if any(group.organization_id != organization.pk for group in groups):
@@ -143,6 +190,7 @@ def invitations_create(
             problems.append(f"{email} already has a pending invitation (resend it instead).")
     if problems:
         raise ValidationError({"emails": problems})
+    _check_invitation_quota(organization, len(emails))
     now = timezone.now()
     issued: list[IssuedInvitation] = []
     for email in emails:
@@ -177,34 +225,43 @@ def invitations_create(
 
 @transaction.atomic
 def invitation_resend(
-    *, invitation: Invitation, actor: User, request: HttpRequest | None = None
+    *, invitation: Invitation, actor: Membership, request: HttpRequest | None = None
 ) -> IssuedInvitation:
-    """A new token and expiry; the old link dies."""
+    """A new token and expiry; the old link dies. The resender becomes the invitation's
+    issuer (`invited_by`): an Owner invitation is accepted only while its issuer is an
+    owner."""
+    organization = _lock_organization(invitation.organization)
+    actor = _fresh_actor(actor)
     invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
+    _check_may_handle(invitation, actor, "resend")
     if invitation.status != Invitation.Status.PENDING:
         raise ValidationError("Only pending invitations can be resent.")
+    _check_invitation_quota(organization, 1)
     raw, digest = new_token()
     invitation.token_hash = digest
     invitation.expires_at = timezone.now() + INVITATION_LIFETIME
-    invitation.save(update_fields=["token_hash", "expires_at"])
+    invitation.invited_by = actor.user
+    invitation.save(update_fields=["token_hash", "expires_at", "invited_by"])
     link = _invitation_link(request, raw)
     record(
         action=events.INVITATION_RESENT,
-        organization=invitation.organization,
-        actor=actor,
+        organization=organization,
+        actor=actor.user,
         target=invitation,
         target_label=invitation.email,
         request=request,
     )
-    transaction.on_commit(lambda: _send_invitation(invitation, link, actor))
+    transaction.on_commit(lambda: _send_invitation(invitation, link, actor.user))
     return IssuedInvitation(invitation, link)
 
 
 @transaction.atomic
 def invitation_revoke(
-    *, invitation: Invitation, actor: User, request: HttpRequest | None = None
+    *, invitation: Invitation, actor: Membership, request: HttpRequest | None = None
 ) -> None:
+    actor = _fresh_actor(actor)
     invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
+    _check_may_handle(invitation, actor, "revoke")
     if invitation.status != Invitation.Status.PENDING:
         raise ValidationError("Only pending invitations can be revoked.")
     invitation.status = Invitation.Status.REVOKED
@@ -212,10 +269,24 @@ def invitation_revoke(
     record(
         action=events.INVITATION_REVOKED,
         organization=invitation.organization,
-        actor=actor,
+        actor=actor.user,
         target=invitation,
         target_label=invitation.email,
         request=request,
+    )
+
+
+def _issued_by_an_owner(invitation: Invitation) -> bool:
+    """Whether whoever issued the live link (created or last resent it) is still an active
+    owner: ownership passes only from a current owner."""
+    return (
+        Membership.objects.active()
+        .filter(
+            organization_id=invitation.organization_id,
+            user_id=invitation.invited_by_id,
+            is_owner=True,
+        )
+        .exists()
     )
 
 
@@ -229,6 +300,8 @@ def invitation_problem(invitation: Invitation | None, user: User | None = None) 
         return "used"
     if invitation.expires_at <= timezone.now():
         return "expired"
+    if invitation.role == Invitation.Role.OWNER and not _issued_by_an_owner(invitation):
+        return "issuer"
     if user is not None and user.is_authenticated:
         if user.email.lower() != invitation.email.lower():
             return "other_email"
@@ -242,13 +315,12 @@ def invitation_accept(
     *, invitation: Invitation, user: User, request: HttpRequest | None = None
 ) -> Membership:
     """Join the organization as a guest with the invitation's role and groups."""
-    invitation = (
-        Invitation.objects.select_for_update().select_related("organization").get(pk=invitation.pk)
-    )
+    # The organization first, as resending does: the issuer's ownership is read under it.
+    organization = _lock_organization(invitation.organization)
+    invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
     problem = invitation_problem(invitation, user)
     if problem:
         raise ValidationError(problem)
-    organization = _lock_organization(invitation.organization)
     membership, created = Membership.objects.get_or_create(organization=organization, user=user)
     if invitation.role == Invitation.Role.OWNER and not membership.is_owner:
         membership.is_owner = True
@@ -380,7 +452,9 @@ def _owners_left(organization: Organization, *, without: Membership) -> int:
     return organization.memberships.active().filter(is_owner=True).exclude(pk=without.pk).count()
 
 
-def _check_may_act_on(membership: Membership, actor: Membership, verb: str) -> None:
+def check_may_act_on(membership: Membership, actor: Membership, verb: str) -> None:
+    """Refuse acting on oneself, and a non-owner acting on an owner (suspend, remove, their
+    MFA...): only owners act on owners."""
     if membership.pk == actor.pk:
         raise ValidationError(f"You cannot {verb} yourself.")
     if membership.is_owner and not actor.is_owner:
@@ -431,7 +505,7 @@ def membership_suspend(
     organization = _lock_organization(membership.organization)
     membership = _fresh(membership)
     actor = _fresh_actor(actor)
-    _check_may_act_on(membership, actor, "suspend")
+    check_may_act_on(membership, actor, "suspend")
     if membership.is_owner and _owners_left(organization, without=membership) == 0:
         raise ValidationError("The last owner cannot be suspended.")
     if membership.status != Membership.Status.SUSPENDED:
@@ -454,7 +528,7 @@ def membership_reactivate(
     organization = _lock_organization(membership.organization)
     membership = _fresh(membership)
     actor = _fresh_actor(actor)
-    _check_may_act_on(membership, actor, "reactivate")
+    check_may_act_on(membership, actor, "reactivate")
     if membership.status != Membership.Status.ACTIVE:
         membership.status = Membership.Status.ACTIVE
         _save_change(
@@ -483,7 +557,7 @@ def membership_remove(
     organization = _lock_organization(membership.organization)
     membership = _fresh(membership)
     actor = _fresh_actor(actor)
-    _check_may_act_on(membership, actor, "remove")
+    check_may_act_on(membership, actor, "remove")
     if membership.is_owner and _owners_left(organization, without=membership) == 0:
         raise ValidationError("The last owner cannot be removed.")
     record(

@@ -12,9 +12,36 @@ from django.http import HttpRequest
 from accounts.models import User
 from audit import events
 from audit.services import diff, record
+from iamportal.text import unsafe_characters
 from organizations.models import BillingContact, Membership, Organization, Project
 
 DEFAULT_PROJECT_NAME = "default"
+ORGANIZATION_NAME_MAX_LENGTH = Organization._meta.get_field("name").max_length
+
+
+def organization_name_clean(name: str) -> str:
+    """The name as stored (surrounding spaces dropped), or ValidationError with a message.
+
+    Every way a name comes in (sign-up, the organization forms, the admin, these services)
+    checks it here: a newline breaks every email that names the organization, and bidi
+    overrides or zero-width characters make it display as another name.
+    """
+    name = name.strip()
+    if not name:
+        raise ValidationError("Enter an organization name.", code="required")
+    if len(name) > ORGANIZATION_NAME_MAX_LENGTH:
+        raise ValidationError(
+            f"Use at most {ORGANIZATION_NAME_MAX_LENGTH} characters (this name has {len(name)}).",
+            code="max_length",
+        )
+    unsafe = unsafe_characters(name)
+    if unsafe:
+        codes = ", ".join(f"U+{ord(char):04X}" for char in unsafe)
+        raise ValidationError(
+            f"Use a name on one line without control or invisible characters (found {codes}).",
+            code="invalid",
+        )
+    return name
 
 
 def organization_bump_authz_version(*, organization: Organization) -> None:
@@ -31,7 +58,7 @@ def organization_create(
         raise ValidationError(
             "Accounts created by an organization cannot create or own organizations."
         )
-    organization = Organization.objects.create(name=name.strip())
+    organization = Organization.objects.create(name=organization_name_clean(name))
     Project.objects.create(
         organization=organization,
         name=DEFAULT_PROJECT_NAME,
@@ -56,7 +83,7 @@ def organization_rename(
     # Read what is stored: a bound ModelForm has already changed the instance in memory.
     organization = Organization.objects.select_for_update().get(pk=organization.pk)
     before = organization.name
-    organization.name = name.strip()
+    organization.name = organization_name_clean(name)
     organization.save(update_fields=["name", "updated_at"])
     record(
         action=events.ORGANIZATION_UPDATED,

@@ -4,17 +4,44 @@ import datetime as dt
 
 import pytest
 from django.core import mail
+from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
 from audit.models import AuditEvent
 from organizations import principal_services as services
 from organizations.models import Invitation, Membership
-from policies.models import PolicyAttachment
+from organizations.principal_forms import InviteForm
+from policies.models import Policy
+from tests.accounts.helpers import expire_sudo
 from tests.conftest import Org, assert_access
-from tests.factories import PASSWORD, GroupFactory, UserFactory
+from tests.factories import (
+    PASSWORD,
+    AuditEventFactory,
+    GroupFactory,
+    MembershipFactory,
+    UserFactory,
+)
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def iam(org: Org) -> Membership:
+    """An IAM administrator who is not an owner, as the demo's iam@ persona."""
+    membership = MembershipFactory(organization=org.organization)
+    for name in ("IAMManager", "AuditReader"):
+        membership.policy_attachments.create(
+            policy=Policy.objects.get(kind=Policy.Kind.MANAGED, name=name),
+            organization=org.organization,
+        )
+    return membership
+
+
+def _client(membership: Membership) -> Client:
+    client = Client()
+    client.force_login(membership.user)
+    return client
 
 
 def _invite(org: Org, *emails: str, **kwargs: object) -> list[services.IssuedInvitation]:
@@ -90,18 +117,12 @@ def test_the_organization_can_restrict_invitation_domains(org: Org) -> None:
     assert client.post(url, {"emails": "ann@acme.example"}).status_code == 302
 
 
-def test_only_owners_invite_owners(org: Org) -> None:
-    iam = PolicyAttachment.objects.create(
-        organization=org.organization,
-        membership=org.readonly,
-        policy=__import__("policies.models").models.Policy.objects.get(name="IAMManager"),
-    )
-    assert iam
-    client = org.client_for("readonly")
+def test_only_owners_invite_owners(org: Org, iam: Membership) -> None:
     url = reverse("organizations:invite", args=[org.organization.pk])
-    response = client.post(url, {"emails": "boss@example.com", "role": "owner"})
+    response = _client(iam).post(url, {"emails": "boss@example.com", "role": "owner"})
     assert response.status_code == 400
     assert "Only owners can invite new owners" in response.content.decode()
+    assert not Invitation.objects.exists()
 
 
 def test_a_new_person_creates_an_account_and_joins_as_a_guest_with_role_and_groups(
@@ -137,7 +158,7 @@ def test_an_existing_account_signs_in_and_accepts(org: Org) -> None:
     user = UserFactory(email="known@example.com")
     issued = _invite(org, "known@example.com", role="owner")[0]
     url = reverse("organizations:invitation_accept", args=[_token(issued)])
-    anonymous = __import__("django.test").test.Client()
+    anonymous = Client()
     page = anonymous.get(url).content.decode()
     assert "sign in to accept" in page
     login = anonymous.get(reverse("accounts:login"), {"next": url}).content.decode()
@@ -153,7 +174,7 @@ def test_accepting_a_link_used_meanwhile_says_so_never_a_500(org: Org, monkeypat
     user = UserFactory(email="twice@example.com")
     issued = _invite(org, "twice@example.com")[0]
     url = reverse("organizations:invitation_accept", args=[_token(issued)])
-    client = __import__("django.test").test.Client()
+    client = Client()
     client.force_login(user)
     # The page read the invitation while pending; another tab accepts it before the POST.
     stale = Invitation.objects.get(pk=issued.invitation.pk)
@@ -171,13 +192,13 @@ def test_unusable_links_get_a_clear_page_never_a_500(org: Org, problem: str) -> 
     issued = _invite(org, "someone@example.com")[0]
     invitation = issued.invitation
     token = _token(issued)
-    client = __import__("django.test").test.Client()
+    client = Client()
     if problem == "expired":
         Invitation.objects.filter(pk=invitation.pk).update(
             expires_at=timezone.now() - dt.timedelta(minutes=1)
         )
     elif problem == "revoked":
-        services.invitation_revoke(invitation=invitation, actor=org.owner.user)
+        services.invitation_revoke(invitation=invitation, actor=org.owner)
     elif problem == "used":
         Invitation.objects.filter(pk=invitation.pk).update(status="accepted")
     elif problem == "unknown":
@@ -241,3 +262,179 @@ def test_the_invitation_list_runs_constant_queries(org: Org, django_assert_max_n
     _invite(org, *[f"p{n}@example.com" for n in range(30)], groups=[group])
     with django_assert_max_num_queries(len(few.captured_queries)):
         client.get(url)
+
+
+def _list_url(org: Org) -> str:
+    return reverse("organizations:invitation_list", args=[org.organization.pk])
+
+
+def _action_url(org: Org, action: str, invitation: Invitation) -> str:
+    return reverse(f"organizations:invitation_{action}", args=[org.organization.pk, invitation.pk])
+
+
+def test_only_owners_resend_or_revoke_an_owner_invitation(org: Org, iam: Membership) -> None:
+    owner_invite = _invite(org, "boss@example.com", role="owner")[0].invitation
+    tech_invite = _invite(org, "dev@example.com", role="tech")[0].invitation
+    token_hash = owner_invite.token_hash
+    client = _client(iam)
+    page = client.get(_list_url(org)).content.decode()
+    assert _action_url(org, "resend", owner_invite) not in page
+    assert _action_url(org, "revoke", owner_invite) not in page
+    assert "Only owners resend or revoke it" in page
+    assert _action_url(org, "resend", tech_invite) in page
+    for action in ("resend", "revoke"):
+        response = client.post(_action_url(org, action, owner_invite), follow=True)
+        body = response.content.decode()
+        assert response.status_code == 200
+        assert f"Only owners can {action} an invitation to become an owner." in body
+        assert "issued-links" not in body  # no link shown
+    owner_invite.refresh_from_db()
+    assert owner_invite.status == "pending" and owner_invite.token_hash == token_hash
+    assert not AuditEvent.objects.filter(
+        action__in=["iam.invitation.resent", "iam.invitation.revoked"]
+    ).exists()
+    # Other invitations stay theirs to handle; owners handle every one.
+    assert client.post(_action_url(org, "resend", tech_invite)).status_code == 302
+    assert "iam.invitation.resent" in AuditEvent.objects.values_list("action", flat=True)
+    owner_client = org.client_for("owner")
+    assert (
+        _action_url(org, "resend", owner_invite)
+        in owner_client.get(_list_url(org)).content.decode()
+    )
+    owner_client.post(_action_url(org, "revoke", owner_invite))
+    owner_invite.refresh_from_db()
+    assert owner_invite.status == "revoked"
+
+
+def test_an_owner_invitation_works_only_while_its_issuer_is_an_owner(org: Org) -> None:
+    second = MembershipFactory(organization=org.organization, is_owner=True)
+    issued = services.invitations_create(
+        organization=org.organization, actor=second, emails=["heir@example.com"], role="owner"
+    )[0]
+    services.owner_step_down(membership=second)
+    url = reverse("organizations:invitation_accept", args=[_token(issued)])
+    client = Client()
+    page = client.get(url)
+    assert page.status_code == 410
+    assert "no longer an owner" in page.content.decode()
+    response = client.post(url, {"full_name": "Heir", "password": "a-long-enough-passphrase"})
+    assert response.status_code == 410
+    assert not Membership.objects.filter(user__email="heir@example.com").exists()
+    # Resent by a current owner, the invitation is theirs and the new link works.
+    again = services.invitation_resend(invitation=issued.invitation, actor=org.owner)
+    assert Invitation.objects.get().invited_by == org.owner.user
+    url = reverse("organizations:invitation_accept", args=[_token(again)])
+    response = client.post(url, {"full_name": "Heir", "password": "a-long-enough-passphrase"})
+    assert response.status_code == 302
+    assert Membership.objects.get(user__email="heir@example.com").is_owner
+
+
+def test_resending_asks_to_confirm_it_is_you_when_the_confirmation_is_stale(org: Org) -> None:
+    invitation = _invite(org, "again@example.com")[0].invitation
+    client = org.client_for("owner")
+    expire_sudo(client)
+    response = client.post(
+        _action_url(org, "resend", invitation), HTTP_REFERER=f"http://testserver{_list_url(org)}"
+    )
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("accounts:confirm"))
+    assert Invitation.objects.get().token_hash == invitation.token_hash
+    assert not AuditEvent.objects.filter(action="iam.invitation.resent").exists()
+
+
+def test_pages_showing_an_issued_link_are_never_cached(org: Org) -> None:
+    client = org.client_for("owner")
+    created = client.post(
+        reverse("organizations:invite", args=[org.organization.pk]),
+        {"emails": "fresh@example.com"},
+        follow=True,
+    )
+    assert "issued-links" in created.content.decode()
+    assert "no-store" in created["Cache-Control"]
+    invitation = Invitation.objects.get()
+    resent = client.post(_action_url(org, "resend", invitation), follow=True)
+    assert "issued-links" in resent.content.decode()
+    assert "no-store" in resent["Cache-Control"]
+
+
+def test_a_huge_address_list_is_refused_before_it_is_parsed(org: Org, monkeypatch) -> None:
+    def never(value: str) -> str:
+        raise AssertionError("no address is validated")
+
+    monkeypatch.setattr(services, "canonical_email", never)
+    huge = " ".join(f"user{n}@example.com" for n in range(90_000))  # 1.7 MB
+    form = InviteForm({"emails": huge}, organization=org.organization)
+    assert not form.is_valid()
+    assert form.errors["emails"] == [
+        "Paste at most 12,800 characters: invite up to 50 people at a time."
+    ]
+    client = org.client_for("owner")
+    url = reverse("organizations:invite", args=[org.organization.pk])
+    # Under the request body limit (iamportal.middleware), over the field's.
+    response = client.post(url, {"emails": huge[:200_000]})
+    assert response.status_code == 400
+    assert "Paste at most 12,800 characters" in response.content.decode()
+    # Within the characters, more than 50 addresses are refused before validation too.
+    response = client.post(url, {"emails": huge[:2000]})
+    assert response.status_code == 400
+    assert "Invite at most 50 people at a time." in response.content.decode()
+    assert not Invitation.objects.exists()
+
+
+def test_parse_emails_keeps_the_order_typed_without_duplicates() -> None:
+    valid, invalid = services.parse_emails("B@x.example; a@x.example, <b@x.example> bad\nbad")
+    assert valid == ["b@x.example", "a@x.example"]
+    assert invalid == ["bad"]
+
+
+def test_invitation_emails_are_limited_per_organization_and_hour(
+    org: Org, monkeypatch, django_capture_on_commit_callbacks
+) -> None:
+    monkeypatch.setattr(services, "INVITATION_EMAILS_PER_HOUR", 3)
+    # Emails sent over an hour ago no longer count.
+    AuditEventFactory(
+        organization=org.organization,
+        action="iam.invitation.created",
+        occurred_at=timezone.now() - dt.timedelta(minutes=61),
+    )
+    first = _invite(org, "a@example.com", "b@example.com")[0]
+    services.invitation_resend(invitation=first.invitation, actor=org.owner)
+    sent = AuditEvent.objects.filter(
+        action__in=["iam.invitation.created", "iam.invitation.resent"],
+        occurred_at__gt=timezone.now() - dt.timedelta(hours=1),
+    )
+    oldest = sent.order_by("occurred_at").first().occurred_at
+    retry = timezone.localtime(oldest + dt.timedelta(hours=1, minutes=1))
+    message = f"You can send 3 invitations per hour; try again after {retry:%H:%M} UTC."
+    client = org.client_for("owner")
+    events_before = AuditEvent.objects.count()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            reverse("organizations:invite", args=[org.organization.pk]),
+            {"emails": "c@example.com"},
+        )
+        resend = client.post(_action_url(org, "resend", first.invitation), follow=True)
+    assert response.status_code == 400
+    assert message in response.content.decode()
+    assert message in resend.content.decode()
+    assert Invitation.objects.count() == 2
+    assert Invitation.objects.get(pk=first.invitation.pk).token_hash != first.invitation.token_hash
+    assert mail.outbox == []
+    assert AuditEvent.objects.count() == events_before
+
+
+def test_a_name_stored_with_a_newline_still_sends_invitations(
+    org: Org, django_capture_on_commit_callbacks
+) -> None:
+    # Stored before names were checked.
+    type(org.organization).objects.filter(pk=org.organization.pk).update(name="Acme\r\nEvil\u202e")
+    client = org.client_for("owner")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            reverse("organizations:invite", args=[org.organization.pk]),
+            {"emails": "ada@example.com"},
+        )
+    assert response.status_code == 302
+    assert [message.subject for message in mail.outbox] == [
+        "You are invited to join Acme Evil on IAM Portal"
+    ]

@@ -1,13 +1,16 @@
 from __future__ import annotations
 
 import pytest
-from django.test import Client
+from django.contrib import admin
+from django.core.exceptions import ValidationError
+from django.test import Client, RequestFactory
 from django.urls import reverse
 
 from audit.models import AuditEvent
+from organizations import services
 from organizations.models import Membership, Organization
 from tests.conftest import Org, assert_access
-from tests.factories import AuditEventFactory, MembershipFactory
+from tests.factories import AuditEventFactory, MembershipFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -135,3 +138,59 @@ def test_audit_trail_lists_events_with_constant_queries(
     AuditEventFactory(target_label="foreign-event")  # another organization's
     assert "foreign-event" not in client.get(url).content.decode()
     assert_access(org, "get", url, {"tech": 403, "readonly": 403, "outsider": 404})
+
+
+# Each breaks an email header, or makes the name display as another one.
+UNSAFE_NAMES = [
+    "Acme\nEvil",
+    "Acme\r\nBcc: victim@example.com",
+    "Tab\there",
+    "Nul\x00byte",
+    "Acme \u202eevil",  # right-to-left override
+    "Zero\u200bwidth",
+    "Line\u2028separator",
+]
+UNSAFE_MESSAGE = "Use a name on one line without control or invisible characters"
+
+
+@pytest.mark.parametrize("name", [*UNSAFE_NAMES, "A" * 101])
+def test_the_services_refuse_unsafe_and_over_long_names(org: Org, name: str) -> None:
+    count = Organization.objects.count()
+    # organization_create is also how signing up creates the organization.
+    with pytest.raises(ValidationError):
+        services.organization_create(name=name, owner=UserFactory())
+    with pytest.raises(ValidationError):
+        services.organization_rename(organization=org.organization, name=name, actor=org.owner.user)
+    assert Organization.objects.count() == count
+    org.organization.refresh_from_db()
+    assert org.organization.name == "Acme"
+
+
+@pytest.mark.parametrize("name", [n for n in UNSAFE_NAMES if "\x00" not in n])
+def test_renaming_to_a_name_with_control_characters_is_refused_with_a_message(
+    org: Org, name: str
+) -> None:
+    url = reverse("organizations:settings", args=[org.organization.pk])
+    response = org.client_for("owner").post(url, {"name": name})
+    assert UNSAFE_MESSAGE in response.content.decode()
+    org.organization.refresh_from_db()
+    assert org.organization.name == "Acme"
+    assert not AuditEvent.objects.filter(action="organization.organization.updated").exists()
+
+
+def test_creating_an_organization_with_a_newline_is_refused(owner_client: Client) -> None:
+    response = owner_client.post(reverse("organizations:list"), {"name": "Second\nLine"})
+    assert response.status_code == 400
+    assert f"{UNSAFE_MESSAGE} (found U+000A)." in response.content.decode()
+    assert not Organization.objects.filter(name__startswith="Second").exists()
+
+
+def test_the_admin_form_checks_names_as_the_services_do(org: Org) -> None:
+    request = RequestFactory().get("/")
+    request.user = UserFactory(is_staff=True, is_superuser=True)
+    form_class = admin.site._registry[Organization].get_form(request, org.organization)
+    form = form_class(
+        {"name": "Acme\u202eevil", "audit_retention_days": 30}, instance=org.organization
+    )
+    assert not form.is_valid()
+    assert UNSAFE_MESSAGE in form.errors["name"][0]
