@@ -16,6 +16,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
+from accounts.sudo import sudo_required
 from organizations import application_selectors as selectors
 from organizations import application_services as services
 from organizations import group_services
@@ -226,6 +227,7 @@ def application_group_search(
 
 
 @requires("iam:applications:update")
+@sudo_required
 @require_POST
 def application_group_add(request: HttpRequest, org_id: UUID, application_id: UUID) -> HttpResponse:
     application = _application(request, application_id)

@@ -10,6 +10,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from accounts.sudo import sudo_required
 from organizations import group_services
 from organizations import principal_selectors as selectors
 from organizations.application_selectors import application_for
@@ -180,6 +181,7 @@ def _members_response(request: HttpRequest, group: Group) -> HttpResponse:
 
 
 @requires("iam:groups:update")
+@sudo_required
 @refuses_self_lockout
 @require_POST
 def group_members(request: HttpRequest, org_id: UUID, group_id: UUID) -> HttpResponse:

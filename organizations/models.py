@@ -9,6 +9,8 @@ from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower
 
+AUDIT_RETENTION_MIN_DAYS = 7
+
 
 class Organization(models.Model):
     """A customer account: the boundary of every permission and every lookup."""
@@ -44,10 +46,17 @@ class Organization(models.Model):
     )
     # Lowercased domains ("acme.example"); empty: invitations to any address.
     invitation_domains = models.JSONField(default=list, blank=True)
+    # At least a week: a shorter retention lets someone erase their tracks by waiting.
     audit_retention_days = models.PositiveIntegerField(
         "audit retention (days)",
         default=30,
-        validators=[MinValueValidator(1), MaxValueValidator(3650)],
+        validators=[
+            MinValueValidator(
+                AUDIT_RETENTION_MIN_DAYS,
+                message="Keep audit events at least %(limit_value)s days.",
+            ),
+            MaxValueValidator(3650),
+        ],
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

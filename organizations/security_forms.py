@@ -5,7 +5,7 @@ from typing import Any
 
 from django import forms
 
-from organizations.models import Organization
+from organizations.models import AUDIT_RETENTION_MIN_DAYS, Organization
 
 # A DNS name with at least one dot: labels of letters, digits and inner hyphens.
 _DOMAIN = re.compile(r"^(?=.{4,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
@@ -82,7 +82,9 @@ class SecuritySettingsForm(forms.ModelForm):
             "api_key_max_lifetime_days": (
                 "1 to 3650. Keys older than this stop working. Empty: keys may never expire."
             ),
-            "audit_retention_days": "1 to 3650. Older audit events are purged.",
+            "audit_retention_days": (
+                f"{AUDIT_RETENTION_MIN_DAYS} to 3650. Older audit events are purged."
+            ),
         }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

@@ -34,6 +34,7 @@ from accounts.sessions import sessions_end_others
 from audit import events
 from audit.services import record
 from organizations.models import Membership, Organization
+from organizations.principal_services import check_may_act_on
 
 SECURITY_FIELDS = (
     "mfa_required",
@@ -133,8 +134,17 @@ def organization_update_security(
     return list(after)
 
 
-def _actor_membership(*, membership: Membership, actor: User) -> Membership | None:
-    return Membership.objects.filter(organization_id=membership.organization_id, user=actor).first()
+def _check_may_manage_mfa_of(membership: Membership, actor: User, verb: str) -> None:
+    """Nobody manages their own MFA from the IAM pages, and only owners manage an owner's
+    (the rule of suspending or removing them)."""
+    if membership.user_id == actor.pk:
+        raise ValidationError("Manage your own MFA from your account's MFA page.")
+    actor_membership = Membership.objects.filter(
+        organization_id=membership.organization_id, user=actor
+    ).first()
+    if actor_membership is None:
+        raise PermissionDenied(f"{actor.email} is not a member of this organization.")
+    check_may_act_on(membership, actor_membership, verb)
 
 
 @transaction.atomic
@@ -147,13 +157,8 @@ def member_mfa_reset(*, membership: Membership, actor: User, request: HttpReques
     """
     organization = membership.organization
     target = membership.user
-    if target.pk == actor.pk:
-        raise ValidationError("Manage your own MFA from your account's MFA page.")
-    actor_membership = _actor_membership(membership=membership, actor=actor)
-    if membership.is_owner:
-        if actor_membership is None or not actor_membership.is_owner:
-            raise PermissionDenied("Only another owner can reset an owner's MFA.")
-    elif target.managed_by_id != organization.pk:
+    _check_may_manage_mfa_of(membership, actor, "reset the MFA of")
+    if not membership.is_owner and target.managed_by_id != organization.pk:
         raise ValidationError(
             f"{target.email} is a guest: their account is not managed by {organization.name}. "
             "They can sign in with a backup code and set up a new authenticator."
@@ -185,7 +190,12 @@ def _new_grace(organization: Organization) -> datetime:
 def member_mfa_unlock(
     *, membership: Membership, actor: User, request: HttpRequest | None
 ) -> datetime:
-    """Give a member locked for not setting up MFA a new deadline; returns it."""
+    """Give a member locked for not setting up MFA a new deadline; returns it.
+
+    Like a reset, never one's own (that would put off MFA for ever) and an owner's only
+    by another owner.
+    """
+    _check_may_manage_mfa_of(membership, actor, "extend the MFA deadline of")
     organization = membership.organization
     before = membership.mfa_grace_until
     membership.mfa_grace_until = _new_grace(organization)

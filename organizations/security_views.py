@@ -100,12 +100,18 @@ def member_mfa_reset(request: HttpRequest, org_id: UUID, membership_id: UUID) ->
 @require_POST
 def member_mfa_unlock(request: HttpRequest, org_id: UUID, membership_id: UUID) -> HttpResponse:
     membership = user_for(organization=request.organization, membership_id=membership_id)
-    deadline = security_services.member_mfa_unlock(
-        membership=membership, actor=request.user, request=request
-    )
-    messages.success(
-        request,
-        f"{membership.user.email} is unlocked and has until {deadline:%Y-%m-%d %H:%M} UTC "
-        "to set up MFA.",
-    )
+    try:
+        deadline = security_services.member_mfa_unlock(
+            membership=membership, actor=request.user, request=request
+        )
+    except PermissionDenied as error:
+        messages.error(request, str(error))
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(
+            request,
+            f"{membership.user.email} is unlocked and has until {deadline:%Y-%m-%d %H:%M} UTC "
+            "to set up MFA.",
+        )
     return _back_to_user(request, membership)

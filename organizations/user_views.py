@@ -10,6 +10,7 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.sudo import sudo_required
@@ -78,6 +79,7 @@ def _detail_context(request: HttpRequest, membership: Membership) -> dict[str, o
 
 @requires("iam:users:read")
 @require_GET
+@never_cache
 def user_detail(request: HttpRequest, org_id: UUID, membership_id: UUID) -> HttpResponse:
     membership = selectors.user_for(organization=request.organization, membership_id=membership_id)
     return render(
@@ -159,6 +161,7 @@ def user_reactivate(request: HttpRequest, org_id: UUID, membership_id: UUID) -> 
 
 
 @requires("iam:users:reset-password")
+@sudo_required
 @require_POST
 def user_password_link(request: HttpRequest, org_id: UUID, membership_id: UUID) -> HttpResponse:
     def send(membership: Membership) -> str:
@@ -210,6 +213,7 @@ def user_remove(request: HttpRequest, org_id: UUID, membership_id: UUID) -> Http
 
 
 @requires("iam:users:update")
+@sudo_required
 @refuses_self_lockout
 @require_POST
 def user_groups(request: HttpRequest, org_id: UUID, membership_id: UUID) -> HttpResponse:

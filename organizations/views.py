@@ -108,12 +108,15 @@ def organization_switch(request: HttpRequest) -> HttpResponse:
 def dashboard(request: HttpRequest, org_id: UUID) -> HttpResponse:
     request.session[CURRENT_ORG_SESSION_KEY] = str(org_id)
     organization = request.organization
+    # Events name invitees, keys and others' denials: only for those who may read the trail.
+    may_read_audit = can(request, "audit:events:list")
     return render(
         request,
         "organizations/dashboard.html",
         {
             "counts": selectors.organization_counts(organization),
-            "events": recent_events(organization, limit=8),
+            "may_read_audit": may_read_audit,
+            "events": recent_events(organization, limit=8) if may_read_audit else [],
             # Everyone sees their own keys expiring within 7 days; key listers see all.
             "expiring_keys": list(
                 application_selectors.api_keys_expiring_soon(

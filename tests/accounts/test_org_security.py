@@ -6,6 +6,7 @@ from datetime import timedelta
 from urllib.parse import quote
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -17,7 +18,11 @@ from accounts.models import UserSession
 from audit.models import AuditEvent
 from organizations.models import Membership, Organization
 from organizations.security_forms import parse_domains
-from organizations.security_services import membership_mfa_deadline
+from organizations.security_services import (
+    member_mfa_unlock,
+    membership_mfa_deadline,
+    organization_update_security,
+)
 from policies.models import Policy
 from tests.accounts.helpers import code, enroll, expire_sudo, password_step
 from tests.conftest import Org, assert_access, otp_verify
@@ -112,6 +117,25 @@ def test_invalid_settings_are_refused_with_a_message(
     assert response.status_code == 400
     assert message in response.content.decode()
     assert not Organization.objects.get(pk=org.organization.pk).mfa_required
+
+
+def test_audit_retention_below_a_week_is_refused_by_the_form_and_the_service(org: Org) -> None:
+    client = org.client_for("owner")
+    response = client.post(
+        _url(org, "security_settings_update"), {**SETTINGS, "audit_retention_days": "1"}
+    )
+    assert response.status_code == 400
+    assert "Keep audit events at least 7 days." in response.content.decode()
+    with pytest.raises(ValidationError, match="at least 7 days"):
+        organization_update_security(
+            organization=org.organization, actor=org.owner.user, audit_retention_days=6
+        )
+    assert Organization.objects.get(pk=org.organization.pk).audit_retention_days == 30
+    assert not AuditEvent.objects.filter(action="organization.security.updated").exists()
+    organization_update_security(
+        organization=org.organization, actor=org.owner.user, audit_retention_days=7
+    )
+    assert Organization.objects.get(pk=org.organization.pk).audit_retention_days == 7
 
 
 def test_parse_domains() -> None:
@@ -272,6 +296,49 @@ def test_an_iam_manager_unlocks_a_locked_member(org: Org) -> None:
     ).exists()
 
 
+def _iam_manager(org: Org) -> Membership:
+    manager = MembershipFactory(organization=org.organization)
+    manager.policy_attachments.create(
+        policy=Policy.objects.get(kind=Policy.Kind.MANAGED, name="IAMManager"),
+        organization=org.organization,
+    )
+    return manager
+
+
+def test_only_owners_extend_an_owners_mfa_deadline(org: Org) -> None:
+    _require_mfa(org, since=timedelta(days=1))
+    manager = _iam_manager(org)
+    manager_client = Client()
+    manager_client.force_login(manager.user)
+    page = manager_client.get(_url(org, "user_detail", org.owner.pk)).content.decode()
+    assert "Extend MFA deadline" not in page
+    # The tech's page still offers it: the rule is about owners only.
+    assert (
+        "Extend MFA deadline"
+        in manager_client.get(_url(org, "user_detail", org.tech.pk)).content.decode()
+    )
+    response = manager_client.post(_url(org, "member_mfa_unlock", org.owner.pk), follow=True)
+    assert "Only owners can extend the MFA deadline of an owner." in response.content.decode()
+    assert Membership.objects.get(pk=org.owner.pk).mfa_grace_until is None
+    assert not AuditEvent.objects.filter(action="iam.user.mfa_unlocked").exists()
+
+    second = Client()
+    second.force_login(MembershipFactory(organization=org.organization, is_owner=True).user)
+    assert (
+        "Extend MFA deadline" in second.get(_url(org, "user_detail", org.owner.pk)).content.decode()
+    )
+    second.post(_url(org, "member_mfa_unlock", org.owner.pk))
+    assert Membership.objects.get(pk=org.owner.pk).mfa_grace_until is not None
+
+
+def test_nobody_extends_their_own_mfa_deadline(org: Org) -> None:
+    _require_mfa(org, since=timedelta(days=1))  # still in their grace period
+    manager = _iam_manager(org)
+    with pytest.raises(ValidationError, match="your account's MFA page"):
+        member_mfa_unlock(membership=manager, actor=manager.user, request=None)
+    assert Membership.objects.get(pk=manager.pk).mfa_grace_until is None
+
+
 def test_resetting_a_members_mfa_removes_devices_and_ends_sessions(org: Org) -> None:
     member = MembershipFactory(
         organization=org.organization, user=UserFactory(email="m@acme.example")
@@ -294,16 +361,12 @@ def test_resetting_a_members_mfa_removes_devices_and_ends_sessions(org: Org) -> 
 
 
 def test_an_iam_manager_cannot_reset_an_owners_mfa_but_another_owner_can(org: Org) -> None:
-    manager = MembershipFactory(organization=org.organization)
-    manager.policy_attachments.create(
-        policy=Policy.objects.get(kind=Policy.Kind.MANAGED, name="IAMManager"),
-        organization=org.organization,
-    )
+    manager = _iam_manager(org)
     enroll(org.owner.user)
     manager_client = Client()
     manager_client.force_login(manager.user)
     response = manager_client.post(_url(org, "member_mfa_reset", org.owner.pk), follow=True)
-    assert "Only another owner can reset an owner&#x27;s MFA." in response.content.decode()
+    assert "Only owners can reset the MFA of an owner." in response.content.decode()
     assert TOTPDevice.objects.filter(user=org.owner.user).exists()
 
     second = MembershipFactory(organization=org.organization, is_owner=True)

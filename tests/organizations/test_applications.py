@@ -14,6 +14,7 @@ from policies.authz import principal_of
 from policies.evaluator import CompiledRuleSet, RequestFacts, decide
 from policies.models import Policy
 from policies.selectors import compile_rules_for
+from tests.accounts.helpers import expire_sudo
 from tests.conftest import Org, assert_access
 from tests.factories import (
     APIKeyFactory,
@@ -311,6 +312,17 @@ def test_add_and_remove_a_group_inline(org: Org, owner_client: Client) -> None:
     assert version(org) == before + 2
     assert not allowed()
     assert AuditEvent.objects.filter(action="iam.group.application_removed").exists()
+
+
+def test_joining_a_group_asks_for_a_fresh_confirmation(org: Org, owner_client: Client) -> None:
+    application = app_of(org)
+    group = GroupFactory(organization=org.organization)
+    expire_sudo(owner_client)
+    response = owner_client.post(
+        url("application_group_add", org, application.pk), {"group": str(group.pk)}
+    )
+    assert response["Location"].startswith(reverse("accounts:confirm"))
+    assert not group.applications.exists()
 
 
 def test_group_picker_searches_groups_the_application_is_not_in(

@@ -5,6 +5,7 @@ from django.urls import reverse
 
 from audit.models import AuditEvent
 from organizations.models import Group
+from tests.accounts.helpers import expire_sudo
 from tests.conftest import Org, assert_access
 from tests.factories import (
     ApplicationFactory,
@@ -81,6 +82,18 @@ def test_applications_join_and_leave_groups_from_the_group_page(org: Org) -> Non
     assert list(group.applications.all()) == [app]
     client.post(members, {"remove_application": app.pk})
     assert not group.applications.exists()
+
+
+def test_adding_members_asks_for_a_fresh_confirmation(org: Org) -> None:
+    group = GroupFactory(organization=org.organization)
+    app = ApplicationFactory(organization=org.organization, name="ci")
+    client = org.client_for("owner")
+    expire_sudo(client)
+    members = _url("group_members", org, group.pk)
+    for data in ({"add_user": org.tech.pk}, {"add_application": app.pk}):
+        response = client.post(members, data)
+        assert response["Location"].startswith(reverse("accounts:confirm"))
+    assert not group.members.exists() and not group.applications.exists()
 
 
 def test_foreign_principals_cannot_join(org: Org) -> None:

@@ -9,6 +9,7 @@ from accounts.models import User
 from audit.models import AuditEvent
 from organizations import principal_services as services
 from organizations.models import Membership
+from tests.accounts.helpers import expire_sudo
 from tests.conftest import Org, assert_access
 from tests.factories import (
     GroupFactory,
@@ -222,6 +223,48 @@ def test_the_htmx_groups_card_leaves_issued_links_for_the_page(org: Org) -> None
     page = client.get(_url("user_detail", org, org.tech.pk))
     assert "https://example.com/link" in page.content.decode()
     assert "issued_links" not in client.session
+
+
+def test_pages_showing_a_password_link_are_never_cached(
+    org: Org, django_capture_on_commit_callbacks
+) -> None:
+    client = org.client_for("owner")
+    with django_capture_on_commit_callbacks(execute=True):
+        created = client.post(
+            _url("member_create", org), {"full_name": "M", "email": "m@x.example"}
+        )
+    page = client.get(created["Location"])
+    assert "/password/set/" in page.content.decode()
+    assert "no-store" in page["Cache-Control"]
+    member = Membership.objects.get(user__email="m@x.example")
+    with django_capture_on_commit_callbacks(execute=True):
+        sent = client.post(_url("user_password_link", org, member.pk), follow=True)
+    link = next(line for line in mail.outbox[-1].body.splitlines() if "/password/set/" in line)
+    assert link.strip() in sent.content.decode()
+    assert "no-store" in sent["Cache-Control"]
+
+
+def test_sending_a_password_link_asks_for_a_fresh_confirmation(org: Org) -> None:
+    member = services.member_create(
+        organization=org.organization, actor=org.owner.user, email="m@x.example", full_name="M"
+    ).membership
+    client = org.client_for("owner")
+    expire_sudo(client)
+    response = client.post(_url("user_password_link", org, member.pk))
+    assert response["Location"].startswith(reverse("accounts:confirm"))
+    assert not AuditEvent.objects.filter(action="iam.user.password_link_sent").exists()
+
+
+def test_joining_a_group_from_the_user_page_asks_for_a_fresh_confirmation(org: Org) -> None:
+    group = GroupFactory(organization=org.organization, name="Ops")
+    client = org.client_for("owner")
+    expire_sudo(client)
+    url = _url("user_groups", org, org.tech.pk)
+    response = client.post(url, {"add": group.pk})
+    assert response["Location"].startswith(reverse("accounts:confirm"))
+    htmx = client.post(url, {"add": group.pk}, HTTP_HX_REQUEST="true")
+    assert htmx["HX-Redirect"].startswith(reverse("accounts:confirm"))
+    assert not group.members.exists()
 
 
 def test_password_links_are_only_for_members(org: Org) -> None:
