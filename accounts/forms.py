@@ -9,6 +9,7 @@ from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
 
 from accounts.emails import canonical_email
 from accounts.models import User
+from organizations.services import organization_name_clean
 
 
 class CanonicalEmailField(forms.EmailField):
@@ -55,10 +56,8 @@ class SignupForm(forms.Form):
         return email
 
     def clean_organization_name(self) -> str:
-        name = self.cleaned_data["organization_name"].strip()
-        if not name:
-            raise forms.ValidationError("Enter an organization name.")
-        return name
+        # The organization services' own check: control characters refused, one length.
+        return organization_name_clean(self.cleaned_data["organization_name"])
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()

@@ -89,6 +89,11 @@ ACCESS_DENIED = register("authz.access.denied", "{actor} was denied {target}", r
 SELF_LOCKOUT_CONFIRMED = register(
     "authz.self_lockout.confirmed", "{actor} confirmed a change that takes away their {target}"
 )
+DELEGATION_REFUSED = register(
+    "authz.delegation.refused",
+    "{actor} was refused a change granting {target} more than they hold",
+    result="denied",
+)
 POLICY_ATTACHED = register("iam.policy.attached", "{actor} attached policy {target}")
 POLICY_DETACHED = register("iam.policy.detached", "{actor} detached policy {target}")
 POLICY_CREATED = register("iam.policy.created", "{actor} created policy {target}")

@@ -34,6 +34,8 @@ from organizations.models import (
     Project,
 )
 from organizations.services import organization_bump_authz_version
+from policies.delegation import require_within_rights
+from policies.selectors import compile_rules_for
 
 ACCESS_KEY_PREFIX = "IAMK"
 # Last-use bookkeeping writes at most once a minute per key: busy keys would otherwise
@@ -289,6 +291,15 @@ def api_key_create(
                 f"{organization.api_key_max_lifetime_days} days: choose a date until "
                 f"{limit.isoformat()}."
             }
+        )
+    if isinstance(bearer, Application):
+        # A key holds exactly its application's permissions: its creator must hold them.
+        require_within_rights(
+            organization=organization,
+            actor=creator.user,
+            request=request,
+            after=compile_rules_for(bearer),
+            principals=f"a key of application {bearer.name}",
         )
     secret = new_secret()
     api_key = APIKey.objects.create(

@@ -16,6 +16,10 @@ from audit import events
 from audit.services import diff, record
 from organizations.models import Application, Group, Membership, Organization
 from organizations.services import organization_bump_authz_version
+from policies.delegation import require_within_rights
+from policies.evaluator import CompiledRule
+from policies.models import PolicyAttachment
+from policies.selectors import compile_policy_rules
 
 
 def _check_group_name(*, organization: Organization, name: str, exclude: Group | None) -> str:
@@ -86,9 +90,31 @@ def group_update(
     return stored
 
 
+def group_rules(group: Group) -> list[CompiledRule]:
+    """The compiled rules of the policies attached to `group`: what its members hold
+    through it."""
+    policy_ids = PolicyAttachment.objects.filter(group=group).values_list("policy_id", flat=True)
+    return compile_policy_rules(policy_ids)
+
+
+def _principal_words(principal: Membership | Application) -> str:
+    if isinstance(principal, Membership):
+        return principal.user.email
+    return f"application {principal.name}"
+
+
 @transaction.atomic
 def group_delete(*, group: Group, actor: User, request: HttpRequest | None = None) -> None:
     organization = group.organization
+    if group.members.exists() or group.applications.exists():
+        # Its members lose its rules: a deny among them would be lifted.
+        require_within_rights(
+            organization=organization,
+            actor=actor,
+            request=request,
+            before=group_rules(group),
+            principals=f"the members of group {group.name}",
+        )
     record(
         action=events.GROUP_DELETED,
         organization=organization,
@@ -116,6 +142,16 @@ def _change_group(
     True when it changed. The group's policies follow at once (version bump)."""
     if related.filter(pk=principal.pk).exists() == add:
         return False
+    # Joining gives the group's rules (leaving takes them, and any deny among them).
+    rules = group_rules(group)
+    require_within_rights(
+        organization=group.organization,
+        actor=actor,
+        request=request,
+        before=() if add else rules,
+        after=rules if add else (),
+        principals=_principal_words(principal),
+    )
     (related.add if add else related.remove)(principal)
     organization_bump_authz_version(organization=group.organization)
     record(

@@ -173,7 +173,7 @@ def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
         if request.method == "POST" and signup_form.is_valid():
             try:
                 with transaction.atomic():
-                    if User.objects.filter(email__iexact=invitation.email).exists():
+                    if User.objects.filter(email=invitation.email).exists():
                         raise ValidationError(
                             "An account with this email already exists: sign in to accept."
                         )

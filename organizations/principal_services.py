@@ -28,7 +28,9 @@ from audit.services import record
 from iamportal.text import one_line
 from organizations.models import Group, Invitation, Membership, Organization
 from organizations.services import organization_bump_authz_version
+from policies.delegation import require_within_rights
 from policies.models import Policy, PolicyAttachment
+from policies.selectors import compile_policy_rules, compile_rules_for
 
 INVITATION_LIFETIME = dt.timedelta(days=7)
 MAX_INVITATIONS_AT_ONCE = 50
@@ -92,6 +94,35 @@ def parse_emails(text: str, *, limit: int = MAX_INVITATIONS_AT_ONCE) -> tuple[li
         except ValidationError:
             invalid.append(typed)
     return list(valid), invalid
+
+
+def _require_joining_within_rights(
+    *,
+    organization: Organization,
+    actor: User,
+    request: HttpRequest | None,
+    role: str = "",
+    groups: Sequence[Group] = (),
+    principals: str,
+) -> None:
+    """The delegation ceiling for newcomers: the legacy role's managed policy and the
+    groups' policies are what they will hold, so their author must hold them."""
+    policy_ids = set(
+        PolicyAttachment.objects.filter(group__in=groups).values_list("policy_id", flat=True)
+    )
+    if role in ROLE_POLICIES:
+        policy_ids |= set(
+            Policy.objects.filter(
+                kind=Policy.Kind.MANAGED, organization=None, name=ROLE_POLICIES[role]
+            ).values_list("pk", flat=True)
+        )
+    require_within_rights(
+        organization=organization,
+        actor=actor,
+        request=request,
+        after=compile_policy_rules(policy_ids),
+        principals=principals,
+    )
 
 
 @dataclass(frozen=True)
@@ -190,6 +221,14 @@ def invitations_create(
             problems.append(f"{email} already has a pending invitation (resend it instead).")
     if problems:
         raise ValidationError({"emails": problems})
+    _require_joining_within_rights(
+        organization=organization,
+        actor=actor.user,
+        request=request,
+        role=role,
+        groups=groups,
+        principals=f"{len(emails)} invited {'person' if len(emails) == 1 else 'people'}",
+    )
     _check_invitation_quota(organization, len(emails))
     now = timezone.now()
     issued: list[IssuedInvitation] = []
@@ -303,7 +342,7 @@ def invitation_problem(invitation: Invitation | None, user: User | None = None) 
     if invitation.role == Invitation.Role.OWNER and not _issued_by_an_owner(invitation):
         return "issuer"
     if user is not None and user.is_authenticated:
-        if user.email.lower() != invitation.email.lower():
+        if user.email != invitation.email:
             return "other_email"
         if user.managed_by_id and user.managed_by_id != invitation.organization_id:
             return "managed"
@@ -390,13 +429,16 @@ def member_create(
     if not organization.allows_invitation_to(email):
         domains = ", ".join(organization.invitation_domains)
         raise ValidationError({"email": f"Accounts are limited to addresses at {domains}."})
-    if User.objects.filter(email__iexact=email).exists():
+    if User.objects.filter(email=email).exists():
         raise ValidationError(
             {"email": "An account with this email already exists: invite it instead."}
         )
     groups = list(groups)
     if any(group.organization_id != organization.pk for group in groups):
         raise ValidationError({"groups": "Choose groups of this organization."})
+    _require_joining_within_rights(
+        organization=organization, actor=actor, request=request, groups=groups, principals=email
+    )
     try:
         with transaction.atomic():
             user = User.objects.create_user(
@@ -530,6 +572,14 @@ def membership_reactivate(
     actor = _fresh_actor(actor)
     check_may_act_on(membership, actor, "reactivate")
     if membership.status != Membership.Status.ACTIVE:
+        # Everything the suspension held back comes back: its author must hold it.
+        require_within_rights(
+            organization=organization,
+            actor=actor.user,
+            request=request,
+            after=compile_rules_for(membership),
+            principals=membership.user.email,
+        )
         membership.status = Membership.Status.ACTIVE
         _save_change(
             organization,

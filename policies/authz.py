@@ -16,7 +16,7 @@ from django.shortcuts import render
 from django.utils import timezone
 
 from accounts.mfa import is_verified
-from audit.services import client_ip, record_access_denied
+from audit.services import client_ip, client_user_agent, record_access_denied
 from organizations.models import Application, Membership
 from policies.evaluator import CompiledRuleSet, Decision, Principal, RequestFacts, decide
 from policies.selectors import compile_rules_for
@@ -46,7 +46,7 @@ def request_facts(request: HttpRequest) -> RequestFacts:
     # API keys and other requests without a verified session are False.
     return RequestFacts(
         ip=client_ip(request) or "",
-        user_agent=request.META.get("HTTP_USER_AGENT", ""),
+        user_agent=client_user_agent(request),
         time=timezone.now(),
         mfa=is_verified(request),
     )

@@ -146,6 +146,7 @@ iam:policies:create              org     Create policies.
 iam:policies:update              org     Change a policy's name, description, labels and rules.
 iam:policies:delete              org     Delete policies.
 iam:policies:attach              org     Attach policies to, and detach them from, principals.
+iam:guardrails:update            org     Change the guardrails (only granted by name, no wildcard).
 iam:api-keys:list                org     List the organization's API keys (never their secrets).
 iam:api-keys:read                org     See an API key's bearer, expiry and last use.
 iam:api-keys:create              org     Create API keys for yourself or for applications.
@@ -361,39 +362,53 @@ SERVICES: Mapping[str, Service] = MappingProxyType(_build_services(_SERVICES))
 ACTIONS: Mapping[str, Action] = MappingProxyType(_build_actions(_ACTION_TABLE, SERVICES))
 
 
-def _match_wildcard(pattern: str) -> frozenset[str] | None:
-    """Actions matched by a wildcard pattern, or None when `pattern` is not a wildcard."""
+# Actions only granted by name: no wildcard (`*`, `iam:*`) of an allow, and so no managed
+# policy or permission set built from one, holds them. Guardrails bind every non-owner, so
+# the people they bind (IAM managers included) must not be able to edit them. A deny's
+# wildcard does cover them: denying `iam:*` denies them too.
+GUARDRAIL_EDIT = "iam:guardrails:update"
+EXPLICIT_ONLY: frozenset[str] = frozenset({GUARDRAIL_EDIT})
+
+
+def _match_wildcard(pattern: str, *, deny: bool = False) -> frozenset[str] | None:
+    """Actions matched by a wildcard pattern, or None when `pattern` is not a wildcard.
+    The `EXPLICIT_ONLY` actions only for a deny."""
     if "*" not in pattern:
         return None
+    excluded = frozenset() if deny else EXPLICIT_ONLY
     if pattern == "*":
-        return frozenset(ACTIONS)
+        return frozenset(ACTIONS) - excluded
     parts = pattern.split(":")
     if parts[-1] != "*" or "*" in pattern[:-1] or len(parts) not in (2, 3):
         raise UnknownActionError(
             f'Unsupported wildcard "{pattern}": use "*", "service:*" or "service:resource:*".'
         )
     prefix = pattern[:-1]  # keeps the trailing colon: "iam:users:" cannot match "iam:usersx:"
-    matched = frozenset(name for name in ACTIONS if name.startswith(prefix))
+    matched = frozenset(
+        name for name in ACTIONS if name.startswith(prefix) and name not in excluded
+    )
     if not matched:
         raise UnknownActionError(f'The wildcard "{pattern}" matches no action.')
     return matched
 
 
-def expand_pattern(pattern: str) -> frozenset[str]:
+def expand_pattern(pattern: str, *, deny: bool = False) -> frozenset[str]:
     """The catalogue actions a pattern stands for (never empty).
 
     `pattern` is an exact action name, a permission-set name, or a wildcard `*`,
     `service:*` or `service:resource:*`. Raises `UnknownActionError` otherwise.
     """
-    return _expand(pattern, _SET_ACTIONS)
+    return _expand(pattern, _SET_ACTIONS, deny=deny)
 
 
-def _expand(pattern: str, set_actions: Mapping[str, frozenset[str]]) -> frozenset[str]:
+def _expand(
+    pattern: str, set_actions: Mapping[str, frozenset[str]], *, deny: bool = False
+) -> frozenset[str]:
     if pattern in ACTIONS:
         return frozenset((pattern,))
     if pattern in set_actions:
         return set_actions[pattern]
-    matched = _match_wildcard(pattern)
+    matched = _match_wildcard(pattern, deny=deny)
     if matched is None:
         raise UnknownActionError(f'Unknown action or permission set "{pattern}".')
     return matched
@@ -448,7 +463,9 @@ def _scope_words(level: Level) -> str:
     return "the organization" if level == ORGANIZATION else "projects"
 
 
-def expand_rule_actions(patterns: Iterable[str], scope: str) -> frozenset[str]:
+def expand_rule_actions(
+    patterns: Iterable[str], scope: str, *, deny: bool = False
+) -> frozenset[str]:
     """The actions a rule grants or denies, refusing what does not fit its scope.
 
     `scope` is `organization`, `all_projects` or `projects`. An action name or permission
@@ -463,7 +480,7 @@ def expand_rule_actions(patterns: Iterable[str], scope: str) -> frozenset[str]:
     if not patterns:
         raise CatalogueError("A rule needs at least one action.")
     for pattern in patterns:
-        expanded = expand_pattern(pattern)
+        expanded = expand_pattern(pattern, deny=deny)
         fitting = frozenset(name for name in expanded if ACTIONS[name].level == level)
         if fitting == expanded or (fitting and "*" in pattern):
             result |= fitting

@@ -18,6 +18,7 @@ from django.http import HttpRequest, HttpResponse
 from organizations.selectors import membership_for, project_for
 from policies import catalogue
 from policies.authz import authorize, deny_response
+from policies.delegation import DelegationRefused, record_refusals, refused_response
 
 View = Callable[..., HttpResponse]
 
@@ -64,7 +65,13 @@ def requires(action: str, *, project_kwarg: str | None = None) -> Callable[[View
             decision = authorize(request, action, project_id=project.pk if project else None)
             if not decision.allowed:
                 return deny_response(request, decision)
-            return view(request, org_id=org_id, **kwargs)
+            try:
+                response = view(request, org_id=org_id, **kwargs)
+            except DelegationRefused as refused:
+                response = refused_response(request, refused)
+            # A refused grant is recorded now that the change it belonged to rolled back.
+            record_refusals(request)
+            return response
 
         guarded.iam_access = "action"  # type: ignore[attr-defined]
         guarded.iam_action = action  # type: ignore[attr-defined]

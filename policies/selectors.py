@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce, Lower
 from django.http import Http404
@@ -39,13 +41,33 @@ def compile_rules_for(principal: Membership | Application) -> CompiledRuleSet:
     guardrail = Policy.objects.filter(
         kind=Policy.Kind.GUARDRAIL, organization_id=principal.organization_id
     ).values("pk")[:1]
+    wanted = Q(policy_id__in=direct | through.keys()) | Q(policy_id=Subquery(guardrail))
+    return CompiledRuleSet(_compile_rows(wanted, direct=direct, through=through))
+
+
+def compile_policy_rules(policy_ids: Iterable[object]) -> list[CompiledRule]:
+    """The rules of these policies, compiled as a principal would hold them directly (one
+    query): what attaching them adds, or detaching them takes away."""
+    ids = set(policy_ids)
+    if not ids:
+        return []
+    return _compile_rows(Q(policy_id__in=ids), direct=ids, through={})
+
+
+def compile_stored_rule(rule: Rule) -> list[CompiledRule]:
+    """One stored rule, compiled as its policy's holder sees it (what editing or removing
+    it takes away)."""
+    return _compile_rows(Q(pk=rule.pk), direct={rule.policy_id}, through={})
+
+
+def _compile_rows(
+    wanted: Q, *, direct: set[object], through: dict[object, list[str]]
+) -> list[CompiledRule]:
     # Plain rows, one per (rule, project), rather than model instances with prefetched
     # projects: a related manager per rule cost most of a cold compile (about 4x). Sorted
     # here rather than in SQL.
     rows = (
-        Rule.objects.filter(
-            Q(policy_id__in=direct | through.keys()) | Q(policy_id=Subquery(guardrail))
-        )
+        Rule.objects.filter(wanted)
         .order_by()
         .values_list(
             "policy__name",
@@ -88,7 +110,7 @@ def compile_rules_for(principal: Membership | Application) -> CompiledRuleSet:
                 strict=False,
             )
         )
-    return CompiledRuleSet(compiled)
+    return compiled
 
 
 # Policies are found through the organization (or are managed): another organization's

@@ -17,8 +17,10 @@ from organizations.models import Application, Group, Membership, Organization, P
 from organizations.services import organization_bump_authz_version
 from policies import catalogue
 from policies.conditions import ConditionError
-from policies.evaluator import RuleError, compile_rule
+from policies.delegation import require_guardrail_editor, require_within_rights
+from policies.evaluator import CompiledRule, RuleError, compile_rule
 from policies.models import Policy, PolicyAttachment, Rule
+from policies.selectors import compile_policy_rules, compile_stored_rule
 
 GUARDRAIL_NAME = "Organization guardrails"
 
@@ -61,6 +63,13 @@ def principal_kind(principal: Principal) -> str:
     return "application"
 
 
+def principal_words(principal: Principal) -> str:
+    """Who an attachment reaches, for refusals: "ana@example.com", "group Finance"."""
+    if isinstance(principal, Membership):
+        return principal.user.email
+    return f"{principal_kind(principal)} {principal.name}"
+
+
 def _record_attachment(
     *,
     event: events.EventType,
@@ -101,9 +110,18 @@ def policy_attach(
     organization = principal.organization
     if policy.organization_id not in (None, organization.pk) or policy.kind == "guardrail":
         raise ValidationError("This policy cannot be attached in this organization.")
+    field = PolicyAttachment.principal_field(principal)
+    if not PolicyAttachment.objects.filter(policy=policy, **{field: principal}).exists():
+        require_within_rights(
+            organization=organization,
+            actor=actor,
+            request=request,
+            after=compile_policy_rules([policy.pk]),
+            principals=principal_words(principal),
+        )
     _, created = PolicyAttachment.objects.get_or_create(
         policy=policy,
-        **{PolicyAttachment.principal_field(principal): principal},
+        **{field: principal},
         defaults={"organization": organization},
     )
     if created:
@@ -126,10 +144,20 @@ def policy_detach(
     request: HttpRequest | None = None,
 ) -> bool:
     """Detach `policy` from a user, group or application (idempotent); True when it was
-    attached. The principal (and a group's members) lose what it granted at once."""
-    deleted, _ = PolicyAttachment.objects.filter(
+    attached. The principal (and a group's members) lose what it granted at once, and
+    what its deny rules kept from them comes back: the author must hold that."""
+    attached = PolicyAttachment.objects.filter(
         policy=policy, **{PolicyAttachment.principal_field(principal): principal}
-    ).delete()
+    )
+    if attached.exists():
+        require_within_rights(
+            organization=principal.organization,
+            actor=actor,
+            request=request,
+            before=compile_policy_rules([policy.pk]),
+            principals=principal_words(principal),
+        )
+    deleted, _ = attached.delete()
     if deleted:
         _record_attachment(
             event=events.POLICY_DETACHED,
@@ -339,6 +367,9 @@ def policy_delete(*, policy: Policy, actor: User, request: HttpRequest | None = 
     if policy.kind == Policy.Kind.GUARDRAIL:
         raise ValidationError("Remove the guardrail's rules instead of deleting it.")
     organization = policy.organization
+    _require_rule_change_within_rights(
+        policy, actor=actor, request=request, before=compile_policy_rules([policy.pk])
+    )
     record(
         action=events.POLICY_DELETED,
         organization=organization,
@@ -381,15 +412,15 @@ def _check_rule(
     scope: str,
     projects: Sequence[Project],
     condition: str,
-) -> str:
+) -> tuple[str, CompiledRule]:
     """Refuse a rule the evaluator would not compile strictly; messages name the field.
 
-    Returns the condition as it is stored (stripped)."""
+    Returns the condition as it is stored (stripped) and the rule compiled."""
     condition = condition.strip()
     if any(project.organization_id != policy.organization_id for project in projects):
         raise ValidationError({"projects": "Choose projects of this organization."})
     try:
-        compile_rule(
+        compiled = compile_rule(
             policy_id=str(policy.pk),
             policy_name=policy.name,
             rule_index=1,
@@ -408,18 +439,49 @@ def _check_rule(
     except RuleError as error:
         field = "projects" if scope == Rule.Scope.PROJECTS else "effect"
         raise ValidationError({field: str(error)}) from None
-    return condition
+    return condition, compiled
 
 
-def _lock_policy(policy: Policy) -> Policy:
-    """The policy, locked: concurrent rule edits of one policy run one after the other."""
+def _lock_policy(policy: Policy, *, actor: User, request: HttpRequest | None) -> Policy:
+    """The policy, locked: concurrent rule edits of one policy run one after the other.
+    The guardrails change only by their own permission (see `catalogue.GUARDRAIL_EDIT`)."""
     policy = (
         Policy.objects.select_for_update(of=("self",))
         .select_related("organization")
         .get(pk=policy.pk)
     )
     _refuse_read_only(policy)
+    if policy.kind == Policy.Kind.GUARDRAIL:
+        require_guardrail_editor(organization=policy.organization, actor=actor, request=request)
     return policy
+
+
+def _require_rule_change_within_rights(
+    policy: Policy,
+    *,
+    actor: User,
+    request: HttpRequest | None,
+    before: Sequence[CompiledRule] = (),
+    after: Sequence[CompiledRule] = (),
+) -> None:
+    """The delegation ceiling for a change of `policy`'s rules: it reaches whoever the
+    policy is attached to (everyone but owners for the guardrails), and nobody when it is
+    attached to nobody."""
+    if policy.kind == Policy.Kind.GUARDRAIL:
+        reach = "everyone bound by the guardrails"
+    else:
+        count = PolicyAttachment.objects.filter(policy=policy).count()
+        if not count:
+            return
+        reach = f"the {count} principal{'s' if count != 1 else ''} policy {policy.name} reaches"
+    require_within_rights(
+        organization=policy.organization,
+        actor=actor,
+        request=request,
+        before=before,
+        after=after,
+        principals=reach,
+    )
 
 
 def _record_rule_change(
@@ -457,8 +519,8 @@ def rule_add(
     request: HttpRequest | None = None,
 ) -> Rule:
     """Append a rule to a custom or guardrail policy after compiling it strictly."""
-    policy = _lock_policy(policy)
-    condition = _check_rule(
+    policy = _lock_policy(policy, actor=actor, request=request)
+    condition, compiled = _check_rule(
         policy=policy,
         effect=effect,
         actions=actions,
@@ -466,6 +528,7 @@ def rule_add(
         projects=projects,
         condition=condition,
     )
+    _require_rule_change_within_rights(policy, actor=actor, request=request, after=[compiled])
     last = policy.rules.aggregate(last=Max("position"))["last"] or 0
     rule = Rule.objects.create(
         policy=policy,
@@ -499,15 +562,18 @@ def rule_update(
     request: HttpRequest | None = None,
 ) -> Rule:
     """Change a rule in place (its position stays) after compiling it strictly."""
-    policy = _lock_policy(rule.policy)
+    policy = _lock_policy(rule.policy, actor=actor, request=request)
     rule = Rule.objects.get(pk=rule.pk, policy=policy)
-    condition = _check_rule(
+    condition, compiled = _check_rule(
         policy=policy,
         effect=effect,
         actions=actions,
         scope=scope,
         projects=projects,
         condition=condition,
+    )
+    _require_rule_change_within_rights(
+        policy, actor=actor, request=request, before=compile_stored_rule(rule), after=[compiled]
     )
     before = _rule_data(rule)
     rule.effect, rule.actions, rule.scope, rule.condition = effect, list(actions), scope, condition
@@ -542,7 +608,7 @@ def rule_move(
     request: HttpRequest | None = None,
 ) -> None:
     """Swap a rule with its neighbour; moving the first up or the last down does nothing."""
-    policy = _lock_policy(rule.policy)
+    policy = _lock_policy(rule.policy, actor=actor, request=request)
     ordered = list(policy.rules.order_by("position"))
     index = next(i for i, r in enumerate(ordered) if r.pk == rule.pk)
     other = index - 1 if direction == "up" else index + 1
@@ -563,8 +629,11 @@ def rule_move(
 @transaction.atomic
 def rule_remove(*, rule: Rule, actor: User, request: HttpRequest | None = None) -> None:
     """Delete a rule and close the gap it leaves in the positions."""
-    policy = _lock_policy(rule.policy)
+    policy = _lock_policy(rule.policy, actor=actor, request=request)
     rule = Rule.objects.get(pk=rule.pk, policy=policy)
+    _require_rule_change_within_rights(
+        policy, actor=actor, request=request, before=compile_stored_rule(rule)
+    )
     before = _rule_data(rule)
     rule.delete()
     _renumber(policy, list(policy.rules.order_by("position")))

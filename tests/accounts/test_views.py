@@ -129,3 +129,11 @@ def test_password_reset_for_an_unknown_email_looks_the_same(client: Client) -> N
     assert response.status_code == 302
     assert response["Location"] == reverse("accounts:password_reset_done")
     assert mail.outbox == []
+
+
+def test_signup_refuses_an_organization_name_with_a_newline(client: Client) -> None:
+    response = client.post(reverse("accounts:signup"), {**SIGNUP, "organization_name": "A\nB"})
+
+    assert response.status_code == 200
+    assert "organization_name" in response.context["form"].errors
+    assert not User.objects.filter(email="ada@example.com").exists()

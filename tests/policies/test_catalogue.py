@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from policies import catalogue
 from policies.catalogue import (
     ACTIONS,
+    EXPLICIT_ONLY,
     MANAGED_POLICIES,
     PERMISSION_SETS,
     SERVICES,
@@ -30,6 +31,7 @@ ORG_ACTIONS = {
     "iam:groups": "list read create update delete",
     "iam:applications": "list read create update delete",
     "iam:policies": "list read create update delete attach",
+    "iam:guardrails": "update",
     "iam:api-keys": "list read create delete",
     "iam:simulator": "use",
     "organization:organization": "read update",
@@ -135,7 +137,17 @@ def test_all_products_full_access_covers_every_product_action_and_nothing_else()
 
 
 def test_iam_manager_set_holds_every_iam_action() -> None:
-    assert expand_pattern("IAMManager") == {n for n in ACTIONS if n.startswith("iam:")}
+    every_iam = {n for n in ACTIONS if n.startswith("iam:")}
+    assert expand_pattern("IAMManager") == every_iam - {"iam:guardrails:update"}
+
+
+def test_guardrail_permission_is_granted_only_by_name() -> None:
+    # The people guardrails bind must not be able to edit them through a wildcard.
+    assert "iam:guardrails:update" in EXPLICIT_ONLY
+    for pattern in ("*", "iam:*", "IAMManager", "OrganizationManager"):
+        assert "iam:guardrails:update" not in expand_pattern(pattern)
+    assert all("iam:guardrails:update" not in _policy_actions(name) for name in MANAGED_POLICIES)
+    assert expand_pattern("iam:guardrails:update") == {"iam:guardrails:update"}
 
 
 # ------------------------------------------------------------------ managed policies
@@ -200,7 +212,7 @@ def test_expand_exact_action() -> None:
 
 
 def test_expand_star_is_every_action() -> None:
-    assert expand_pattern("*") == set(ACTIONS)
+    assert expand_pattern("*") == set(ACTIONS) - EXPLICIT_ONLY
 
 
 def test_expand_service_wildcard() -> None:
@@ -262,7 +274,7 @@ def test_wildcard_keeps_only_the_actions_of_the_rule_scope() -> None:
     projects = expand_rule_actions(["*"], "all_projects")
     assert {ACTIONS[a].level for a in org} == {"organization"}
     assert {ACTIONS[a].level for a in projects} == {"project"}
-    assert org | projects == set(ACTIONS)
+    assert org | projects == set(ACTIONS) - EXPLICIT_ONLY
     assert expand_rule_actions(["projects:*"], "projects") == {
         "projects:projects:read",
         "projects:projects:update",

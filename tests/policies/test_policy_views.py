@@ -110,7 +110,7 @@ def test_policy_pages_role_matrix(org: Org) -> None:
         ("rule_remove", "iam:policies:update", {}),
         ("policy_attach", "iam:policies:attach", {}),
         ("policy_detach", "iam:policies:attach", {}),
-        ("guardrail_rule_add", "iam:policies:update", rule_data(effect="deny")),
+        ("guardrail_rule_add", "iam:guardrails:update", rule_data(effect="deny")),
     ],
 )
 def test_hand_crafted_posts_are_refused_naming_the_permission(

@@ -13,7 +13,7 @@ from policies import authz
 from policies.lockout import CONFIRM_FIELD
 from policies.models import Policy, PolicyAttachment, Rule
 from tests.conftest import Org
-from tests.factories import GroupFactory, MembershipFactory
+from tests.factories import GroupFactory, MembershipFactory, PolicyFactory, RuleFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -29,10 +29,14 @@ OFFICE_ONLY = {
 
 @pytest.fixture
 def manager(org: Org) -> Membership:
-    """An IAM manager who is not an owner: the guardrails apply to them."""
+    """An IAM manager who is not an owner: the guardrails apply to them. An owner also
+    granted them the guardrails' own permission, by name."""
     membership = MembershipFactory(organization=org.organization)
     policy = Policy.objects.get(kind=Policy.Kind.MANAGED, name="IAMManager")
     membership.policy_attachments.create(policy=policy, organization=org.organization)
+    editor = PolicyFactory(organization=org.organization, name="guardrail-editors")
+    RuleFactory(policy=editor, actions=["iam:guardrails:update"], scope="organization")
+    membership.policy_attachments.create(policy=editor, organization=org.organization)
     return membership
 
 
@@ -58,7 +62,7 @@ def test_a_guardrail_that_would_deny_its_author_is_refused_until_confirmed(
     assert response.status_code == 409
     body = response.content.decode()
     assert "This change would lock you out" in body and "Nothing was saved" in body
-    assert "iam:policies:update" in body and "127.0.0.1" in body
+    assert "iam:guardrails:update" in body and "127.0.0.1" in body
     assert f'name="{CONFIRM_FIELD}" value="1"' in body
     assert 'name="condition" value="!ip_in_range(request.ip, &quot;10.0.0.0/8&quot;)"' in body
     # Rolled back: no rule, no event, no version bump, no success message.

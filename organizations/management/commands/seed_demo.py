@@ -112,7 +112,7 @@ class Command(BaseCommand):
         return organization
 
     def _user(self, email: str, password: str, full_name: str) -> User:
-        user = User.objects.filter(email__iexact=email).first()
+        user = User.objects.filter(email=email).first()
         if user is None:
             user = User.objects.create_user(email=email, password=password, full_name=full_name)
         else:

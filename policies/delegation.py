@@ -1,0 +1,293 @@
+"""The delegation ceiling: nobody grants more than they hold (IBM Cloud's rule; AWS
+reaches it with permission boundaries).
+
+A change that can widen anyone's access (attaching a policy, joining a group, adding or
+editing an allow rule of an attached policy, removing a deny, a key for an application,
+an invitation with a role or groups) is described by the compiled rules it takes away
+from its principals (`before`) and gives them (`after`). `widening` turns that into the
+grants it can add: every (action, where) that an allow of `after` covers and no allow of
+`before` already covered with no stricter condition, plus every (action, where) that a
+deny of `before` covered and `after` no longer denies. The service then calls
+`require_within_rights` before it writes: each grant must be allowed to the author by
+the evaluator, with the author's rules as they stand before the change and the facts of
+their current request (IP, user agent, time, MFA). Owners are not limited.
+
+The computation is per change, not per principal: it is the same for every principal the
+change reaches, so a group of 10,000 costs what a group of one does. It over-approximates
+(a grant some principal already held elsewhere still counts), which can only refuse more.
+
+A refusal raises `DelegationRefused` (a `ValidationError`, so forms show it) naming what
+exceeds the author's rights; the request remembers it and the view guard records it in
+the trail once the change has been rolled back (`record_refusals`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils import timezone
+from django_htmx.http import push_url, reswap, retarget
+
+from accounts.models import User
+from accounts.sudo import safe_next
+from audit import events
+from audit.services import record
+from organizations.models import Membership, Organization, Project
+from policies import authz
+from policies.catalogue import GUARDRAIL_EDIT, ORGANIZATION
+from policies.evaluator import CompiledRule, CompiledRuleSet, Principal, RequestFacts, decide
+
+ALL_PROJECTS = "all_projects"
+# Named in a refusal; the rest are counted ("and 12 more").
+_MAX_NAMED = 8
+_REFUSALS = "_delegation_refusals"
+_TEMPLATE = "policies/delegation_refused.html"
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Grant:
+    """One action somewhere: `where` is "organization", "all_projects" or a project id."""
+
+    action: str
+    where: str
+
+    @property
+    def project_id(self) -> str | None:
+        return None if self.where in (ORGANIZATION, ALL_PROJECTS) else self.where
+
+
+def _places(rule: CompiledRule) -> tuple[str, ...]:
+    if rule.scope == "organization":
+        return (ORGANIZATION,)
+    if rule.scope == "all_projects":
+        return (ALL_PROJECTS,)
+    return tuple(sorted(rule.scope))  # type: ignore[arg-type]
+
+
+def _index(rules: Iterable[CompiledRule], effect: str) -> dict[tuple[str, str], set[str]]:
+    """(action, where) -> the conditions under which `rules` of `effect` cover it ("" for
+    none)."""
+    index: dict[tuple[str, str], set[str]] = {}
+    for rule in rules:
+        if rule.effect != effect:
+            continue
+        for where in _places(rule):
+            for action in rule.actions:
+                index.setdefault((action, where), set()).add(rule.condition_source)
+    return index
+
+
+def _covered(
+    index: dict[tuple[str, str], set[str]], action: str, where: str, condition: str
+) -> bool:
+    """Does `index` hold (action, where), or all projects for a project, with no
+    condition or with exactly `condition`?"""
+    places = (where, ALL_PROJECTS) if where not in (ORGANIZATION, ALL_PROJECTS) else (where,)
+    for place in places:
+        conditions = index.get((action, place))
+        if conditions and ("" in conditions or condition in conditions):
+            return True
+    return False
+
+
+def widening(before: Iterable[CompiledRule], after: Iterable[CompiledRule]) -> list[Grant]:
+    """The grants a change from `before` to `after` (the rules it takes away and gives
+    to the same principals) can add, sorted. Empty when it only narrows access."""
+    before, after = list(before), list(after)
+    added: set[Grant] = set()
+    allowed_before = _index(before, "allow")
+    for (action, where), conditions in _index(after, "allow").items():
+        if any(not _covered(allowed_before, action, where, c) for c in conditions):
+            added.add(Grant(action, where))
+    denied_after = _index(after, "deny")
+    for (action, where), conditions in _index(before, "deny").items():
+        if any(not _covered(denied_after, action, where, c) for c in conditions):
+            added.add(Grant(action, where))
+    return sorted(added)
+
+
+@dataclass(frozen=True, slots=True)
+class Author:
+    """Who makes a change, as the evaluator sees them for their current request."""
+
+    membership: Membership | None
+    principal: Principal
+    rules: CompiledRuleSet
+    facts: RequestFacts
+
+
+def author_of(
+    *, organization: Organization, actor: User | None, request: HttpRequest | None
+) -> Author | None:
+    """The author of a change in `organization`, or None when `actor` is no member of it.
+
+    In a request the guard's membership and its cached rules (the rules before the change)
+    are used with the request's facts. Without a request (commands, the demo seed) the
+    membership is read and the facts are a request from nowhere, without MFA.
+    """
+    membership = getattr(request, "membership", None) if request is not None else None
+    if membership is None or membership.organization_id != organization.pk:
+        if actor is None or not actor.is_authenticated:
+            return None
+        membership = (
+            Membership.objects.select_related("user", "organization")
+            .filter(organization=organization, user=actor)
+            .first()
+        )
+        if membership is None:
+            return None
+    principal = authz.principal_of(membership)
+    if request is not None:
+        facts = authz.request_facts(request)
+    else:
+        facts = RequestFacts(ip="", user_agent="", time=timezone.now(), mfa=False)
+    rules = (
+        authz.rules_for(membership)
+        if principal.is_active and not principal.is_owner
+        else CompiledRuleSet.empty()
+    )
+    return Author(membership=membership, principal=principal, rules=rules, facts=facts)
+
+
+class DelegationRefused(ValidationError):
+    """A change would grant what its author does not hold; nothing was saved."""
+
+    def __init__(self, message: str, exceeding: Sequence[Grant]) -> None:
+        super().__init__(message, code="delegation_ceiling")
+        self.exceeding = tuple(exceeding)
+
+
+def describe(grants: Sequence[Grant], organization: Organization) -> list[str]:
+    """Plain words for grants: "billing:invoices:read", "compute:instances:create in all
+    projects", "dns:zones:list in project web"."""
+    ids = {grant.project_id for grant in grants if grant.project_id}
+    names = (
+        dict(
+            Project.objects.filter(organization=organization, pk__in=ids).values_list("pk", "name")
+        )
+        if ids
+        else {}
+    )
+    names = {str(pk): name for pk, name in names.items()}
+    words = []
+    for grant in grants:
+        if grant.where == ORGANIZATION:
+            words.append(grant.action)
+        elif grant.where == ALL_PROJECTS:
+            words.append(f"{grant.action} in all projects")
+        else:
+            words.append(f"{grant.action} in project {names.get(grant.where, grant.where)}")
+    return words
+
+
+def require_within_rights(
+    *,
+    organization: Organization,
+    actor: User | None,
+    request: HttpRequest | None,
+    before: Iterable[CompiledRule] = (),
+    after: Iterable[CompiledRule] = (),
+    principals: str = "",
+) -> None:
+    """Refuse (raise `DelegationRefused`) unless the author holds every grant the change
+    from `before` to `after` adds. `principals` names who the change reaches, for the
+    message and the trail. Call it before writing, inside the service's transaction."""
+    grants = widening(before, after)
+    if not grants:
+        return
+    author = author_of(organization=organization, actor=actor, request=request)
+    if author is not None and author.principal.is_owner and author.principal.is_active:
+        return
+    exceeding = grants
+    if author is not None:
+        exceeding = [
+            grant
+            for grant in grants
+            if not decide(
+                principal=author.principal,
+                rules=author.rules,
+                action=grant.action,
+                project_id=grant.project_id,
+                request=author.facts,
+            ).allowed
+        ]
+    if not exceeding:
+        return
+    words = describe(exceeding, organization)
+    named = ", ".join(words[:_MAX_NAMED])
+    if len(words) > _MAX_NAMED:
+        named += f" and {len(words) - _MAX_NAMED} more"
+    target = f" to {principals}" if principals else ""
+    message = (
+        f"You can only grant what you hold yourself. This change would give{target} "
+        f"{named}, which your own permissions do not allow. Nothing was saved."
+    )
+    if request is not None:
+        request.__dict__.setdefault(_REFUSALS, []).append(
+            {"principals": principals, "exceeding": words}
+        )
+    raise DelegationRefused(message, exceeding)
+
+
+def require_guardrail_editor(
+    *, organization: Organization, actor: User | None, request: HttpRequest | None
+) -> None:
+    """Refuse a change to the guardrails unless its author is an owner or holds
+    `GUARDRAIL_EDIT` by name: the guardrails bind everyone else, IAM managers included."""
+    author = author_of(organization=organization, actor=actor, request=request)
+    if author is not None and author.principal.is_owner and author.principal.is_active:
+        return
+    if (
+        author is not None
+        and decide(
+            principal=author.principal,
+            rules=author.rules,
+            action=GUARDRAIL_EDIT,
+            project_id=None,
+            request=author.facts,
+        ).allowed
+    ):
+        return
+    message = (
+        "Only owners, and people granted iam:guardrails:update by name, change the guardrails: "
+        "they bind everyone else, you included. Nothing was saved."
+    )
+    if request is not None:
+        request.__dict__.setdefault(_REFUSALS, []).append(
+            {"principals": "the guardrails", "exceeding": [GUARDRAIL_EDIT]}
+        )
+    raise DelegationRefused(message, [Grant(GUARDRAIL_EDIT, ORGANIZATION)])
+
+
+def refused_response(request: HttpRequest, error: DelegationRefused) -> HttpResponse:
+    """The page for a refusal no form could show (a button rather than a form posted)."""
+    organization = request.organization  # type: ignore[attr-defined]
+    back = safe_next(
+        request,
+        request.headers.get("Referer"),
+        fallback=reverse("organizations:dashboard", args=[organization.pk]),
+    )
+    context = {"error": error, "back_url": back}
+    if request.htmx:  # type: ignore[attr-defined]
+        # htmx swaps only 2xx answers: replace the page's main content with the refusal.
+        response = render(request, f"{_TEMPLATE}#refusal", context)
+        return push_url(reswap(retarget(response, "#main"), "innerHTML"), False)
+    return render(request, _TEMPLATE, context, status=403)
+
+
+def record_refusals(request: HttpRequest) -> None:
+    """Record the refusals of this request in the trail, after the change rolled back."""
+    for data in request.__dict__.pop(_REFUSALS, ()):
+        record(
+            action=events.DELEGATION_REFUSED,
+            organization=request.organization,  # type: ignore[attr-defined]
+            actor=request.user,
+            target_label=data["principals"] or "(no principal)",
+            data=data,
+            request=request,
+        )
