@@ -518,7 +518,9 @@ def _cedar_policies(
             resource = f"resource in {organization}"
             if isinstance(rule.scope, frozenset):
                 listed = ", ".join(f"Project::{_cedar_str(p)}" for p in sorted(rule.scope))
-                clauses.append(f"when {{ resource in [{listed}] }}")
+                # "In every project" (the organization as resource): a deny in one denies.
+                every = f" || resource == {organization}" if rule.effect == "deny" else ""
+                clauses.append(f"when {{ resource in [{listed}]{every} }}")
         if rule.condition_source:
             clauses.append(f"when {{ {conditions[rule.condition_source].cedar} }}")
         effect = "permit" if rule.effect == "allow" else "forbid"

@@ -17,6 +17,8 @@ What `compile_condition` checks, since the library has no static type checker:
 - every function called is a CEL standard function or one registered here;
 - literal IP ranges given to `ip_in_range` and literal time zones given to timestamp
   accessors are valid;
+- its cost is bounded (`policies.condition_cost`): no nested macros, bounded literals,
+  regular expressions given as literals and cheap enough to compile on every request;
 - the expression evaluates to a bool, without error, on representative sample requests.
 
 That last check is by example, not by proof: an expression can still give a non-bool or
@@ -37,13 +39,22 @@ import contextlib
 import datetime as dt
 import ipaddress
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
 import cel
 
+from policies.condition_cost import (
+    MACROS,
+    MAX_CONDITION_LENGTH,
+    MAX_USER_AGENT_LENGTH,
+    CostError,
+    check_patterns,
+    check_string_literal,
+    check_structure,
+)
 from policies.condition_fastpath import fast_path
 from policies.condition_functions import (
     CUSTOM_FUNCTIONS,
@@ -53,8 +64,6 @@ from policies.condition_functions import (
     cached_network,
     cached_timezone,
 )
-
-MAX_CONDITION_LENGTH = 2000
 
 # Type names CEL resolves as identifiers (`type(x) == string`).
 _TYPE_NAMES = frozenset(
@@ -148,7 +157,7 @@ def _scan(source: str) -> tuple[str, list[str]]:
 # `request`/`principal` as names (also `.request`, CEL's root-scoped form), not as a field
 # of something else (`x.request`).
 _ROOT_USE = re.compile(r"(?<!\w)(?<![\w)\]}]\.)(request|principal)\b(?:\s*\.\s*([A-Za-z_]\w*))?")
-_BOUND = re.compile(r"\.\s*(?:all|exists|exists_one|map|filter)\s*\(\s*([A-Za-z_]\w*)\s*,")
+_BOUND = re.compile(rf"\.\s*(?:{'|'.join(MACROS)})\s*\(\s*([A-Za-z_]\w*)\s*,")
 _PLACEHOLDER = re.compile(r"^\x00(\d+)\x00$")
 
 
@@ -211,7 +220,20 @@ def _check_names(program: cel.Program, code: str) -> frozenset[str]:
 
 
 def _check_literal_arguments(code: str, literals: list[str], used: set[str]) -> None:
-    """Refuse bad arities, and literal IP ranges or time zones that cannot work."""
+    """Refuse bad arities, literal IP ranges or time zones that cannot work, and texts
+    and regular expressions beyond the cost bound."""
+    for literal in literals:
+        check_string_literal(_decode_literal(literal))
+    patterns = []
+    for is_method, args in _call_arguments(code, "matches") if "matches" in used else ():
+        pattern = _literal_value(args[-1], literals) if len(args) + is_method == 2 else None
+        if not isinstance(pattern, str):
+            raise ConditionError(
+                "matches takes a text and a pattern written as a string, like "
+                'request.user_agent.matches("^curl/").'
+            )
+        patterns.append(pattern)
+    check_patterns(patterns)
     for is_method, args in _call_arguments(code, "ip_in_range") if "ip_in_range" in used else ():
         if len(args) + is_method != 2:
             raise ConditionError("ip_in_range takes two arguments: an address and an IP range.")
@@ -304,13 +326,15 @@ class CompiledCondition:
         """
         if self.program is None:
             raise ConditionEvaluationError(self.error or "the condition could not be compiled")
-        if isinstance(context, ConditionContext):
-            activation = context.activation_for(self)
-        else:
-            activation = cel.Context(dict(context), dict(self.functions))
         try:
+            if isinstance(context, ConditionContext):
+                activation = context.activation_for(self)
+            else:
+                activation = cel.Context(dict(context), dict(self.functions))
             result = self.program.execute(activation)
-        except Exception as error:  # every library failure must fail closed
+        except ConditionEvaluationError:
+            raise
+        except Exception as error:  # every library failure (converting facts too) fails closed
             raise ConditionEvaluationError(_error_message(error)) from error
         if type(result) is not bool:
             raise ConditionEvaluationError(
@@ -336,7 +360,11 @@ def compile_condition(source: str) -> CompiledCondition:
     code, literals = _scan(source)
     fields = _check_names(program, code)
     used = set(program.functions())
-    _check_literal_arguments(code, literals, used)
+    try:  # before the samples run it: they would pay the cost
+        check_structure(code)
+        _check_literal_arguments(code, literals, used)
+    except CostError as error:
+        raise ConditionError(str(error)) from None
     condition = CompiledCondition(
         source=source,
         fields=fields,
@@ -365,6 +393,34 @@ def broken_condition(source: str, error: str) -> CompiledCondition:
 
 # ------------------------------------------------------------------------- context
 
+_TEXT_FIELDS = tuple(name for name, kind in VARIABLES.items() if kind == "string")
+_NO_INVALID_FACTS: Mapping[str, str] = {}
+
+
+def _is_text(value: object) -> bool:
+    """Is `value` a string the library can take (UTF-8 encodable: no lone surrogate)?"""
+    if type(value) is not str:
+        return False
+    if value.isascii():
+        return True
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _invalid_facts(values: dict[str, Any]) -> dict[str, str]:
+    """Set the facts the library cannot take to None in `values`; return why, by name."""
+    invalid = {}
+    for name in _TEXT_FIELDS:
+        if not _is_text(values[name]):
+            values[name] = None
+            invalid[name] = "is not valid text"
+    if values["request.time"] is None:
+        invalid["request.time"] = "is out of range"
+    return invalid
+
 
 class ConditionContext:
     """The facts conditions may read, turned into one CEL activation per decision.
@@ -372,9 +428,23 @@ class ConditionContext:
     Building an activation costs more than evaluating most conditions (every value
     crosses into Rust), so it is built lazily, with only the fields the conditions read,
     and reused by every condition of the decision. Not shared between threads.
+
+    Conditions see at most `MAX_USER_AGENT_LENGTH` characters of the user agent. A fact
+    the library cannot take (text holding a lone surrogate, a time beyond the range of
+    UTC) is held as None, with its reason in `invalid`: a condition reading it fails
+    closed with that reason, even where `&&` or `||` would not have needed it (so the
+    evaluator does not ask the fast path, which would short-circuit).
     """
 
-    __slots__ = ("_activation", "_expected", "_fields", "_functions", "_values", "builds")
+    __slots__ = (
+        "_activation",
+        "_expected",
+        "_fields",
+        "_functions",
+        "_invalid",
+        "_values",
+        "builds",
+    )
 
     def __init__(
         self,
@@ -388,15 +458,28 @@ class ConditionContext:
     ) -> None:
         if time.tzinfo is None:
             raise ValueError("request time must be timezone-aware")
+        try:
+            # The library converts only datetime.timezone-aware values; UTC is canonical.
+            utc: dt.datetime | None = time.astimezone(dt.UTC)
+        except OverflowError:
+            utc = None
+        if type(user_agent) is str:
+            user_agent = user_agent[:MAX_USER_AGENT_LENGTH]
         self._values: dict[str, Any] = {
             "request.ip": ip,
             "request.user_agent": user_agent,
-            # The library converts only datetime.timezone-aware values; UTC is canonical.
-            "request.time": time.astimezone(dt.UTC),
+            "request.time": utc,
             "request.mfa": bool(mfa),
             "principal.type": principal_type,
             "principal.id": principal_id,
         }
+        self._invalid: Mapping[str, str] = _NO_INVALID_FACTS
+        try:  # the common case, cheaply: four ASCII strings and a time in range
+            valid = utc is not None and (ip + user_agent + principal_type + principal_id).isascii()
+        except TypeError:
+            valid = False
+        if not valid:
+            self._invalid = _invalid_facts(self._values)
         self._activation: cel.Context | None = None
         self._fields: frozenset[str] = frozenset()
         self._functions: frozenset[str] = frozenset()
@@ -407,6 +490,11 @@ class ConditionContext:
     def values(self) -> Mapping[str, Any]:
         """The facts by variable name (`request.ip`…), as conditions see them."""
         return self._values
+
+    @property
+    def invalid(self) -> Mapping[str, str]:
+        """Why each fact conditions cannot read is invalid, by variable name; usually empty."""
+        return self._invalid
 
     def prepare(self, conditions: Iterable[CompiledCondition]) -> None:
         """Build one activation serving all `conditions` (call before evaluating them)."""
@@ -424,7 +512,12 @@ class ConditionContext:
         self._expected = (fields, functions)
 
     def activation_for(self, condition: CompiledCondition) -> cel.Context:
-        """An activation holding what `condition` reads, reusing the current one if it can."""
+        """An activation holding what `condition` reads, reusing the current one if it can.
+
+        Raises `ConditionEvaluationError` when the condition reads an invalid fact."""
+        if self._invalid and not condition.fields.isdisjoint(self._invalid):
+            name = min(condition.fields & self._invalid.keys())
+            raise ConditionEvaluationError(f"{name} {self._invalid[name]}")
         if (
             self._activation is None
             or not condition.fields <= self._fields
@@ -443,6 +536,8 @@ class ConditionContext:
             return
         variables: dict[str, dict[str, Any]] = {}
         for name in fields:
+            if name in self._invalid:
+                continue  # the library cannot take it; conditions reading it fail first
             root, attribute = name.split(".", 1)
             variables.setdefault(root, {})[attribute] = self._values[name]
         self._activation = cel.Context(
@@ -450,103 +545,3 @@ class ConditionContext:
         )
         self._fields, self._functions = fields, functions
         self.builds += 1
-
-
-# ------------------------------------------------------------------------ builders
-
-_HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
-
-
-def cel_string(value: str) -> str:
-    """`value` as a double-quoted CEL string literal, safe to splice into an expression.
-
-    Backslashes, quotes and control or invisible format characters are escaped, so the
-    literal can neither end early nor hide text from a reader.
-    """
-    out = ['"']
-    for char in value:
-        code = ord(char)
-        if char == "\\":
-            out.append("\\\\")
-        elif char == '"':
-            out.append('\\"')
-        elif char == "\n":
-            out.append("\\n")
-        elif char == "\r":
-            out.append("\\r")
-        elif char == "\t":
-            out.append("\\t")
-        elif 0xD800 <= code <= 0xDFFF:
-            raise ConditionError("The text holds an invalid character (a lone surrogate).")
-        elif code < 0x20 or 0x7F <= code <= 0x9F or char in "\u200b\u200e\u200f\u2028\u2029":
-            out.append(f"\\u{code:04x}")
-        elif 0x202A <= code <= 0x202E or 0x2066 <= code <= 0x2069 or code == 0xFEFF:
-            out.append(f"\\u{code:04x}")  # bidirectional overrides could disguise the text
-        else:
-            out.append(char)
-    out.append('"')
-    return "".join(out)
-
-
-def _minutes(value: str, label: str) -> tuple[int, int]:
-    match = _HHMM.match(value)
-    if not match:
-        raise ConditionError(f'{label} must be a time like 08:30, not "{value}".')
-    return int(match[1]), int(match[2])
-
-
-def _time_test(tz: str, operator: str, hour_minute: tuple[int, int]) -> str:
-    hour, minute = hour_minute
-    if minute == 0:  # the readable form, exact on the hour: minutes cannot change the answer
-        return f"request.time.getHours({tz}) {operator} {hour}"
-    now = f"request.time.getHours({tz}) * 60 + request.time.getMinutes({tz})"
-    return f"{now} {operator} {hour} * 60 + {minute}"
-
-
-def build_condition(
-    *,
-    ip_ranges: Sequence[str] = (),
-    user_agent_contains: str | None = None,
-    time_after: str | None = None,
-    time_before: str | None = None,
-    timezone: str = "UTC",
-    require_mfa: bool = False,
-) -> str:
-    """The CEL text for the editor's common cases, all of which must hold.
-
-    - `ip_ranges`: the request comes from one of these networks;
-    - `user_agent_contains`: the user agent contains this text (case-sensitive);
-    - `time_after` / `time_before` ("HH:MM", in `timezone`): from `time_after` included
-      to `time_before` excluded; a window such as 22:00 to 06:00 crosses midnight;
-    - `require_mfa`: the user signed in with MFA.
-
-    Returns "" when nothing is asked (no condition). Raises `ConditionError` for invalid
-    input. Every value is validated or quoted, never spliced raw.
-    """
-    parts: list[str] = []
-    if isinstance(ip_ranges, str):
-        raise ConditionError("ip_ranges must be a list of IP ranges.")
-    if not all(isinstance(cidr, str) for cidr in ip_ranges):
-        raise ConditionError("ip_ranges must be a list of IP ranges.")
-    networks = [str(parse_ip_range(cidr.strip())) for cidr in ip_ranges]
-    if networks:
-        tests = [f"ip_in_range(request.ip, {cel_string(net)})" for net in networks]
-        parts.append(tests[0] if len(tests) == 1 else f"({' || '.join(tests)})")
-    if user_agent_contains:
-        parts.append(f"request.user_agent.contains({cel_string(user_agent_contains)})")
-    if time_after or time_before:
-        parse_timezone(timezone)
-        tz = cel_string(timezone)
-        after = _minutes(time_after, "The start time") if time_after else None
-        before = _minutes(time_before, "The end time") if time_before else None
-        if after is not None and after == before:
-            raise ConditionError("The time window is empty: start and end are the same.")
-        after_test = _time_test(tz, ">=", after) if after else ""
-        before_test = _time_test(tz, "<", before) if before else ""
-        if after and before and after > before:
-            parts.append(f"({after_test} || {before_test})")  # crosses midnight
-        else:
-            parts.extend(test for test in (after_test, before_test) if test)
-    if require_mfa:
-        parts.append("request.mfa")
-    return " && ".join(parts)

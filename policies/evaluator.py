@@ -14,7 +14,9 @@ Semantics, in order:
    condition is true. Scope: an organization-level action is matched by organization
    rules, and only when no project is given; a project-level action with a project is
    matched by `all_projects` rules and by rules listing that project; a project-level
-   action with no project ("in every project") is matched only by `all_projects` rules;
+   action with no project ("in every project") is matched by `all_projects` rules and by
+   deny rules listing any project: an allow must cover every project, and a deny in one
+   project means the action is not allowed in every project;
 5. a condition that fails at run time fails closed: an allow rule does not match, a deny
    rule does (the error is kept in the decision);
 6. any matching deny → deny (`explicit_deny`); else any matching allow → allow
@@ -42,7 +44,6 @@ from policies.conditions import (
     CompiledCondition,
     ConditionContext,
     ConditionError,
-    ConditionEvaluationError,
     broken_condition,
     compile_condition,
 )
@@ -133,7 +134,9 @@ class CompiledRule:
             return True
         if self.scope == "organization":
             return False
-        return project_id is not None and project_id in self.scope
+        if project_id is None:  # "in every project": a deny in any of them takes it back
+            return self.effect == "deny"
+        return project_id in self.scope
 
 
 def compile_rule(
@@ -175,7 +178,7 @@ def compile_rule(
         if strict:
             raise RuleError("Guardrail rules can only deny.")
         patterns = ()  # an allow guardrail would grant everyone: keep it inert
-    expanded = _expand(patterns, scope, strict=strict)
+    expanded = _expand(patterns, scope, strict=strict, deny=effect == "deny")
     rule_scope: Scope
     if scope == "projects":
         rule_scope = frozenset(str(project_id) for project_id in project_ids)
@@ -220,14 +223,15 @@ def _compiled_condition(source: str) -> CompiledCondition:
 
 
 @lru_cache(maxsize=_CACHE_SIZE)
-def _expand(patterns: tuple[str, ...], scope: str, *, strict: bool) -> frozenset[str]:
+def _expand(patterns: tuple[str, ...], scope: str, *, strict: bool, deny: bool) -> frozenset[str]:
+    # A deny's wildcard also covers the actions only granted by name (catalogue).
     if strict:
-        return expand_rule_actions(patterns, scope)
+        return expand_rule_actions(patterns, scope, deny=deny)
     level = ORGANIZATION if scope == "organization" else "project"
     kept: set[str] = set()
     for pattern in patterns:
         try:
-            kept |= expand_pattern(pattern)
+            kept |= expand_pattern(pattern, deny=deny)
         except CatalogueError:
             continue
     return frozenset(name for name in kept if ACTIONS[name].level == level)
@@ -436,6 +440,8 @@ def _conclude(
             allowing = rule
     if deciding is not None:
         explanation = f"denied by {deciding.label}"
+        if project_id is None and isinstance(deciding.scope, frozenset):
+            explanation += f", which denies it in {describe_scope(deciding.scope)}"
         if errors:
             error = next((message for rule, message in errors if rule is deciding), None)
             if error:
@@ -479,7 +485,7 @@ def _match_conditions(
         principal_id=principal.id,
     )
     context.expect(plan.fields, plan.functions)
-    values = context.values
+    values, invalid = context.values, context.invalid
     matched: list[CompiledRule] = []
     unmet: list[CompiledRule] = []
     errors: list[tuple[CompiledRule, str]] = []
@@ -489,7 +495,8 @@ def _match_conditions(
             matched.append(rule)
             continue
         holds: bool | None = None
-        if condition.fast is not None:
+        # A condition reading an invalid fact errors as a whole: only the library says so.
+        if condition.fast is not None and (not invalid or condition.fields.isdisjoint(invalid)):
             try:
                 holds = condition.fast(values)
             except Exception:  # the library answers instead, with its own error semantics
@@ -497,9 +504,9 @@ def _match_conditions(
         if holds is None:
             try:
                 holds = condition.evaluate(context)
-            except ConditionEvaluationError as error:
+            except Exception as error:  # whatever the failure, a decision fails closed
                 errors.append((rule, str(error)))
-                holds = rule.effect == "deny"  # fail closed
+                holds = rule.effect == "deny"
         if holds:
             matched.append(rule)
         elif rule.effect == "allow":

@@ -9,7 +9,8 @@ from django.db.models import QuerySet
 
 from organizations.models import Application, Group, Membership, Project
 from policies import catalogue
-from policies.conditions import ConditionError, build_condition, parse_ip_range, parse_timezone
+from policies.condition_builder import build_condition
+from policies.conditions import ConditionError, parse_ip_range, parse_timezone
 from policies.models import Policy, Rule
 
 

@@ -14,12 +14,14 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.sudo import sudo_required
+from iamportal.ratelimit import within_limit
 from organizations import selectors as org_selectors
 from organizations.models import Organization
 from organizations.views import apply_errors, paginate
 from policies import selectors, services
 from policies.attachment_views import principal_for, principal_label
-from policies.authz import principal_of, request_facts
+from policies.authz import authorize, deny_response, principal_of, request_facts
+from policies.catalogue import GUARDRAIL_EDIT
 from policies.conditions import (
     CompiledCondition,
     ConditionContext,
@@ -33,8 +35,20 @@ from policies.lockout import refuses_self_lockout
 from policies.models import Policy, PolicyAttachment, Rule
 
 
+def _edit_action(policy: Policy | None) -> str:
+    """The permission that changes `policy`'s rules. Guardrails bind every non-owner, so
+    their own permission is one no wildcard or managed policy grants."""
+    if policy is None or policy.kind == Policy.Kind.GUARDRAIL:
+        return GUARDRAIL_EDIT
+    return "iam:policies:update"
+
+
 def _refuse_managed(request: HttpRequest, policy: Policy) -> HttpResponse | None:
-    """A 403 page for a write to a managed policy, which only the catalogue may change."""
+    """A 403 page for a write to a managed policy, which only the catalogue may change, or
+    to the guardrails by someone without their permission."""
+    if policy.kind == Policy.Kind.GUARDRAIL:
+        decision = authorize(request, GUARDRAIL_EDIT)
+        return None if decision.allowed else deny_response(request, decision)
     if not policy.is_managed:
         return None
     messages.error(
@@ -99,6 +113,7 @@ def _rules_context(
         "editing": editing,
         "edit_form": edit_form,
         "edit_test_form": _test_form(edit_form) if edit_form else None,
+        "edit_action": _edit_action(policy),
     }
 
 
@@ -372,7 +387,7 @@ def guardrails(request: HttpRequest, org_id: UUID) -> HttpResponse:
     return render(request, "policies/guardrails.html", _page_context(request, policy))
 
 
-@requires("iam:policies:update")
+@requires(GUARDRAIL_EDIT)
 @sudo_required
 @refuses_self_lockout
 @require_POST
@@ -458,17 +473,34 @@ def _evaluate(
     return {"facts": facts, "value": value}
 
 
-@requires("iam:policies:read")
+# Each test compiles and runs a condition: bound what one editor can make the workers do.
+CONDITION_TESTS_PER_MINUTE = 30
+
+
+@requires("iam:policies:update")
 @require_POST
 def condition_test(request: HttpRequest, org_id: UUID) -> HttpResponse:
     """Evaluate the condition of a rule form against this request and typed-in values.
 
     Reads the rule form's own fields, so the button sits inside that form; without HTMX
-    it shows the result on its own page.
+    it shows the result on its own page. Only rule editors may, and each at most
+    `CONDITION_TESTS_PER_MINUTE` times a minute.
     """
     form = ConditionForm(request.POST)
     test_form = ConditionTestForm(request.POST)
     context: dict[str, Any] = {"form": form, "test_form": test_form, "results": []}
+    template = "policies/condition_test.html"
+    key = f"condition_test:{request.user.pk}"
+    if not within_limit(key, limit=CONDITION_TESTS_PER_MINUTE, window=60):
+        context["throttled"] = (
+            f"Too many condition tests: at most {CONDITION_TESTS_PER_MINUTE} a minute. "
+            "Wait a minute, then test again."
+        )
+        if request.htmx:  # htmx swaps only 2xx answers: show the message where results go
+            return render(request, f"{template}#result", context)
+        response = render(request, template, context, status=429)
+        response["Retry-After"] = "60"
+        return response
     if form.is_valid() and test_form.is_valid():
         source = form.cleaned_data["condition"]
         context["condition"] = source
@@ -499,7 +531,6 @@ def condition_test(request: HttpRequest, org_id: UUID) -> HttpResponse:
                     context["results"].append(
                         ("The values typed in", _evaluate(condition, facts, request))
                     )
-    template = "policies/condition_test.html"
     if request.htmx:
         return render(request, f"{template}#result", context)
     return render(request, template, context)

@@ -9,14 +9,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from policies.condition_builder import build_condition, cel_string
+from policies.condition_cost import MAX_USER_AGENT_LENGTH
 from policies.condition_functions import TIMESTAMP_ACCESSORS, ip_in_range
 from policies.conditions import (
     ConditionContext,
     ConditionError,
     ConditionEvaluationError,
     broken_condition,
-    build_condition,
-    cel_string,
     compile_condition,
 )
 
@@ -301,6 +301,37 @@ def test_context_rebuilds_when_a_condition_needs_more_fields() -> None:
 def test_context_refuses_a_naive_time() -> None:
     with pytest.raises(ValueError):
         facts(time=dt.datetime(2025, 1, 1))  # naive on purpose
+
+
+def test_conditions_see_a_bounded_user_agent() -> None:
+    huge = "boom" + "a" * 100_000
+    assert holds(f"size(request.user_agent) == {MAX_USER_AGENT_LENGTH}", user_agent=huge)
+    assert compile_condition('request.user_agent.startsWith("boom")').fast is not None
+    assert facts(user_agent=huge).values["request.user_agent"] == huge[:MAX_USER_AGENT_LENGTH]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field", "reason"),
+    [
+        ({"user_agent": "curl\ud800"}, "request.user_agent", "is not valid text"),
+        ({"ip": "\udc00"}, "request.ip", "is not valid text"),
+        ({"principal_id": None}, "principal.id", "is not valid text"),
+        (
+            {"time": dt.datetime.min.replace(tzinfo=dt.timezone(dt.timedelta(hours=1)))},
+            "request.time",
+            "is out of range",
+        ),
+    ],
+)
+def test_a_fact_the_library_cannot_take_fails_the_conditions_reading_it(
+    kwargs: dict[str, object], field: str, reason: str
+) -> None:
+    context = facts(**kwargs)  # type: ignore[arg-type]
+    assert context.values[field] is None  # so the fast path declines it
+    reading = compile_condition(f"has({field})")
+    with pytest.raises(ConditionEvaluationError, match=f"^{field} {reason}$"):
+        reading.evaluate(context)
+    assert compile_condition("!request.mfa").evaluate(context) is True
 
 
 # ------------------------------------------------------------------------- builders

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Sequence
 
@@ -11,7 +12,7 @@ from hypothesis import strategies as st
 
 from policies import evaluator
 from policies.catalogue import ACTIONS, MANAGED_POLICIES, ActionScopeError, UnknownActionError
-from policies.conditions import ConditionContext, ConditionError
+from policies.conditions import CompiledCondition, ConditionContext, ConditionError
 from policies.evaluator import (
     CompiledRule,
     CompiledRuleSet,
@@ -231,12 +232,27 @@ def test_project_action_matches_only_the_listed_projects() -> None:
     assert denied.explanation == "denied: no policy grants dns:zones:read in this project"
 
 
-def test_project_action_without_project_matches_only_all_projects_rules() -> None:
+def test_project_action_in_every_project_needs_an_all_projects_allow() -> None:
     listed = [rule("allow", ["dns:zones:list"], "projects", projects=["p1"])]
     everywhere = [rule("allow", ["dns:zones:list"], "all_projects")]
     assert not check(listed, "dns:zones:list", None).allowed
     assert check(everywhere, "dns:zones:list", None).allowed
     assert "in every project" in check(listed, "dns:zones:list", None).explanation
+
+
+def test_a_deny_in_one_project_denies_in_every_project() -> None:
+    rules = [
+        rule("allow", ["compute:instances:list"], "all_projects", policy="Devs"),
+        rule("deny", ["compute:instances:list"], "projects", projects=["A"], policy="NoProd"),
+    ]
+    everywhere = check(rules, "compute:instances:list", None)
+    assert (everywhere.allowed, everywhere.reason) == (False, "explicit_deny")
+    assert everywhere.explanation == (
+        "denied by rule 1 of policy NoProd, which denies it in project A"
+    )
+    assert check(rules, "compute:instances:list", "B").allowed
+    in_a = check(rules, "compute:instances:list", "A")
+    assert (in_a.allowed, in_a.explanation) == (False, "denied by rule 1 of policy NoProd")
 
 
 def test_deny_on_one_project_does_not_deny_elsewhere() -> None:
@@ -285,6 +301,100 @@ def test_condition_error_makes_a_deny_match() -> None:
         "denied by guardrail rule 1 of policy Guard (its condition could not be evaluated:"
     )
     assert check(rules, "iam:users:list", request=OFFICE).allowed
+
+
+# Conditions reading the user agent and the time, with and without a Python fast path.
+_UA_CONDITIONS = ('request.user_agent.contains("curl")', 'request.user_agent.matches("^curl")')
+_TIME_CONDITIONS = (
+    'request.time.getHours("America/New_York") >= 0',
+    "request.time.getHours() >= 0",
+    'request.time > timestamp("2000-01-01T00:00:00Z")',
+)
+_PLUS_5, _MINUS_5 = (dt.timezone(dt.timedelta(hours=hours)) for hours in (5, -5))
+_EXTREME_TIMES = (
+    dt.datetime.max.replace(tzinfo=dt.UTC),
+    dt.datetime.min.replace(tzinfo=dt.UTC),
+    dt.datetime.min.replace(tzinfo=_PLUS_5),  # before the first UTC instant
+    dt.datetime.max.replace(tzinfo=_MINUS_5),  # after the last one
+)
+
+
+def _fails_closed(condition: str, request: RequestFacts) -> list[evaluator.Decision]:
+    """The decisions of an allow rule and of a deny rule with `condition`, checked to fail
+    closed if the condition errors."""
+    decisions = []
+    for effect in ("allow", "deny"):
+        decision = check(
+            [rule(effect, ["iam:users:list"], condition=condition)],
+            "iam:users:list",
+            request=request,
+        )
+        if decision.condition_errors:
+            assert not decision.allowed
+            expected = "explicit_deny" if effect == "deny" else "implicit_deny"
+            assert decision.reason == expected
+        decisions.append(decision)
+    return decisions
+
+
+def test_ua_and_time_conditions_cover_both_evaluation_paths() -> None:
+    for conditions in (_UA_CONDITIONS, _TIME_CONDITIONS):
+        paths = {rule("allow", ["iam:*"], condition=c).condition.fast is None for c in conditions}
+        assert paths == {True, False}
+
+
+@pytest.mark.parametrize("condition", _UA_CONDITIONS)
+def test_a_lone_surrogate_in_the_user_agent_fails_closed(condition: str) -> None:
+    request = RequestFacts(ip="10.1.2.3", user_agent="curl\ud800", time=NOW)
+    for decision in _fails_closed(condition, request):
+        assert [message for _, message in decision.condition_errors] == [
+            "request.user_agent is not valid text"
+        ]
+
+
+def test_conditions_not_reading_an_invalid_fact_still_hold() -> None:
+    rules = [
+        rule("allow", ["iam:users:list"], condition=_UA_CONDITIONS[1], policy="Curl"),
+        rule("allow", ["iam:users:list"], condition=IN_OFFICE, policy="Office"),
+    ]
+    request = RequestFacts(ip="10.1.2.3", user_agent="curl\udfff", time=NOW)
+    decision = check(rules, "iam:users:list", request=request)
+    assert decision.allowed and decision.deciding_rule is rules[1]
+    assert [r for r, _ in decision.condition_errors] == [rules[0]]
+
+
+@pytest.mark.parametrize("time", _EXTREME_TIMES)
+@pytest.mark.parametrize("condition", _TIME_CONDITIONS)
+def test_extreme_request_times_never_raise_and_fail_closed(
+    condition: str, time: dt.datetime
+) -> None:
+    decisions = _fails_closed(condition, RequestFacts(ip="10.1.2.3", user_agent="", time=time))
+    if time.utcoffset():  # beyond UTC's range: no condition reading the time can hold
+        for decision in decisions:
+            assert [m for _, m in decision.condition_errors] == ["request.time is out of range"]
+
+
+def test_any_error_of_a_condition_fails_closed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whatever a condition raises (the library, the fast path, a bug), decide() fails
+    closed instead of raising."""
+
+    def explode(*args: object) -> bool:
+        raise RecursionError("too deep")
+
+    def exploding(effect: str, condition: str) -> CompiledRule:
+        compiled = rule(effect, ["iam:users:list"], condition=condition)
+        assert compiled.condition is not None
+        return dataclasses.replace(
+            compiled, condition=dataclasses.replace(compiled.condition, fast=explode)
+        )
+
+    rules = [exploding("allow", "request.mfa"), exploding("allow", "size(request.ip) > 0")]
+    deny = exploding("deny", "!request.mfa")
+    monkeypatch.setattr(CompiledCondition, "evaluate", explode)
+    decision = check(rules, "iam:users:list")
+    assert (decision.allowed, decision.reason) == (False, "implicit_deny")
+    assert [message for _, message in decision.condition_errors] == ["too deep", "too deep"]
+    assert check([rule("allow", ["iam:*"]), deny], "iam:users:list").reason == "explicit_deny"
 
 
 class CountingContext(ConditionContext):
@@ -568,7 +678,10 @@ def _reference(
         if level == "organization" and not (r.scope == "organization" and project is None):
             continue
         if level == "project" and not (
-            r.scope == "all_projects" or (project is not None and project in r.scope)
+            r.scope == "all_projects"
+            or (project is not None and project in r.scope)
+            # "In every project": a deny in any project takes it back.
+            or (project is None and r.effect == "deny" and isinstance(r.scope, frozenset))
         ):
             continue
         if r.condition is not None:

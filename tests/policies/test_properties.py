@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import time
 from collections.abc import Sequence
 
+import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from policies.catalogue import ACTIONS
-from policies.conditions import ConditionContext, compile_condition
+from policies.conditions import ConditionContext, ConditionError, compile_condition
 from policies.evaluator import (
     CompiledRule,
     CompiledRuleSet,
@@ -113,15 +115,24 @@ def rules(draw: st.DrawFn, effect: str | None = None) -> CompiledRule:
     )
 
 
+# Facts the library cannot take (a lone surrogate, a time beyond UTC's range) and the
+# extremes of its range: conditions reading them fail closed, decide() never raises.
+EXTREME_TIMES = (
+    dt.datetime.max.replace(tzinfo=dt.UTC),
+    dt.datetime.min.replace(tzinfo=dt.UTC),
+    dt.datetime.min.replace(tzinfo=dt.timezone(dt.timedelta(hours=5))),
+    dt.datetime.max.replace(tzinfo=dt.timezone(dt.timedelta(hours=-5))),
+)
 requests = st.builds(
     RequestFacts,
     ip=st.sampled_from(("10.1.2.3", "203.0.113.9", "2001:db8::1", "::ffff:10.1.2.3", "", "x")),
-    user_agent=st.sampled_from(("curl/8.9.1", "Mozilla/5.0", "42", "")),
+    user_agent=st.sampled_from(("curl/8.9.1", "Mozilla/5.0", "42", "", "curl\ud800")),
     time=st.sampled_from(
         (
             dt.datetime(2025, 3, 4, 10, 0, tzinfo=dt.UTC),
             dt.datetime(2025, 3, 4, 22, 30, tzinfo=dt.UTC),
             dt.datetime(2025, 7, 1, 6, 59, tzinfo=dt.timezone(dt.timedelta(hours=-7))),
+            *EXTREME_TIMES,
         )
     ),
     mfa=st.booleans(),
@@ -256,15 +267,9 @@ def test_a_matching_deny_anywhere_wins(
         assume(project_id is None)  # in a project it is never granted: no rule decides
         scope, projects = "organization", ()
     else:
-        assume(project_id is not None)
-        scope, projects = (
-            ("all_projects", ())
-            if data.draw(st.booleans())
-            else (
-                "projects",
-                (project_id,),
-            )
-        )
+        # With no project ("in every project"), a deny listing any project decides too.
+        listed = (project_id or data.draw(st.sampled_from(PROJECTS)),)
+        scope, projects = ("all_projects", ()) if data.draw(st.booleans()) else ("projects", listed)
     condition = data.draw(st.sampled_from(("", "int(request.user_agent) > 3 || true", "true")))
     deny = _rule(
         "deny",
@@ -408,10 +413,12 @@ def test_the_fast_path_agrees_with_the_library(
         return  # refused on save (e.g. fails on a sample request): never evaluated
     assert condition.fast is not None, source
     context = _context(request, principal)
-    try:
-        fast: bool | None = condition.fast(context.values)
-    except Exception:
-        fast = None
+    fast: bool | None = None
+    if condition.fields.isdisjoint(context.invalid):  # else the evaluator skips it
+        try:
+            fast = condition.fast(context.values)
+        except Exception:
+            fast = None
     try:
         library: bool | None = condition.evaluate(context)
     except Exception:
@@ -466,3 +473,98 @@ def test_conditions_outside_the_subset_have_no_fast_path() -> None:
         'request.user_agent < "m"',
     ):
         assert compile_condition(source).fast is None, source
+
+
+# ------------------------------------------------------- the cost bound of conditions
+
+# A condition node: (CEL text, whether it holds a macro, whether a macro nests another).
+_Node = tuple[str, bool, bool]
+_LEAVES = (
+    'request.user_agent.startsWith("boom")',
+    'request.user_agent.contains("a")',
+    r'request.user_agent.matches("^boom[0-9a-z]*(é|\\w)+$")',
+    r'request.user_agent.matches("\\w{20}")',  # near the regex budget
+    'ip_in_range(request.ip, "2001:db8::/32")',
+    'request.time.getHours("Europe/Paris") >= 8',
+    "size(request.user_agent + request.user_agent) > 100",
+    "request.mfa",
+)
+# What a macro's body does with its element `v` (one more use per extra `+ v`).
+_ELEMENT_TESTS = (
+    "request.user_agent.contains(v)",
+    'request.user_agent.endsWith(v + "x")',
+    "v + v + v + v + v + v != request.user_agent",
+    "request.user_agent.matches(v)",  # a computed pattern: refused
+)
+
+
+def _list_literal(size: int) -> str:
+    return "[" + ", ".join(f'"{"ab"[i % 2]}{i}"' for i in range(size)) + "]"
+
+
+def _macro(macro: str, size: int, test: str, body: _Node) -> _Node:
+    call = f"{_list_literal(size)}.{macro}(v, ({test}) || ({body[0]}))"
+    text = f"{call}.size() >= 0" if macro in ("map", "filter") else call
+    return (text, True, body[1] or body[2])
+
+
+def _chained(macro: str, size: int, body: _Node) -> _Node:
+    return (f'{_list_literal(size)}.map(w, w + "x").{macro}(v, {body[0]})', True, True)
+
+
+def _costly_conditions() -> st.SearchStrategy[_Node]:
+    """Conditions of macros, string functions and regexes over request facts, nested or
+    not: the shapes of the condition bomb and their neighbours within the bound."""
+    macros = st.sampled_from(("exists", "all", "exists_one", "existsOne", "map", "filter"))
+    quantifiers = st.sampled_from(("exists", "all", "exists_one"))
+    sizes = st.integers(1, 110)
+    leaves = st.sampled_from(_LEAVES).map(lambda text: (text, False, False))
+    return st.recursive(
+        leaves,
+        lambda inner: st.one_of(
+            st.builds(
+                lambda a, op, b: (f"({a[0]}) {op} ({b[0]})", a[1] or b[1], a[2] or b[2]),
+                inner,
+                st.sampled_from(("&&", "||")),
+                inner,
+            ),
+            st.builds(_macro, macros, sizes, st.sampled_from(_ELEMENT_TESTS), inner),
+            st.builds(_chained, quantifiers, sizes, inner),
+        ),
+        max_leaves=6,
+    )
+
+
+adversarial_requests = st.builds(
+    RequestFacts,
+    ip=st.sampled_from(("2001:db8::1", "::ffff:10.1.2.3", "fe80::1%eth0", "10.1.2.3", "x" * 5000)),
+    user_agent=st.one_of(
+        st.sampled_from(("boom" + "a" * 100_000, "boom" + "é" * 5000, "boom\ud800", "")),
+        st.text(max_size=40).map(lambda text: "boom" + text),
+    ),
+    time=st.sampled_from((dt.datetime(2025, 3, 4, 10, 0, tzinfo=dt.UTC), *EXTREME_TIMES)),
+    mfa=st.booleans(),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_costly_conditions(), adversarial_requests, principals)
+def test_accepted_conditions_are_cheap_and_nested_macros_refused(
+    node: _Node, request: RequestFacts, principal: Principal
+) -> None:
+    """Whatever `compile_condition` accepts evaluates well within 50 ms on any request
+    (the reported bomb took seconds); a macro nested in another is always refused."""
+    source, _, nested = node
+    if nested:
+        with pytest.raises(ConditionError):
+            compile_condition(source)
+        return
+    try:
+        condition = compile_condition(source)
+    except ConditionError:
+        return  # another bound (size, pattern) or a failing sample: never evaluated
+    unconditional = _rule("allow", "iam:users:list", "organization", (), "", False, "A")
+    rule = dataclasses.replace(unconditional, condition=condition, condition_source=source)
+    start = time.perf_counter()
+    _decide([rule], "iam:users:list", None, request, principal)
+    assert time.perf_counter() - start < 0.05, source
