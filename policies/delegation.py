@@ -28,19 +28,16 @@ from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
-from django.urls import reverse
 from django.utils import timezone
-from django_htmx.http import push_url, reswap, retarget
 
 from accounts.models import User
-from accounts.sudo import safe_next
 from audit import events
 from audit.services import record
 from organizations.models import Membership, Organization, Project
 from policies import authz
 from policies.catalogue import GUARDRAIL_EDIT, ORGANIZATION
 from policies.evaluator import CompiledRule, CompiledRuleSet, Principal, RequestFacts, decide
+from policies.interruptions import back_url, interruption
 
 ALL_PROJECTS = "all_projects"
 # Named in a refusal; the rest are counted ("and 12 more").
@@ -266,18 +263,8 @@ def require_guardrail_editor(
 
 def refused_response(request: HttpRequest, error: DelegationRefused) -> HttpResponse:
     """The page for a refusal no form could show (a button rather than a form posted)."""
-    organization = request.organization  # type: ignore[attr-defined]
-    back = safe_next(
-        request,
-        request.headers.get("Referer"),
-        fallback=reverse("organizations:dashboard", args=[organization.pk]),
-    )
-    context = {"error": error, "back_url": back}
-    if request.htmx:  # type: ignore[attr-defined]
-        # htmx swaps only 2xx answers: replace the page's main content with the refusal.
-        response = render(request, f"{_TEMPLATE}#refusal", context)
-        return push_url(reswap(retarget(response, "#main"), "innerHTML"), False)
-    return render(request, _TEMPLATE, context, status=403)
+    context = {"error": error, "back_url": back_url(request)}
+    return interruption(request, _TEMPLATE, "refusal", context, status=403)
 
 
 def record_refusals(request: HttpRequest) -> None:

@@ -26,16 +26,13 @@ from typing import Any
 from django.contrib.messages.storage import default_storage
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
-from django.urls import reverse
-from django_htmx.http import push_url, reswap, retarget
 
-from accounts.sudo import safe_next
 from audit import events
 from audit.services import record
 from organizations.models import Membership
 from policies import authz
 from policies.evaluator import Decision, decide
+from policies.interruptions import back_url, interruption
 from policies.selectors import compile_rules_for
 
 CONFIRM_FIELD = "confirm_lockout"
@@ -105,12 +102,6 @@ def _forget_rolled_back_work(request: HttpRequest) -> None:
 
 
 def _confirmation(request: HttpRequest, decision: Decision) -> HttpResponse:
-    organization = request.organization  # type: ignore[attr-defined]
-    back = safe_next(
-        request,
-        request.headers.get("Referer"),
-        fallback=reverse("organizations:dashboard", args=[organization.pk]),
-    )
     context = {
         "decision": decision,
         "action": request.iam_action,  # type: ignore[attr-defined]
@@ -122,11 +113,7 @@ def _confirmation(request: HttpRequest, decision: Decision) -> HttpResponse:
             for value in values
         ],
         "confirm_field": CONFIRM_FIELD,
-        "back_url": back,
+        "back_url": back_url(request),
         "facts": authz.request_facts(request),
     }
-    if request.htmx:  # type: ignore[attr-defined]
-        # htmx swaps only 2xx answers: replace the page's main content with the question.
-        response = render(request, TEMPLATE + "#confirmation", context)
-        return push_url(reswap(retarget(response, "#main"), "innerHTML"), False)
-    return render(request, TEMPLATE, context, status=409)
+    return interruption(request, TEMPLATE, "confirmation", context, status=409)
