@@ -91,6 +91,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "iamportal.middleware.HtmxRedirectMiddleware",
     # Session list, session age and organization MFA enforcement (needs htmx and messages).
     "accounts.middleware.SessionActivityMiddleware",
     "accounts.middleware.OrganizationSecurityMiddleware",

@@ -11,6 +11,7 @@ admin.site.site_header = "IAM Portal operations"
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
+    path("favicon.ico", views.favicon, name="favicon"),
     path("accounts/", include("accounts.urls")),
     path("o/<uuid:org_id>/audit/", include("audit.urls")),
     path("o/<uuid:org_id>/iam/", include("policies.editor_urls")),

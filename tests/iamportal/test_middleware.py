@@ -41,3 +41,19 @@ def test_the_declared_length_is_checked_whatever_the_path(settings) -> None:
     )
     assert response.status_code == 413
     assert "1 KiB" in response.content.decode()
+
+
+def test_an_htmx_form_that_redirects_on_success_makes_htmx_navigate(org: Org, owner_client) -> None:
+    """Issue #11, point 1: the group was created and the browser swapped the whole group
+    page into the create card. Any redirect answering HTMX becomes HX-Redirect."""
+    url = reverse("organizations:group_create", args=[org.organization.pk])
+    response = owner_client.post(url, {"name": "Finance"}, headers={"HX-Request": "true"})
+
+    group = org.organization.groups.get(name="Finance")
+    page = reverse("organizations:group_detail", args=[org.organization.pk, group.pk])
+    assert response.status_code == 200
+    assert response["HX-Redirect"] == page
+    assert response.content == b""
+    # Without HTMX, the plain form still gets its redirect.
+    plain = owner_client.post(url, {"name": "Ops"})
+    assert plain.status_code == 302

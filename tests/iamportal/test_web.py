@@ -86,3 +86,10 @@ def test_security_headers(client: Client) -> None:
     assert response["X-Frame-Options"] == "DENY"
     assert response["X-Content-Type-Options"] == "nosniff"
     assert response["Referrer-Policy"] == "same-origin"
+
+
+def test_favicon_ico_leads_to_the_icon(client: Client) -> None:
+    # The operators' admin names no icon: browsers ask /favicon.ico (issue #11, point 5).
+    response = client.get("/favicon.ico")
+    assert response.status_code == 301
+    assert response["Location"].endswith("favicon.svg")
