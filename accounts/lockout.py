@@ -25,8 +25,9 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from accounts.emails import canonical_email_or_none
+from accounts.trail import account_for_email, record_account_event
 from audit import events
-from audit.services import client_ip, client_user_agent, record
+from audit.services import client_ip, client_user_agent
 from iamportal.text import one_line
 from organizations.models import Membership
 
@@ -113,9 +114,11 @@ def lockout_response(
 
 
 def record_lockout(request: HttpRequest | None, username: str | None) -> None:
-    """Audit a refused sign-in; the typed email is a label, never linked to an account."""
-    record(
+    """Audit a refused sign-in, in the trails of the account's organizations when the
+    typed email names one (the page never says so)."""
+    record_account_event(
         action=events.AUTH_LOGIN_LOCKED_OUT,
+        account=account_for_email(username),
         target_label=(username or "")[:254],
         data={"ip": attempt_ip(request) if request is not None else None},
         request=request,

@@ -11,6 +11,7 @@ throttling (1, 2, 4, 8… seconds after each wrong code) hold under concurrency.
 
 from __future__ import annotations
 
+import math
 import re
 from base64 import b32encode
 from dataclasses import dataclass
@@ -31,8 +32,8 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from accounts.models import User
 from accounts.sessions import sessions_end_others
 from accounts.tokens import backup_code_digest
+from accounts.trail import record_account_event
 from audit import events
-from audit.services import record
 
 TOTP_NAME = "Authenticator app"
 BACKUP_NAME = "Backup codes"
@@ -46,10 +47,14 @@ WRONG_CODE = (
 
 @dataclass(frozen=True)
 class CodeCheck:
-    """The outcome of checking a code: the device that accepted it, or why not."""
+    """The outcome of checking a code: the device that accepted it, or why not.
+
+    `throttled`: no code was checked, the device's delay after a wrong code still runs.
+    """
 
     device: Device | None
     error: str = ""
+    throttled: bool = False
 
     @property
     def ok(self) -> bool:
@@ -91,22 +96,36 @@ def _normalise(code: str) -> str:
     return _SEPARATORS.sub("", code or "").lower()
 
 
+def _time_until(until: datetime) -> str:
+    whole = max(1, math.ceil((until - timezone.now()).total_seconds()))
+    return f"{whole} second{'s' if whole != 1 else ''}"
+
+
 def _throttled_message(data: dict | None) -> str:
-    if data and data.get("reason") == VerifyNotAllowed.N_FAILED_ATTEMPTS:
-        until: datetime | None = data.get("locked_until")
-        wait = max(1, int((until - timezone.now()).total_seconds()) + 1) if until else 1
-        return (
-            f"Too many wrong codes in a row. Wait {wait} second{'s' if wait != 1 else ''} "
-            "and try again."
-        )
+    """Why no code was checked: the delay django-otp sets after wrong codes (1, 2, 4…
+    seconds), with the time it still runs and the wrong codes behind it."""
+    until: datetime | None = (data or {}).get("locked_until")
+    if data and data.get("reason") == VerifyNotAllowed.N_FAILED_ATTEMPTS and until:
+        count = int(data.get("failure_count") or 1)
+        wrong = "The last code was wrong" if count == 1 else f"{count} wrong codes in a row"
+        return f"{wrong}: wait {_time_until(until)}, then enter the current code."
     return "Codes cannot be checked right now. Try again in a moment."
 
 
-def check_code(user: User, code: str) -> CodeCheck:
+def _wrong_code_message(device: Device, message: str) -> str:
+    """`message`, and how long the next try waits when django-otp's throttle applies."""
+    device.refresh_from_db()  # django-otp counted the wrong code on its locked copy
+    allowed, data = device.verify_is_allowed()
+    until: datetime | None = None if allowed else (data or {}).get("locked_until")
+    return f"{message} You can try again in {_time_until(until)}." if until else message
+
+
+def check_code(user: User, code: str, *, request: HttpRequest | None) -> CodeCheck:
     """Check a TOTP code (six digits) or a backup code against the user's devices.
 
-    A wrong code counts against the device's throttle; a throttled device refuses even
-    a right code until its delay has passed.
+    A wrong code counts against the device's throttle (django-otp) and is audited; while
+    the delay it sets runs, no code is checked, not even a right one, and the refusal
+    does not count as a wrong code (it lengthens nothing).
     """
     token = _normalise(code)
     if not token:
@@ -115,23 +134,19 @@ def check_code(user: User, code: str) -> CodeCheck:
         device: Device | None = totp_device_of(user)
     else:
         device = StaticDevice.objects.filter(user=user, confirmed=True).first()
-    if device is None:
-        return CodeCheck(None, WRONG_CODE)
-    allowed, data = device.verify_is_allowed()
-    if not allowed:
-        # Counted as a failure too, as django-otp does: hammering lengthens the wait.
-        device.throttle_increment()
-        return CodeCheck(None, _throttled_message(data))
-    if isinstance(device, StaticDevice):
-        token = backup_code_digest(token)
-    verified = verify_token(user, device.persistent_id, token)
+    verified = None
+    if device is not None:
+        allowed, data = device.verify_is_allowed()
+        if not allowed:
+            return CodeCheck(None, _throttled_message(data), throttled=True)
+        if isinstance(device, StaticDevice):
+            token = backup_code_digest(token)
+        verified = verify_token(user, device.persistent_id, token)
     if verified is None:
-        return CodeCheck(None, WRONG_CODE)
+        record_account_event(action=events.AUTH_MFA_FAILED, account=user, request=request)
+        error = WRONG_CODE if device is None else _wrong_code_message(device, WRONG_CODE)
+        return CodeCheck(None, error)
     return CodeCheck(verified)
-
-
-def record_code_failure(user: User, request: HttpRequest | None) -> None:
-    record(action=events.AUTH_MFA_FAILED, target=user, request=request)
 
 
 # Enrollment and management (services)
@@ -182,11 +197,12 @@ def mfa_enrollment_confirm(*, user: User, code: str, request: HttpRequest) -> li
             locked.save()
             TOTPDevice.objects.filter(user=user).exclude(pk=locked.pk).delete()
             codes = _new_backup_codes(user)
-            record(action=events.AUTH_MFA_ENROLLED, actor=user, target=user, request=request)
+            record_account_event(
+                action=events.AUTH_MFA_ENROLLED, account=user, actor=user, request=request
+            )
     if not verified:
-        raise ValidationError(
-            {"code": "That code does not match. Enter the current code your app shows."}
-        )
+        wrong = "That code does not match. Enter the current code your app shows."
+        raise ValidationError({"code": _wrong_code_message(device, wrong)})
     otp_login(request, locked)
     return codes
 
@@ -197,8 +213,8 @@ def mfa_backup_codes_regenerate(*, user: User, request: HttpRequest) -> list[str
     if not has_mfa(user):
         raise ValidationError("Set up an authenticator app first.")
     codes = _new_backup_codes(user)
-    record(
-        action=events.AUTH_MFA_BACKUP_CODES_REGENERATED, actor=user, target=user, request=request
+    record_account_event(
+        action=events.AUTH_MFA_BACKUP_CODES_REGENERATED, account=user, actor=user, request=request
     )
     return codes
 
@@ -210,13 +226,14 @@ def mfa_remove(*, user: User, code: str, request: HttpRequest) -> None:
     """
     if not has_mfa(user):
         raise ValidationError("No authenticator app is set up.")
-    result = check_code(user, code)
+    result = check_code(user, code, request=request)
     if not result.ok:
-        record_code_failure(user, request)
         raise ValidationError({"code": result.error})
     with transaction.atomic():
         mfa_devices_delete(user=user)
-        record(action=events.AUTH_MFA_REMOVED, actor=user, target=user, request=request)
+        record_account_event(
+            action=events.AUTH_MFA_REMOVED, account=user, actor=user, request=request
+        )
         sessions_end_others(user=user, keep=request.session.session_key)
 
 

@@ -25,8 +25,8 @@ from accounts.forms import CodeForm, ConfirmForm, EnrollForm
 from accounts.middleware import member_mfa_status
 from accounts.models import User
 from accounts.sudo import safe_next, sudo_grant, sudo_is_fresh, sudo_required
+from accounts.trail import record_account_event
 from audit import events
-from audit.services import record
 from organizations.selectors import membership_for
 from organizations.views import apply_errors
 from policies.guards import public, signed_in
@@ -100,7 +100,7 @@ def mfa_verify(request: HttpRequest) -> HttpResponse:
 
     form = CodeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        result = mfa.check_code(user, form.cleaned_data["code"])
+        result = mfa.check_code(user, form.cleaned_data["code"], request=request)
         if result.ok:
             if pending is not None:
                 request.session.pop(PENDING_KEY, None)
@@ -110,10 +110,10 @@ def mfa_verify(request: HttpRequest) -> HttpResponse:
                 request.session.cycle_key()
                 otp_login(request, result.device)
             if result.used_backup_code:
-                record(
+                record_account_event(
                     action=events.AUTH_MFA_BACKUP_CODE_USED,
+                    account=user,
                     actor=user,
-                    target=user,
                     request=request,
                 )
                 left = mfa.backup_codes_left(user)
@@ -123,9 +123,8 @@ def mfa_verify(request: HttpRequest) -> HttpResponse:
                     "Generate new ones from your MFA page if you are running out.",
                 )
             return redirect(next_url)
-        mfa.record_code_failure(user, request)
         form.add_error("code", result.error)
-        if pending is not None:
+        if pending is not None and not result.throttled:
             pending["f"] = int(pending.get("f", 0)) + 1
             if pending["f"] >= PENDING_MAX_FAILURES:
                 return _restart_sign_in(
@@ -289,10 +288,9 @@ def confirm(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         code = form.cleaned_data.get("code")
         if code:
-            result = mfa.check_code(user, code)
+            result = mfa.check_code(user, code, request=request)
             ok = result.ok
             if not ok:
-                mfa.record_code_failure(user, request)
                 form.add_error("code", result.error)
         else:
             # Through the authentication backends: wrong passwords count towards lock-out.

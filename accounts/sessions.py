@@ -21,8 +21,9 @@ from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 
 from accounts.models import User, UserSession
+from accounts.trail import record_account_event
 from audit import events
-from audit.services import client_ip, client_user_agent, record
+from audit.services import client_ip, client_user_agent
 
 # Unix time of the sign-in, set when the session signs in (accounts.signals).
 STARTED_KEY = "_session_started"
@@ -129,10 +130,10 @@ def session_end(*, user: User, session_id: object, request: HttpRequest) -> User
         row.delete()
     else:
         _end(row)
-    record(
+    record_account_event(
         action=events.AUTH_SESSION_ENDED,
+        account=user,
         actor=user,
-        target=user,
         data={"ip": row.ip, "device": row.device, "current": current},
         request=request,
     )
@@ -159,10 +160,10 @@ def sessions_end_others(*, user: User, keep: str | None) -> int:
 def sessions_end_all_other(*, user: User, request: HttpRequest) -> int:
     """The account page's "End all other sessions"."""
     count = sessions_end_others(user=user, keep=_key(request))
-    record(
+    record_account_event(
         action=events.AUTH_SESSIONS_ENDED,
+        account=user,
         actor=user,
-        target=user,
         data={"ended": count},
         request=request,
     )

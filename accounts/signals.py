@@ -1,4 +1,5 @@
-"""Sign-ins, sign-outs, failed sign-ins and lock-outs go to the audit trail."""
+"""Sign-ins, sign-outs, failed sign-ins and lock-outs go to the audit trail of each
+organization the account belongs to (accounts.trail)."""
 
 from __future__ import annotations
 
@@ -11,13 +12,13 @@ from django.dispatch import receiver
 from accounts.lockout import attempted_email, record_lockout
 from accounts.sessions import session_mark_started, session_track
 from accounts.sudo import sudo_grant
+from accounts.trail import account_for_email, record_account_event
 from audit import events
-from audit.services import record
 
 
 @receiver(user_logged_in)
 def _signed_in(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
-    record(action=events.ACCOUNT_SIGNED_IN, actor=user, target=user, request=request)
+    record_account_event(action=events.ACCOUNT_SIGNED_IN, account=user, actor=user, request=request)
     if request is not None and hasattr(request, "session"):
         # Signing in is a fresh confirmation, and the start of the session's age.
         session_mark_started(request)
@@ -28,16 +29,24 @@ def _signed_in(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
 @receiver(user_logged_out)
 def _signed_out(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
     if user is not None:
-        record(action=events.ACCOUNT_SIGNED_OUT, actor=user, target=user, request=request)
+        record_account_event(
+            action=events.ACCOUNT_SIGNED_OUT, account=user, actor=user, request=request
+        )
 
 
 @receiver(user_login_failed)
 def _sign_in_failed(
     sender: Any, credentials: dict[str, Any], request: Any = None, **kw: Any
 ) -> None:
-    # The attempted address is kept as a label only; no account is linked or revealed.
+    # The page says the same whether the account exists; only its organizations' trails
+    # (and operators, for an address naming no account) learn whose sign-in failed.
     attempted = attempted_email(request, credentials)
-    record(action=events.ACCOUNT_SIGN_IN_FAILED, target_label=attempted, request=request)
+    record_account_event(
+        action=events.ACCOUNT_SIGN_IN_FAILED,
+        account=account_for_email(attempted),
+        target_label=attempted,
+        request=request,
+    )
 
 
 @receiver(user_locked_out)

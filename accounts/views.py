@@ -16,8 +16,8 @@ from accounts.mfa import has_mfa
 from accounts.mfa_views import mfa_pending_begin
 from accounts.services import account_sign_up
 from accounts.sessions import sessions_end_others
+from accounts.trail import record_account_event
 from audit import events
-from audit.services import record
 from policies.guards import public
 
 
@@ -85,10 +85,10 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
             # Django already refuses sessions signed in with the old password; end them
             # in the store too, so they vanish from the account page at once.
             sessions_end_others(user=form.user, keep=self.request.session.session_key)
-            record(
+            record_account_event(
                 action=events.ACCOUNT_PASSWORD_RESET,
+                account=form.user,
                 actor=form.user,
-                target=form.user,
                 request=self.request,
             )
         return response

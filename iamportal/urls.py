@@ -1,13 +1,14 @@
 from django.contrib import admin
 from django.urls import include, path
-from django_otp.admin import OTPAdminSite
 
+from accounts.admin_site import OperatorAdminSite
 from iamportal import views
 
-# Operators' admin: staff accounts verified with an authenticator (django-otp). Swapping
-# the default site's class keeps every `admin.site.register` of the apps.
-admin.site.__class__ = OTPAdminSite
-admin.site.site_header = "IAM Portal operations"
+# Operators' admin: staff accounts verified with an authenticator (django-otp), signed in
+# with email, password and code in one form. Swapping the default site's class keeps
+# every `admin.site.register` of the apps.
+admin.site.__class__ = OperatorAdminSite
+admin.site.site_header = admin.site.site_title = "IAM Portal operations"
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),

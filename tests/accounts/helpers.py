@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import time
 from base64 import b32encode
+from datetime import datetime, timedelta
 
 import pyotp
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -60,3 +62,15 @@ def expire_sudo(client: Client) -> None:
     session = client.session
     session.pop(SUDO_SESSION_KEY, None)
     session.save()
+
+
+class Clock:
+    """Django's clock stopped, moved on by hand: django-otp's throttle reads it
+    (`timezone.now`), while TOTP codes keep following the real `time.time()`."""
+
+    def __init__(self, monkeypatch) -> None:
+        self.now: datetime = timezone.now()
+        monkeypatch.setattr(timezone, "now", lambda: self.now)
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)

@@ -15,6 +15,7 @@ from accounts.models import UserSession
 from accounts.tokens import backup_code_digest
 from audit.models import AuditEvent
 from tests.accounts.helpers import (
+    Clock,
     code,
     code_step,
     enroll,
@@ -122,16 +123,60 @@ def test_a_stale_or_future_code_is_refused(client: Client, steps: int) -> None:
     assert "not valid" in response.content.decode()
 
 
-def test_wrong_codes_are_throttled_by_django_otp(client: Client) -> None:
+def _wrong(device: TOTPDevice) -> str:
+    return "123456" if code(device) != "123456" else "654321"
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    return Clock(monkeypatch)
+
+
+def test_one_wrong_code_says_the_code_was_wrong_and_when_to_try_again(
+    client: Client, clock: Clock
+) -> None:
+    device = enroll(UserFactory(email="ada@example.com"))
+    password_step(client, "ada@example.com")
+    response = code_step(client, _wrong(device))
+    assert response.status_code == 400
+    body = response.content.decode()
+    assert "That code is not valid." in body
+    assert "You can try again in 1 second." in body
+    assert "in a row" not in body and "Too many" not in body
+
+
+def test_a_right_code_during_the_delay_is_refused_without_lengthening_it(
+    client: Client, clock: Clock
+) -> None:
     user = UserFactory(email="ada@example.com")
     device = enroll(user)
     password_step(client, "ada@example.com")
-    assert code_step(client, "123456" if code(device) != "123456" else "654321").status_code == 400
-    # Even the right code waits for the throttle delay.
+    code_step(client, _wrong(device))
+    # django-otp checks no code for 1 second after a wrong one, not even a right one.
+    clock.advance(0.4)
     response = code_step(client, code(device))
     assert response.status_code == 400
-    assert "Too many wrong codes in a row. Wait" in response.content.decode()
-    unthrottle(device)
+    assert "The last code was wrong: wait 1 second, then enter the current code." in (
+        response.content.decode()
+    )
+    device.refresh_from_db()
+    assert device.throttling_failure_count == 1, "a refusal unchecked is no wrong code"
+    assert AuditEvent.objects.filter(action="auth.mfa.failed").count() == 1
+    clock.advance(0.6)
+    assert code_step(client, code(device)).status_code == 302
+
+
+def test_wrong_codes_in_a_row_double_the_delay_and_say_so(client: Client, clock: Clock) -> None:
+    device = enroll(UserFactory(email="ada@example.com"))
+    password_step(client, "ada@example.com")
+    code_step(client, _wrong(device))
+    clock.advance(1)
+    second = code_step(client, _wrong(device)).content.decode()
+    assert "You can try again in 2 seconds." in second
+    clock.advance(1)
+    refused = code_step(client, code(device)).content.decode()
+    assert "2 wrong codes in a row: wait 1 second, then enter the current code." in refused
+    clock.advance(1)
     assert code_step(client, code(device)).status_code == 302
 
 

@@ -10,6 +10,7 @@ from django.urls import reverse
 from accounts.models import User
 from audit.models import AuditEvent
 from organizations.models import Membership, Project
+from tests.conftest import Org
 from tests.factories import PASSWORD, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -137,3 +138,16 @@ def test_signup_refuses_an_organization_name_with_a_newline(client: Client) -> N
     assert response.status_code == 200
     assert "organization_name" in response.context["form"].errors
     assert not User.objects.filter(email="ada@example.com").exists()
+
+
+def test_every_page_offers_your_account_and_two_step_verification(
+    owner_client: Client, org: Org
+) -> None:
+    mfa_link = f'<a href="{reverse("accounts:mfa")}">Two-step verification</a>'
+    dashboard = owner_client.get(reverse("organizations:dashboard", args=[org.organization.pk]))
+    account = owner_client.get(reverse("accounts:account"))  # a page outside any organization
+    for page in (dashboard, account):
+        body = page.content.decode()
+        assert "Your account" in body and mfa_link in body
+    # The organization's own security settings are named as such in the sidebar.
+    assert ">Organization security</a>" in dashboard.content.decode()

@@ -64,7 +64,8 @@ def test_filters_narrow_the_trail(owner_client: Client, org: Org) -> None:
 
     assert actions(action="iam.policy.created") == ["iam.policy.created"]
     assert actions(action="iam.*") == ["iam.policy.created"]
-    assert actions(action="auth.*") == ["auth.login.failed"]
+    # The owner's client signed in first: sign-ins reach the trail (accounts.trail).
+    assert actions(action="auth.*") == ["auth.login.failed", "auth.login.succeeded"]
     assert actions(principal=f"user:{org.tech.user_id}") == ["iam.policy.created"]
     assert actions(principal="system") == ["auth.login.failed"]
     assert actions(result="denied") == ["authz.access.denied"]
@@ -74,7 +75,7 @@ def test_filters_narrow_the_trail(owner_client: Client, org: Org) -> None:
     assert actions(target_type="organizations.project") == ["projects.project.updated"]
     tomorrow = (timezone.now() + dt.timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")
     assert actions(since=tomorrow) == []
-    assert len(actions(until=tomorrow)) == 4
+    assert len(actions(until=tomorrow)) == 5
     assert other.action not in actions(target=str(other.public_id))
 
 
@@ -125,7 +126,7 @@ def test_keyset_pages_walk_older_and_back_newer(owner_client: Client, org: Org) 
     first = owner_client.get(url(org)).context["page"]
     second = owner_client.get(url(org), {"older": first.older}).context["page"]
     third = owner_client.get(url(org), {"older": second.older}).context["page"]
-    assert [len(first), len(second), len(third)] == [50, 50, 20]
+    assert [len(first), len(second), len(third)] == [50, 50, 21]  # and the owner's sign-in
     assert third.older is None and first.newer is None and not second.is_first
     seen = [e.pk for page in (first, second, third) for e in page]
     expected = list(
@@ -199,6 +200,7 @@ def test_exports_stream_the_filtered_events(owner_client: Client, org: Org) -> N
         "audit.trail.exported",  # the CSV export above: exports are recorded too
         "iam.policy.created",
         "projects.project.created",
+        "auth.login.succeeded",  # the owner's client signing in
     ]
     assert {"occurred_at", "actor_label", "data", "hash", "ip"} <= set(lines[0])
     exported = AuditEvent.objects.filter(action="audit.trail.exported")
