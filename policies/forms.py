@@ -10,6 +10,8 @@ from django.db.models import QuerySet
 from organizations.models import Application, Group, Membership, Project
 from policies import catalogue
 from policies.condition_builder import build_condition
+from policies.condition_reader import split_condition
+from policies.condition_warnings import condition_warning
 from policies.conditions import ConditionError, parse_ip_range, parse_timezone
 from policies.models import Policy, Rule
 
@@ -44,7 +46,8 @@ class ConditionForm(forms.Form):
     """The condition of a rule: common cases as fields, and raw CEL for the rest.
 
     When fields and raw CEL are both given, the condition is their conjunction: every
-    part must hold. A stored condition comes back as raw CEL when the rule is edited.
+    part must hold. A stored condition comes back in the fields that wrote it, and what
+    they cannot express as raw CEL (`policies.condition_reader`).
     """
 
     ip_ranges = forms.CharField(
@@ -57,15 +60,16 @@ class ConditionForm(forms.Form):
         label="User agent contains", max_length=200, required=False
     )
     time_after = forms.CharField(
-        label="From (HH:MM)",
+        label="From",
         required=False,
         widget=forms.TextInput(attrs={"type": "time"}),
     )
     time_before = forms.CharField(
-        label="Until (HH:MM, excluded)",
+        label="Until",
         required=False,
         widget=forms.TextInput(attrs={"type": "time"}),
-        help_text="A window such as 22:00 to 06:00 crosses midnight.",
+        help_text="Times as HH:MM, from included, until excluded; a window such as 22:00 "
+        "to 06:00 crosses midnight.",
     )
     timezone = forms.CharField(label="Time zone", max_length=64, initial="UTC", required=False)
     require_mfa = forms.BooleanField(label="Require MFA", required=False)
@@ -118,10 +122,23 @@ class ConditionForm(forms.Form):
         return data
 
 
+_SCOPES_WITHOUT_PROJECTS = (Rule.Scope.ORGANIZATION, Rule.Scope.ALL_PROJECTS)
+
+
+def _fit_projects(actions: list[str]) -> bool:
+    try:
+        catalogue.validate_rule_actions(actions, Rule.Scope.PROJECTS)
+    except catalogue.CatalogueError:
+        return False
+    return True
+
+
 class RuleForm(ConditionForm):
     """A rule: effect, actions (permission sets ticked and patterns typed), scope."""
 
-    effect = forms.ChoiceField(choices=Rule.Effect.choices, widget=forms.RadioSelect)
+    effect = forms.ChoiceField(
+        choices=Rule.Effect.choices, widget=forms.RadioSelect, initial=Rule.Effect.ALLOW
+    )
     permission_sets = forms.MultipleChoiceField(
         label="Permission sets",
         required=False,
@@ -151,7 +168,8 @@ class RuleForm(ConditionForm):
         queryset=Project.objects.none(),
         required=False,
         widget=forms.CheckboxSelectMultiple,
-        help_text="Only for the chosen-projects scope.",
+        help_text="For the chosen-projects scope, which ticking one under the organization "
+        "scope selects.",
     )
 
     field_order = [
@@ -180,14 +198,20 @@ class RuleForm(ConditionForm):
         # One page may hold the add form and an edit form: their ids must differ.
         self.form_id = f"rule-{rule.pk}" if rule is not None else "new-rule"
         kwargs.setdefault("auto_id", f"{self.form_id}-%s")
+        # Set when the stored condition holds CEL the fields cannot show: the page says so.
+        self.custom_condition = False
         if rule is not None:
+            built, typed = split_condition(rule.condition)
+            self.custom_condition = bool(typed)
             kwargs["initial"] = {
                 "effect": rule.effect,
                 "permission_sets": [a for a in rule.actions if a in catalogue.PERMISSION_SETS],
                 "actions": "\n".join(a for a in rule.actions if a not in catalogue.PERMISSION_SETS),
                 "scope": rule.scope,
                 "projects": list(rule.projects.all()),
-                "condition": rule.condition,
+                **built,
+                "ip_ranges": "\n".join(built["ip_ranges"]),
+                "condition": typed,
             }
         super().__init__(*args, **kwargs)
         self.fields["projects"].queryset = projects
@@ -201,7 +225,28 @@ class RuleForm(ConditionForm):
         data["actions"] = [*data.get("permission_sets", []), *_lines(data.get("actions", ""))]
         if not data["actions"] and "actions" not in self.errors:
             self.add_error("actions", "Tick a permission set or type at least one action.")
+        if data.get("projects") and data.get("scope") in _SCOPES_WITHOUT_PROJECTS:
+            self._scope_from_projects(data)
         return data
+
+    def _scope_from_projects(self, data: dict[str, Any]) -> None:
+        """Projects ticked under another scope: the organization scope is the default, so
+        when the actions fit projects the rule is meant for the ticked ones; otherwise the
+        message says what to change."""
+        if data["scope"] == Rule.Scope.ORGANIZATION and _fit_projects(data["actions"]):
+            data["scope"] = Rule.Scope.PROJECTS
+            return
+        scope = Rule.Scope(data["scope"]).label
+        self.add_error(
+            "projects",
+            f"Projects are ticked but the scope is {scope}: choose the scope "
+            "“Chosen projects” to limit the rule to them, or untick them.",
+        )
+
+    def condition_warning(self) -> str | None:
+        """Why the valid condition may be a mistake (never or always true), or None."""
+        condition = self.cleaned_data["condition"]
+        return condition_warning(condition) if condition else None
 
     def rule_values(self) -> dict[str, Any]:
         """The keyword arguments of `rule_add` / `rule_update`."""

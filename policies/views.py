@@ -156,8 +156,12 @@ def _render_rules(
     )
 
 
-def _after_rule_write(request: HttpRequest, policy: Policy, message: str) -> HttpResponse:
+def _after_rule_write(
+    request: HttpRequest, policy: Policy, message: str, *, warning: str | None = None
+) -> HttpResponse:
     messages.success(request, message)
+    if warning:  # a saved rule that may not do what its author meant
+        messages.warning(request, warning)
     if request.htmx:
         return _render_rules(request, policy)
     return redirect(_page_url(request.organization, policy))
@@ -314,7 +318,9 @@ def _save_rule(
         except ValidationError as error:
             apply_errors(form, error)
         else:
-            return _after_rule_write(request, policy, "Rule saved.")
+            return _after_rule_write(
+                request, policy, "Rule saved.", warning=form.condition_warning()
+            )
     if rule is not None:
         return _render_rules(request, policy, status=400, editing=rule, edit_form=form)
     return _render_rules(request, policy, status=400, add_form=form)

@@ -343,6 +343,80 @@ def test_cancelling_an_edit_returns_the_rules(org: Org, owner_client: Client) ->
     assert owner_client.get(url("rule_list", org, policy.pk)).status_code == 302
 
 
+def test_editing_an_ip_rule_shows_its_range_in_the_builder(org: Org, owner_client: Client) -> None:
+    policy = custom_policy(org, condition='ip_in_range(request.ip, "10.0.0.0/8")')
+    rule = policy.rules.get()
+    body = owner_client.get(url("rule_update", org, policy.pk, rule.pk), headers=HTMX)
+    form = body.context["edit_form"]
+    assert (form["ip_ranges"].value(), form["condition"].value()) == ("10.0.0.0/8", "")
+    assert "cannot show" not in body.content.decode()
+    owner_client.post(
+        url("rule_update", org, policy.pk, rule.pk),
+        rule_data(ip_ranges="192.168.0.0/16"),
+        headers=HTMX,
+    )
+    rule.refresh_from_db()
+    assert rule.condition == 'ip_in_range(request.ip, "192.168.0.0/16")'
+
+
+def test_editing_a_custom_condition_says_it_is_kept_as_cel(org: Org, owner_client: Client) -> None:
+    policy = custom_policy(org, condition='principal.type == "user"')
+    rule = policy.rules.get()
+    body = owner_client.get(url("rule_update", org, policy.pk, rule.pk), headers=HTMX)
+    assert body.context["edit_form"]["condition"].value() == 'principal.type == "user"'
+    assert "holds CEL the fields above cannot show" in body.content.decode()
+
+
+@pytest.mark.parametrize("htmx", [True, False])
+@pytest.mark.parametrize(
+    ("data", "warning"),
+    [
+        (
+            rule_data(
+                ip_ranges="10.0.0.0/8", condition='ip_in_range(request.ip, "192.168.0.0/16")'
+            ),
+            "false for every sample request",
+        ),
+        (rule_data(condition="1 == 1"), "true for every sample request"),
+    ],
+)
+def test_a_condition_never_or_always_true_is_saved_with_a_warning(
+    org: Org, owner_client: Client, data: dict[str, str], warning: str, htmx: bool
+) -> None:
+    policy = custom_policy(org)
+    response = owner_client.post(
+        url("rule_add", org, policy.pk), data, headers=HTMX if htmx else {}, follow=not htmx
+    )
+    body = response.content.decode()
+    assert "Rule saved." in body
+    assert f'<p class="message warning" role="status">Its condition was {warning}' in body
+    assert policy.rules.filter(position=2).exists()
+
+
+def test_an_ordinary_condition_is_saved_without_a_warning(org: Org, owner_client: Client) -> None:
+    policy = custom_policy(org)
+    response = owner_client.post(
+        url("rule_add", org, policy.pk), rule_data(ip_ranges="10.0.0.0/8"), headers=HTMX
+    )
+    assert "Rule saved." in response.content.decode()
+    assert "message warning" not in response.content.decode()
+
+
+def test_ticking_a_project_under_the_default_scope_scopes_the_rule_to_it(
+    org: Org, owner_client: Client
+) -> None:
+    web = ProjectFactory(organization=org.organization, name="web")
+    policy = custom_policy(org)
+    response = owner_client.post(
+        url("rule_add", org, policy.pk),
+        rule_data(actions="compute:*", projects=[str(web.pk)]),  # scope left at organization
+        headers=HTMX,
+    )
+    assert "Rule saved." in response.content.decode()
+    rule = policy.rules.get(position=2)
+    assert (rule.scope, list(rule.projects.all())) == ("projects", [web])
+
+
 # ---------------------------------------------------------------- condition tester
 
 
