@@ -29,7 +29,7 @@ import datetime as dt
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Literal
+from typing import Any, Literal
 
 from policies.catalogue import (
     ACTIONS,
@@ -47,6 +47,7 @@ from policies.conditions import (
     broken_condition,
     compile_condition,
 )
+from policies.explain import ConditionReport, report_condition
 
 Effect = Literal["allow", "deny"]
 # "organization", "all_projects", or the ids (as strings) of the chosen projects.
@@ -271,6 +272,7 @@ class _Plan:
 
 
 _NOTHING: frozenset[str] = frozenset()
+_NO_VALUES: Mapping[str, Any] = {}
 _NO_PLAN = _Plan(())
 # Plans and decisions memoised per rule set (see `CompiledRuleSet`): a bound on distinct
 # (action, project) pairs, far above what one organization's pages ask.
@@ -348,7 +350,9 @@ class Decision:
 
     `matched_rules` are every rule that matched (denies and allows, in rule order);
     `deciding_rule` is the one named in `explanation`; `condition_errors` lists rules
-    whose condition failed at run time, with the error.
+    whose condition failed at run time, with the error. A denial in which conditions
+    took part carries `condition_reports`: the deciding deny rule's condition, or the
+    conditions of the allow rules the request did not meet, in words.
     """
 
     allowed: bool
@@ -359,6 +363,7 @@ class Decision:
     deciding_rule: CompiledRule | None = None
     matched_rules: tuple[CompiledRule, ...] = ()
     condition_errors: tuple[tuple[CompiledRule, str], ...] = ()
+    condition_reports: tuple[ConditionReport, ...] = ()
 
     @property
     def effect(self) -> Effect:
@@ -416,8 +421,8 @@ def decide(
         if len(memo) < _MEMO_LIMIT:
             memo[key] = decision
         return decision
-    matched, unmet, errors = _match_conditions(plan, principal, request)
-    return _conclude(action, known.level, project_id, matched, unmet, errors)
+    matched, unmet, errors, values = _match_conditions(plan, principal, request)
+    return _conclude(action, known.level, project_id, matched, unmet, errors, values)
 
 
 def _conclude(
@@ -427,8 +432,12 @@ def _conclude(
     matched: tuple[CompiledRule, ...],
     unmet: Sequence[CompiledRule],
     errors: tuple[tuple[CompiledRule, str], ...],
+    values: Mapping[str, Any] = _NO_VALUES,
 ) -> Decision:
-    """Step 6 of the semantics, with the explanation, from the rules that matched."""
+    """Step 6 of the semantics, with the explanation, from the rules that matched.
+
+    `values` are the request's facts as the conditions saw them (none when no candidate
+    had a condition): a denial explains the conditions that took part with them."""
     deciding: CompiledRule | None = None
     allowing: CompiledRule | None = None
     for rule in matched:
@@ -438,21 +447,25 @@ def _conclude(
                 deciding = rule
         elif allowing is None:
             allowing = rule
+    reports: tuple[ConditionReport, ...] = ()
     if deciding is not None:
         explanation = f"denied by {deciding.label}"
         if project_id is None and isinstance(deciding.scope, frozenset):
             explanation += f", which denies it in {describe_scope(deciding.scope)}"
-        if errors:
-            error = next((message for rule, message in errors if rule is deciding), None)
-            if error:
-                explanation += f" (its condition could not be evaluated: {error})"
+        error = next((m for rule, m in errors if rule is deciding), None) if errors else None
+        if error:
+            explanation += f" (its condition could not be evaluated: {error})"
+        if deciding.condition is not None:
+            reports = (report_condition(deciding, values, error),)
+            if not error:
+                explanation += f", as {reports[0].text}"
         reason: Reason = "explicit_deny"
     elif allowing is not None:
         deciding = allowing
         explanation = f"allowed by {deciding.label}"
         reason = "explicit_allow"
     else:
-        explanation = _implicit_deny(action, level, project_id, unmet, errors)
+        explanation, reports = _implicit_deny(action, level, project_id, unmet, errors, values)
         reason = "implicit_deny"
     return Decision(
         reason == "explicit_allow",
@@ -463,14 +476,20 @@ def _conclude(
         deciding,
         matched,
         errors,
+        reports,
     )
 
 
 def _match_conditions(
     plan: _Plan, principal: Principal, request: RequestFacts
-) -> tuple[tuple[CompiledRule, ...], list[CompiledRule], tuple[tuple[CompiledRule, str], ...]]:
+) -> tuple[
+    tuple[CompiledRule, ...],
+    list[CompiledRule],
+    tuple[tuple[CompiledRule, str], ...],
+    Mapping[str, Any],
+]:
     """Split a conditional plan's candidates into (matched, allow rules not met,
-    condition errors).
+    condition errors), with the facts the conditions read (for a denial's explanation).
 
     The condition context is created only here, once. Conditions with a Python fast
     path read its values directly; a CEL activation is built at most once, with the
@@ -511,7 +530,7 @@ def _match_conditions(
             matched.append(rule)
         elif rule.effect == "allow":
             unmet.append(rule)
-    return tuple(matched), unmet, tuple(errors)
+    return tuple(matched), unmet, tuple(errors), values
 
 
 def _implicit_deny(
@@ -520,22 +539,27 @@ def _implicit_deny(
     project_id: str | None,
     unmet: Sequence[CompiledRule],
     errors: Sequence[tuple[CompiledRule, str]],
-) -> str:
+    values: Mapping[str, Any],
+) -> tuple[str, tuple[ConditionReport, ...]]:
     if level == ORGANIZATION and project_id is not None:
-        return f"denied: {action} is an organization-level action, not granted in a project"
+        text = f"denied: {action} is an organization-level action, not granted in a project"
+        return text, ()
     where = (
         "" if level == ORGANIZATION else (" in this project" if project_id else " in every project")
     )
     text = f"denied: no policy grants {action}{where}"
     failed = {id(rule): message for rule, message in errors}
     notes = []
+    reports = []
     for rule in unmet:
-        if id(rule) in failed:
-            reason = failed[id(rule)]
-            notes.append(f"{rule.label} grants it, but its condition failed ({reason})")
+        error = failed.get(id(rule))
+        report = report_condition(rule, values, error)
+        reports.append(report)
+        if error is not None:
+            notes.append(f"{rule.label} grants it, but its condition failed ({error})")
         else:
-            notes.append(f"{rule.label} grants it only when its condition holds")
-    return "; ".join([text, *notes])
+            notes.append(f"{rule.label} grants it only when its condition holds: {report.text}")
+    return "; ".join([text, *notes]), tuple(reports)
 
 
 # -------------------------------------------------------------- effective permissions

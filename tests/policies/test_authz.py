@@ -153,3 +153,104 @@ def test_a_member_nothing_is_granted_to_is_told_so_and_how_to_leave(org: Org) ->
     )
     assert billing.status_code == 403
     assert "You do not have permission to do this" in billing.content.decode()
+
+
+# ------------------------------------------------------------------- the 403 page
+
+
+def _users_page(org: Org) -> str:
+    return reverse("organizations:user_list", args=[org.organization.pk])
+
+
+def _attach(membership, *, kind: str = "custom", **rule: object) -> None:
+    policy = PolicyFactory(organization=membership.organization, name="Office", kind=kind)
+    RuleFactory(policy=policy, position=1, **rule)
+    if kind != "guardrail":  # guardrails apply to every non-owner without attachment
+        PolicyAttachmentFactory(policy=policy, membership=membership)
+
+
+def test_a_failed_ip_condition_is_explained_with_the_request_address(org: Org) -> None:
+    member = MembershipFactory(organization=org.organization)
+    _attach(member, actions=["iam:users:list"], condition='ip_in_range(request.ip, "10.0.0.0/8")')
+    client = Client()
+    client.force_login(member.user)
+    assert client.get(_users_page(org), REMOTE_ADDR="10.1.2.3").status_code == 200
+
+    response = client.get(_users_page(org), REMOTE_ADDR="203.0.113.5")
+    body = response.content.decode()
+    assert response.status_code == 403
+    assert "Rule 1 of policy Office grants it, but only when its condition holds" in body
+    assert "your address 203.0.113.5 is not in 10.0.0.0/8" in body
+    assert "connect from an address in 10.0.0.0/8, such as the office network" in body
+    assert "attach a policy" not in body
+
+
+def test_a_failed_mfa_condition_says_so_and_links_to_two_step_verification(org: Org) -> None:
+    member = MembershipFactory(organization=org.organization)
+    _attach(member, actions=["iam:users:list"], condition="request.mfa")
+    client = Client()
+    client.force_login(member.user)
+    body = client.get(_users_page(org)).content.decode()
+    assert "you signed in without two-step verification" in body
+    assert reverse("accounts:mfa") in body
+
+
+def test_another_condition_shows_its_source_and_the_request_values(org: Org) -> None:
+    member = MembershipFactory(organization=org.organization)
+    _attach(member, actions=["iam:users:list"], condition='request.user_agent.matches("^corp")')
+    client = Client(HTTP_USER_AGENT="Mozilla/5.0")
+    client.force_login(member.user)
+    body = client.get(_users_page(org)).content.decode()
+    assert "request.user_agent.matches(&quot;^corp&quot;)" in body
+    assert "<code>request.user_agent</code> = &quot;Mozilla/5.0&quot;" in body
+
+
+def test_a_guardrail_denial_asks_an_owner_and_says_why_it_applies(org: Org) -> None:
+    _attach(
+        org.readonly,
+        kind="guardrail",
+        effect="deny",
+        actions=["iam:*"],
+        condition='!ip_in_range(request.ip, "10.0.0.0/8")',
+    )
+    client = org.client_for("readonly")
+    assert client.get(_users_page(org), REMOTE_ADDR="10.1.2.3").status_code == 200
+    response = client.get(_users_page(org), REMOTE_ADDR="203.0.113.5")
+    body = response.content.decode()
+    assert response.status_code == 403
+    assert "A guardrail of the organization refuses it: guardrail rule 1 of policy Office" in body
+    assert "because your address 203.0.113.5 is not in 10.0.0.0/8" in body
+    assert "Ask an owner of the organization" in body
+    assert "attach a policy" not in body
+    assert "IAM manager" not in body
+
+
+def test_a_plain_deny_asks_an_owner(org: Org) -> None:
+    _attach(org.readonly, effect="deny", actions=["iam:users:list"])
+    response = org.client_for("readonly").get(_users_page(org))
+    body = response.content.decode()
+    assert response.status_code == 403
+    assert "A deny rule refuses it: rule 1 of policy Office" in body
+    assert "Ask an owner of the organization" in body
+    assert "attach a policy" not in body
+
+
+def test_no_policy_asks_for_a_policy_granting_the_permission(org: Org) -> None:
+    response = org.client_for("billing").get(_users_page(org))
+    body = response.content.decode()
+    assert response.status_code == 403
+    assert "Denied: no policy grants iam:users:list." in body
+    assert (
+        "Ask an owner or an IAM manager of the organization for a policy granting "
+        "<code>iam:users:list</code>"
+    ) in body
+    assert "attach a policy" not in body
+
+
+def test_a_suspended_member_is_told_so(org: Org) -> None:
+    org.readonly.status = "suspended"
+    org.readonly.save()
+    response = org.client_for("readonly").get(_users_page(org))
+    body = response.content.decode()
+    assert response.status_code == 403
+    assert "Your membership is suspended" in body

@@ -188,8 +188,46 @@ def test_implicit_deny_mentions_allow_rules_whose_condition_did_not_hold() -> No
     decision = check(rules, "billing:invoices:list", request=CAFE)
     assert decision.explanation == (
         "denied: no policy grants billing:invoices:list; "
-        "rule 3 of policy Office grants it only when its condition holds"
+        "rule 3 of policy Office grants it only when its condition holds: "
+        "the request's address 203.0.113.9 is not in 10.0.0.0/8"
     )
+    [report] = decision.condition_reports
+    assert report.rule is rules[0]
+    assert [part.words for part in report.parts] == [
+        "your address 203.0.113.9 is not in 10.0.0.0/8"
+    ]
+
+
+def test_implicit_deny_shows_an_unknown_condition_with_the_values_it_reads() -> None:
+    source = 'request.ip == "10.1.2.3" || request.user_agent.matches("^corp")'
+    rules = [rule("allow", ["iam:users:list"], policy="Office", condition=source)]
+    decision = check(rules, "iam:users:list", request=CAFE)
+    assert decision.explanation.endswith(
+        f"grants it only when its condition holds: {source} is false for "
+        'request.ip = 203.0.113.9, request.user_agent = "Mozilla/5.0"'
+    )
+
+
+def test_a_conditional_deny_says_what_made_it_apply() -> None:
+    rules = [
+        rule("allow", ["iam:*"]),
+        rule("deny", ["*"], condition=f"!{IN_OFFICE}", policy="Guard", guardrail=True),
+    ]
+    decision = check(rules, "iam:users:list", request=CAFE)
+    assert decision.explanation == (
+        "denied by guardrail rule 1 of policy Guard, "
+        "as the request's address 203.0.113.9 is not in 10.0.0.0/8"
+    )
+    assert decision.condition_reports[0].parts[0].words == (
+        "your address 203.0.113.9 is not in 10.0.0.0/8"
+    )
+
+
+def test_allowed_and_unconditional_decisions_carry_no_condition_report() -> None:
+    office_only = rule("allow", ["iam:users:list"], condition=IN_OFFICE)
+    assert check([office_only], "iam:users:list", request=OFFICE).condition_reports == ()
+    assert check([rule("deny", ["iam:*"])], "iam:users:list").condition_reports == ()
+    assert check([], "iam:users:list").condition_reports == ()
 
 
 # ----------------------------------------------------------------------------- effect
