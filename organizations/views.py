@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import wraps
 from typing import Any
 from uuid import UUID
 
@@ -15,9 +17,9 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from accounts.sudo import safe_next
 from audit.selectors import recent_events
-from organizations import application_selectors, selectors, services
+from organizations import application_selectors, project_access, selectors, services
 from organizations.forms import OrganizationForm, ProjectDeleteForm, ProjectForm
-from policies.authz import can
+from policies.authz import authorize, can, deny_response
 from policies.guards import requires, signed_in
 
 PAGE_SIZE = 25
@@ -103,8 +105,46 @@ def organization_switch(request: HttpRequest) -> HttpResponse:
     return redirect(url)
 
 
-@requires("organization:organization:read")
-@require_GET
+def organization_home(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Guard the dashboard with `organization:organization:read`, like `@requires`, but a
+    member refused it who holds other grants gets their own home instead of a 403: the
+    projects where they may act and what they may do there (the page after sign-in).
+    A member granted nothing keeps the 403 page that says so."""
+    action = "organization:organization:read"
+
+    @wraps(view)
+    def guarded(request: HttpRequest, org_id: Any) -> HttpResponse:
+        membership = getattr(request, "security_membership", None)
+        if membership is None or str(membership.organization_id) != str(org_id):
+            membership = selectors.membership_for(user=request.user, organization_id=org_id)
+        request.membership = membership  # type: ignore[attr-defined]
+        request.organization = membership.organization  # type: ignore[attr-defined]
+        request.iam_action = action  # type: ignore[attr-defined]
+        decision = authorize(request, action)
+        if decision.allowed:
+            return view(request, org_id=org_id)
+        rules = project_access.member_rules(request)
+        if not any(rule.effect == "allow" for rule in rules):
+            return deny_response(request, decision)
+        request.session[CURRENT_ORG_SESSION_KEY] = str(org_id)
+        return member_home(request)
+
+    guarded.iam_access = "action"  # type: ignore[attr-defined]
+    guarded.iam_action = action  # type: ignore[attr-defined]
+    return guarded
+
+
+def member_home(request: HttpRequest) -> HttpResponse:
+    """The home of a member who may not see the organization's overview: one page of the
+    projects where their policies allow something, with what they may do in each."""
+    held = project_access.project_actions_held(request)
+    page = paginate(request, project_access.projects_allowing(request, held) if held else [])
+    rows = [(p, project_access.actions_allowed_in(request, p, held)) for p in page]
+    return render(request, "organizations/member_home.html", {"page": page, "rows": rows})
+
+
+@require_GET  # outermost: the member home a refused member gets is GET only too
+@organization_home
 def dashboard(request: HttpRequest, org_id: UUID) -> HttpResponse:
     request.session[CURRENT_ORG_SESSION_KEY] = str(org_id)
     organization = request.organization
@@ -155,11 +195,17 @@ def project_list(request: HttpRequest, org_id: UUID) -> HttpResponse:
     return render(
         request,
         "organizations/project_list.html",
-        {
-            "page": paginate(request, selectors.projects_of(organization)),
-            "form": ProjectForm(organization=organization),
-        },
+        _project_list_context(request, ProjectForm(organization=organization)),
     )
+
+
+def _project_list_context(request: HttpRequest, form: ProjectForm) -> dict[str, Any]:
+    """The list shows the projects the viewer may open; when that is none of them, the
+    page says so rather than "no projects yet"."""
+    readable = project_access.projects_allowing(request, ["projects:projects:read"])
+    page = paginate(request, readable)
+    hidden = not page.paginator.count and selectors.projects_of(request.organization).exists()
+    return {"page": page, "form": form, "projects_hidden": hidden}
 
 
 @requires("projects:projects:create")
@@ -184,7 +230,7 @@ def project_create(request: HttpRequest, org_id: UUID) -> HttpResponse:
                 form = ProjectForm(organization=organization)
             else:
                 return redirect("organizations:project_list", org_id=org_id)
-    context = {"page": paginate(request, selectors.projects_of(organization)), "form": form}
+    context = _project_list_context(request, form)
     if request.htmx:
         return render(request, "organizations/project_list.html#projects", context)
     return render(request, "organizations/project_list.html", context, status=400)

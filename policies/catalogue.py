@@ -293,7 +293,8 @@ _MANAGED_POLICIES: tuple[ManagedPolicy, ...] = (
     ),
     ManagedPolicy(
         "TechAccess",
-        "Create and manage projects and every product resource; see IAM; no billing.",
+        "Create and manage projects and every product resource; see IAM, the organization "
+        "and its security settings; no billing.",
         (
             _allow("organization", "IAMReadOnly", "OrganizationReadOnly", "ProjectsManager"),
             _allow("all_projects", "ProjectsFullAccess", "AllProductsFullAccess"),
@@ -301,17 +302,20 @@ _MANAGED_POLICIES: tuple[ManagedPolicy, ...] = (
     ),
     ManagedPolicy(
         "BillingAccess",
-        "Manage invoices and the billing contact; see the organization.",
-        (_allow("organization", "BillingManager", "OrganizationReadOnly"),),
+        "Manage invoices and the billing contact; see the organization's name and profile.",
+        # Not OrganizationReadOnly: the security settings and the projects are not billing's.
+        (_allow("organization", "BillingManager", "organization:organization:read"),),
     ),
     ManagedPolicy(
         "IAMManager",
-        "Manage users, groups, applications, policies and API keys.",
+        "Manage users, groups, applications, policies and API keys; see the organization "
+        "and its security settings.",
         (_allow("organization", "IAMManager", "OrganizationReadOnly"),),
     ),
     ManagedPolicy(
         "IAMReadOnly",
-        "See users, groups, applications, policies and API keys.",
+        "See users, invitations, groups, applications, policies and API keys; use the policy "
+        "simulator.",
         (_allow("organization", "IAMReadOnly"),),
     ),
     ManagedPolicy(

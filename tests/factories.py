@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime
+from collections.abc import Iterable
 from decimal import Decimal
+from typing import Any
 
 import factory
 from django.utils import timezone
@@ -167,3 +169,13 @@ class APIKeyFactory(factory.django.DjangoModelFactory):
     access_key = factory.Sequence(lambda n: f"IAMKTEST{n:012d}")
     secret_hash = token_digest(API_KEY_SECRET)
     description = factory.Sequence(lambda n: f"key {n}")
+
+
+def grant(membership: Membership, *, projects: Iterable[Project] = (), **rule: Any) -> Policy:
+    """Attach to `membership` a new custom policy holding one rule (`RuleFactory` fields);
+    with `projects`, the rule is scoped to those chosen projects."""
+    rule.setdefault("scope", Rule.Scope.PROJECTS if projects else Rule.Scope.ORGANIZATION)
+    policy = PolicyFactory(organization=membership.organization)
+    RuleFactory(policy=policy, position=1, **rule).projects.set(projects)
+    PolicyAttachmentFactory(policy=policy, membership=membership)
+    return policy

@@ -61,7 +61,8 @@ def _require_mfa(org: Org, *, since: timedelta = timedelta(0), grace_days: int =
 
 
 def test_security_settings_access(org: Org) -> None:
-    expected = {"owner": 200, "tech": 200, "readonly": 200, "billing": 200, "outsider": 404}
+    # BillingAccess is invoices and the billing contact, not the security settings.
+    expected = {"owner": 200, "tech": 200, "readonly": 200, "billing": 403, "outsider": 404}
     assert_access(org, "get", _url(org, "security_settings"), expected)
     expected = {"owner": 200, "tech": 403, "readonly": 403, "billing": 403, "outsider": 404}
     assert_access(org, "get", _url(org, "security_settings_update"), expected)

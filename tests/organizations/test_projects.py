@@ -6,8 +6,10 @@ from django.urls import reverse
 
 from audit.models import AuditEvent
 from organizations.models import Project
+from organizations.services import organization_bump_authz_version
+from policies.models import Rule
 from tests.conftest import Org, assert_access
-from tests.factories import ProjectFactory
+from tests.factories import MembershipFactory, ProjectFactory, grant
 
 pytestmark = pytest.mark.django_db
 
@@ -151,7 +153,8 @@ def test_project_access_by_role(org: Org) -> None:
         org,
         "get",
         url("project_list", org),
-        {"owner": 200, "tech": 200, "billing": 200, "readonly": 200, "outsider": 404},
+        # BillingAccess is invoices and the billing contact: no projects.
+        {"owner": 200, "tech": 200, "billing": 403, "readonly": 200, "outsider": 404},
     )
     assert_access(
         org,
@@ -178,3 +181,83 @@ def test_forbidden_page_names_the_missing_permission(org: Org) -> None:
     assert response.status_code == 403
     assert "projects:projects:create" in response.content.decode()
     assert AuditEvent.objects.filter(action="authz.access.denied").exists()
+
+
+# ------------------------------------------------------- the list shows what opens
+
+
+def _lister(org: Org) -> Client:
+    """A client of a member who may open the projects list, and nothing else yet."""
+    member = MembershipFactory(organization=org.organization)
+    grant(member, actions=["projects:projects:list"])
+    client = Client()
+    client.force_login(member.user)
+    client.member = member  # type: ignore[attr-defined]
+    return client
+
+
+def _listed(client: Client, org: Org) -> set[str]:
+    response = client.get(url("project_list", org))
+    assert response.status_code == 200
+    return {project.name for project in response.context["page"]}
+
+
+def test_project_list_shows_only_the_projects_the_viewer_may_open(org: Org) -> None:
+    web, db = (ProjectFactory(organization=org.organization, name=n) for n in ("web", "db"))
+    client = _lister(org)
+    grant(client.member, actions=["projects:projects:read"], projects=[web])
+    assert _listed(client, org) == {"web"}
+    body = client.get(url("project_list", org)).content.decode()
+    assert url("project_detail", org, web.pk) in body
+    assert url("project_detail", org, db.pk) not in body
+
+
+def test_project_list_leaves_out_a_project_where_a_deny_takes_reading_back(org: Org) -> None:
+    ProjectFactory(organization=org.organization, name="web")
+    db = ProjectFactory(organization=org.organization, name="db")
+    client = _lister(org)
+    grant(client.member, actions=["projects:projects:read"], scope=Rule.Scope.ALL_PROJECTS)
+    grant(client.member, effect=Rule.Effect.DENY, actions=["projects:*"], projects=[db])
+    assert _listed(client, org) == {"default", "web"}
+
+
+def test_project_list_decides_conditions_for_the_request(org: Org) -> None:
+    web = ProjectFactory(organization=org.organization, name="web")
+    client = _lister(org)
+    # The test client's address is 127.0.0.1.
+    condition = 'request.ip == "192.0.2.1"'
+    grant(client.member, actions=["projects:projects:read"], projects=[web], condition=condition)
+    assert _listed(client, org) == set()
+
+
+def test_a_lister_who_may_open_no_project_is_told_why_the_list_is_empty(org: Org) -> None:
+    body = _lister(org).get(url("project_list", org)).content.decode()
+    assert "No project you may open" in body and "No projects yet" not in body
+
+
+def test_project_list_runs_the_same_queries_for_2_or_200_chosen_projects(
+    org: Org, django_assert_max_num_queries
+) -> None:
+    client = _lister(org)
+    chosen = ProjectFactory.create_batch(2, organization=org.organization)
+    grant(client.member, actions=["projects:projects:read"], projects=chosen)
+    with django_assert_max_num_queries(12) as small:
+        client.get(url("project_list", org))
+    chosen = ProjectFactory.create_batch(198, organization=org.organization)
+    grant(client.member, actions=["ProjectsReadOnly"], projects=chosen)
+    organization_bump_authz_version(organization=org.organization)
+    with django_assert_max_num_queries(len(small.captured_queries)):
+        response = client.get(url("project_list", org))
+    assert response.context["page"].paginator.count == 200
+
+
+def test_a_project_only_member_is_led_back_to_their_projects_not_the_list(org: Org) -> None:
+    web = ProjectFactory(organization=org.organization, name="web")
+    member = MembershipFactory(organization=org.organization)
+    grant(member, actions=["ProjectsFullAccess"], projects=[web])
+    client = Client()
+    client.force_login(member.user)
+    for name in ("project_detail", "project_delete"):
+        body = client.get(url(name, org, web.pk)).content.decode()
+        assert f'href="{url("project_list", org)}"' not in body
+        assert f'href="{url("dashboard", org)}">Your projects</a>' in body

@@ -190,11 +190,35 @@ def test_tech_access_manages_projects_and_products_reads_iam_and_has_no_billing(
     assert not {a for a in actions if a.startswith("billing:")}
 
 
-def test_billing_access_manages_billing_and_reads_the_organization() -> None:
-    actions = _policy_actions("BillingAccess")
-    assert expand_pattern("billing:*") <= actions
-    assert "organization:organization:read" in actions
-    assert "organization:organization:update" not in actions
+def test_billing_access_is_billing_and_the_organizations_name_only() -> None:
+    # The Billing role offers "invoices and billing contact": not the security settings
+    # nor the projects (it once held OrganizationReadOnly).
+    assert _policy_actions("BillingAccess") == expand_pattern("billing:*") | {
+        "organization:organization:read"
+    }
+
+
+ALL_PRODUCTS = {"compute", "storage", "dns"}
+
+
+@pytest.mark.parametrize(
+    ("name", "services", "sees_security"),
+    [
+        ("ReadOnlyAccess", {"iam", "organization", "projects", *ALL_PRODUCTS}, True),
+        ("TechAccess", {"iam", "organization", "projects", *ALL_PRODUCTS}, True),
+        ("BillingAccess", {"billing", "organization"}, False),
+        ("IAMManager", {"iam", "organization", "projects"}, True),
+        ("IAMReadOnly", {"iam"}, False),
+        ("BillingReadOnly", {"billing"}, False),
+        ("AuditReader", {"audit"}, False),
+    ],
+)
+def test_managed_policies_hold_what_their_description_says(
+    name: str, services: set[str], sees_security: bool
+) -> None:
+    actions = _policy_actions(name)
+    assert {ACTIONS[a].service for a in actions} == services
+    assert ("organization:security:read" in actions) is sees_security
 
 
 def test_read_only_access_changes_nothing_and_hides_billing() -> None:
