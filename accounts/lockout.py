@@ -27,7 +27,7 @@ from django.shortcuts import render
 from accounts.emails import canonical_email_or_none
 from accounts.trail import account_for_email, record_account_event
 from audit import events
-from audit.services import client_ip, client_user_agent
+from audit.services import client_ip, client_user_agent, first_in_window, recorded_recently
 from iamportal.text import one_line
 from organizations.models import Membership
 
@@ -115,11 +115,20 @@ def lockout_response(
 
 def record_lockout(request: HttpRequest | None, username: str | None) -> None:
     """Audit a refused sign-in, in the trails of the account's organizations when the
-    typed email names one (the page never says so)."""
+    typed email names one (the page never says so).
+
+    At most once per typed email and minute: every attempt against a locked account is
+    refused, and an attacker must not turn them into rows in each of its organizations.
+    """
+    label = (username or "")[:254]
+    if not first_in_window(f"locked_out:{label}") or recorded_recently(
+        action=events.AUTH_LOGIN_LOCKED_OUT, target_label=label
+    ):
+        return
     record_account_event(
         action=events.AUTH_LOGIN_LOCKED_OUT,
         account=account_for_email(username),
-        target_label=(username or "")[:254],
+        target_label=label,
         data={"ip": attempt_ip(request) if request is not None else None},
         request=request,
     )

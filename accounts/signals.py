@@ -40,6 +40,8 @@ def _sign_in_failed(
 ) -> None:
     # The page says the same whether the account exists; only its organizations' trails
     # (and operators, for an address naming no account) learn whose sign-in failed.
+    if getattr(request, "axes_locked_out", False):
+        return  # refused unread while locked out: the lock-out event says it, once a minute
     attempted = attempted_email(request, credentials)
     record_account_event(
         action=events.ACCOUNT_SIGN_IN_FAILED,

@@ -223,6 +223,22 @@ def _denied_recently(*, organization: Any, actor_fields: dict[str, Any], permiss
     ).exists()
 
 
+def first_in_window(key: str) -> bool:
+    """True the first time `key` is seen within `DENIAL_WINDOW`: repeated events (denials,
+    refused sign-ins of a locked account) are recorded once a window. Per process with a
+    local cache, shared with a shared one; callers add a database check where the limit
+    must hold across processes."""
+    return cache.add(f"audit:once:{key}", 1, timeout=int(DENIAL_WINDOW.total_seconds()))
+
+
+def recorded_recently(*, action: events.EventType, target_label: str) -> bool:
+    """Was `action` about `target_label` recorded within `DENIAL_WINDOW`, by any process?"""
+    since = timezone.now() - DENIAL_WINDOW
+    return AuditEvent.objects.filter(
+        action=action.name, target_label=target_label, occurred_at__gte=since
+    ).exists()
+
+
 def record_access_denied(
     *,
     organization: Any,
@@ -241,9 +257,7 @@ def record_access_denied(
     principal_key = f"{actor_fields['actor_type']}:{actor_fields['actor_id']}"
     if not actor_fields["actor_type"]:
         principal_key = f"ip:{client_ip(request) or ''}"  # anonymous: limit per address
-    key = f"audit:denied:{org_key}:{principal_key}:{permission}"
-    window = int(DENIAL_WINDOW.total_seconds())
-    if not cache.add(key, 1, timeout=window):
+    if not first_in_window(f"denied:{org_key}:{principal_key}:{permission}"):
         return None
     if actor_fields["actor_type"] and _denied_recently(
         organization=organization, actor_fields=actor_fields, permission=permission

@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass
 
 import pytest
+from django.core.cache import cache
 from django.test import Client
 from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -40,6 +41,13 @@ class Org:
 def _attach_managed(membership: Membership, name: str) -> None:
     policy = Policy.objects.get(kind=Policy.Kind.MANAGED, name=name)
     membership.policy_attachments.create(policy=policy, organization=membership.organization)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> None:
+    """Each test starts with an empty cache: rate windows (audit denials, lock-out events,
+    the condition tester) must not carry over from another test."""
+    cache.clear()
 
 
 @pytest.fixture

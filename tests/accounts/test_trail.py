@@ -109,3 +109,19 @@ def test_an_account_in_very_many_organizations_writes_a_bounded_number_of_events
     assert {e.organization_id for e in events} == {first.pk, second.pk, None}
     assert events.get(organization=None).data == {"organizations_left_out": 1}
     assert third.pk not in {e.organization_id for e in events}
+
+
+def test_attempts_against_a_locked_account_are_recorded_once_a_minute(org: Org) -> None:
+    """Every attempt while locked out is refused; recording each in every organization of
+    the account would let anyone flood those trails."""
+    user = UserFactory(email="grace@example.com")
+    MembershipFactory(organization=org.organization, user=user)
+    for _ in range(5):
+        password_step(Client(), "grace@example.com", "wrong-password")
+    failed = AuditEvent.objects.filter(action="auth.login.failed").count()
+
+    for _ in range(20):
+        password_step(Client(), "grace@example.com", "wrong-password")
+
+    assert AuditEvent.objects.filter(action="auth.login.locked_out").count() == 1
+    assert AuditEvent.objects.filter(action="auth.login.failed").count() == failed
