@@ -46,7 +46,7 @@ _STRING_TESTS: Mapping[str, Callable[[str, str], bool]] = {
 _Node = tuple[type, Callable[[Mapping[str, Any]], Any]]
 
 
-class _NoFastPath(Exception):
+class NoFastPath(Exception):
     """The expression is outside the subset the fast path handles."""
 
 
@@ -56,7 +56,7 @@ def _checked_int(value: int) -> int:
     return value
 
 
-class _FastParser:
+class FastParser:
     """Recursive descent over CEL's precedence: || < && < relations < + - < * < ! < member."""
 
     def __init__(self, source: str) -> None:
@@ -65,7 +65,7 @@ class _FastParser:
         while position < end:
             match = _FAST_TOKEN.match(source, position)
             if match is None or match.end() == position:
-                raise _NoFastPath
+                raise NoFastPath
             kind = match.lastgroup
             assert kind is not None
             self.tokens.append((kind, match.group(kind)))
@@ -77,17 +77,17 @@ class _FastParser:
 
     def take(self, expected: str | None = None) -> tuple[str, str]:
         if self.position >= len(self.tokens):
-            raise _NoFastPath
+            raise NoFastPath
         token = self.tokens[self.position]
         if expected is not None and token[1] != expected:
-            raise _NoFastPath
+            raise NoFastPath
         self.position += 1
         return token
 
     def parse(self) -> _Node:
         node = self.logical("||")
         if self.position != len(self.tokens) or node[0] is not bool:
-            raise _NoFastPath
+            raise NoFastPath
         return node
 
     def logical(self, operator: str) -> _Node:
@@ -97,7 +97,7 @@ class _FastParser:
             self.take()
             right = operand()
             if left[0] is not bool or right[0] is not bool:
-                raise _NoFastPath
+                raise NoFastPath
             a, b = left[1], right[1]
             if operator == "&&":
                 left = (bool, lambda v, a=a, b=b: a(v) and b(v))
@@ -113,9 +113,9 @@ class _FastParser:
         self.take()
         right = self.additive()
         if left[0] is not right[0] or left[0] is dt.datetime:
-            raise _NoFastPath  # mixed types and timestamps: the library decides
+            raise NoFastPath  # mixed types and timestamps: the library decides
         if left[0] is not int and operator not in ("==", "!="):
-            raise _NoFastPath  # ordering only for ints
+            raise NoFastPath  # ordering only for ints
         compare, a, b = _COMPARISONS[operator], left[1], right[1]
         return (bool, lambda v: compare(a(v), b(v)))
 
@@ -125,7 +125,7 @@ class _FastParser:
             operator = self.take()[1]
             right = self.multiplicative()
             if left[0] is not int or right[0] is not int:
-                raise _NoFastPath  # string and list concatenation: the library decides
+                raise NoFastPath  # string and list concatenation: the library decides
             a, b = left[1], right[1]
             if operator == "+":
                 left = (int, lambda v, a=a, b=b: _checked_int(a(v) + b(v)))
@@ -139,7 +139,7 @@ class _FastParser:
             self.take()
             right = self.unary()
             if left[0] is not int or right[0] is not int:
-                raise _NoFastPath
+                raise NoFastPath
             a, b = left[1], right[1]
             left = (int, lambda v, a=a, b=b: _checked_int(a(v) * b(v)))
         return left
@@ -149,7 +149,7 @@ class _FastParser:
             self.take()
             kind, operand = self.unary()
             if kind is not bool:
-                raise _NoFastPath
+                raise NoFastPath
             return (bool, lambda v: not operand(v))
         return self.member()
 
@@ -159,7 +159,7 @@ class _FastParser:
             self.take()
             kind, name = self.take()
             if kind != "name":
-                raise _NoFastPath
+                raise NoFastPath
             self.take("(")
             arguments = self.arguments()
             node = self.method(node, name, arguments)
@@ -175,29 +175,29 @@ class _FastParser:
             if self.take()[1] == ")":
                 return found
             if self.tokens[self.position - 1][1] != ",":
-                raise _NoFastPath
+                raise NoFastPath
 
     def method(self, target: _Node, name: str, arguments: list[_Node]) -> _Node:
         kind, get = target
         if kind is str and name in _STRING_TESTS and len(arguments) == 1:
             if arguments[0][0] is not str:
-                raise _NoFastPath
+                raise NoFastPath
             test, argument = _STRING_TESTS[name], arguments[0][1]
             return (bool, lambda v: test(get(v), argument(v)))
         # Only the zoned form: it calls the same Python accessor the library calls.
         if kind is dt.datetime and name in TIMESTAMP_ACCESSORS and len(arguments) == 1:
             if arguments[0][0] is not str:
-                raise _NoFastPath
+                raise NoFastPath
             accessor, zone = TIMESTAMP_ACCESSORS[name], arguments[0][1]
             return (int, lambda v: accessor(get(v), zone(v)))
-        raise _NoFastPath
+        raise NoFastPath
 
     def primary(self) -> _Node:
         kind, text = self.take()
         if kind == "int":
             value = int(text)
             if value > _INT64[1]:
-                raise _NoFastPath
+                raise NoFastPath
             return (int, lambda v: value)
         if kind == "str":
             literal = text[1:-1]
@@ -207,7 +207,7 @@ class _FastParser:
             self.take(")")
             return node
         if kind != "name":
-            raise _NoFastPath
+            raise NoFastPath
         if text in ("true", "false"):
             flag = text == "true"
             return (bool, lambda v: flag)
@@ -215,7 +215,7 @@ class _FastParser:
             self.take()
             arguments = self.arguments()
             if len(arguments) != 2 or any(node[0] is not str for node in arguments):
-                raise _NoFastPath
+                raise NoFastPath
             (_, ip), (_, cidr) = arguments
             return (bool, lambda v: ip_in_range(ip(v), cidr(v)))
         if text in ROOTS and self.peek() == ".":
@@ -223,7 +223,7 @@ class _FastParser:
             field_kind, attribute = self.take()
             name = f"{text}.{attribute}"
             if field_kind != "name" or name not in VARIABLES or self.peek() == "(":
-                raise _NoFastPath
+                raise NoFastPath
             expected = _TYPE_OF_FIELD[name]
 
             def read(v: Mapping[str, Any]) -> Any:
@@ -233,7 +233,7 @@ class _FastParser:
                 return value
 
             return (expected, read)
-        raise _NoFastPath
+        raise NoFastPath
 
 
 def fast_path(source: str) -> Callable[[Mapping[str, Any]], bool] | None:
@@ -241,7 +241,7 @@ def fast_path(source: str) -> Callable[[Mapping[str, Any]], bool] | None:
     if "//" in source:
         return None  # comments: keep the tokenizer simple
     try:
-        _, function = _FastParser(source).parse()
-    except (_NoFastPath, RecursionError):
+        _, function = FastParser(source).parse()
+    except (NoFastPath, RecursionError):
         return None
     return function

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Literal
 
-from policies.condition_fastpath import _FastParser, _NoFastPath
+from policies.condition_fastpath import FastParser, NoFastPath
 from policies.condition_functions import cached_timezone
 
 if TYPE_CHECKING:
@@ -229,7 +229,7 @@ class _Clause:
     end: int | None = None
 
 
-class _Conjuncts(_FastParser):
+class _Conjuncts(FastParser):
     """The fast path's parser, stopped at each top-level `&&`."""
 
     def split(self) -> list[tuple[list[_Token], _Check]]:
@@ -238,7 +238,7 @@ class _Conjuncts(_FastParser):
             start = self.position
             kind, check = self.relation()
             if kind is not bool:
-                raise _NoFastPath
+                raise NoFastPath
             found.append((self.tokens[start : self.position], check))
             if self.peek() is None:
                 return found
@@ -252,7 +252,7 @@ def _clauses(source: str) -> tuple[_Clause, ...] | None:
         return None  # no condition, or comments (the fast path's tokenizer skips them)
     try:
         conjuncts = _Conjuncts(source).split()
-    except (_NoFastPath, RecursionError):
+    except (NoFastPath, RecursionError):
         return None
     clauses: list[_Clause] = []
     for tokens, check in conjuncts:
