@@ -9,7 +9,7 @@ from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
 
 from accounts.emails import canonical_email
 from accounts.models import User
-from organizations.services import organization_name_clean
+from organizations.services.organizations import organization_name_clean
 
 
 class CanonicalEmailField(forms.EmailField):

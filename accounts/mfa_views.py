@@ -27,8 +27,8 @@ from accounts.models import User
 from accounts.sudo import safe_next, sudo_grant, sudo_is_fresh, sudo_required
 from accounts.trail import record_account_event
 from audit import events
-from organizations.selectors import membership_for
-from organizations.views import apply_errors
+from iamportal.forms import apply_errors
+from organizations.selectors.organizations import membership_for
 from policies.guards import public, signed_in
 
 PENDING_KEY = "_mfa_pending"

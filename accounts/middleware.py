@@ -17,8 +17,8 @@ from django_htmx.http import HttpResponseClientRedirect
 from accounts import mfa
 from accounts.sessions import session_started_at, session_track
 from organizations.models import Membership
-from organizations.security_services import MFAStatus, mfa_status
-from organizations.selectors import membership_for
+from organizations.selectors.organizations import membership_for
+from organizations.services.security import MFAStatus, mfa_status
 
 
 class SessionActivityMiddleware:

@@ -7,7 +7,7 @@ from accounts.models import User
 from audit import events
 from audit.services import record
 from organizations.models import Organization
-from organizations.services import organization_create
+from organizations.services.organizations import organization_create
 
 
 @transaction.atomic

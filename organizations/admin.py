@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from audit.admin import AuditedModelAdmin
-from organizations.forms import OrganizationNameForm
+from organizations.forms.organizations import OrganizationNameForm
 from organizations.models import (
     APIKey,
     Application,
@@ -16,7 +16,7 @@ from organizations.models import (
     Organization,
     Project,
 )
-from organizations.services import organization_bump_authz_version
+from organizations.services.organizations import organization_bump_authz_version
 from policies.admin import BumpsAuthzVersion
 
 

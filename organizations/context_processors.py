@@ -5,7 +5,7 @@ from typing import Any
 from django.http import HttpRequest
 from django.utils.functional import SimpleLazyObject
 
-from organizations.selectors import memberships_of
+from organizations.selectors.organizations import memberships_of
 
 
 def current_organization(request: HttpRequest) -> dict[str, Any]:

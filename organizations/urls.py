@@ -1,21 +1,20 @@
 from django.urls import include, path
 
-from organizations import (
-    apikey_views,
-    application_views,
-    billing_views,
-    group_views,
-    invitation_views,
-    security_views,
-    user_views,
-    views,
-)
+from organizations.views import api_keys as api_key_views
+from organizations.views import applications as application_views
+from organizations.views import billing as billing_views
+from organizations.views import groups as group_views
+from organizations.views import invitations as invitation_views
+from organizations.views import organizations as organization_views
+from organizations.views import people as people_views
+from organizations.views import projects as project_views
+from organizations.views import security as security_views
 
 app_name = "organizations"
 
 org_patterns = [
-    path("", views.dashboard, name="dashboard"),
-    path("settings/", views.organization_settings, name="settings"),
+    path("", organization_views.dashboard, name="dashboard"),
+    path("settings/", organization_views.organization_settings, name="settings"),
     path("settings/security/", security_views.security_settings, name="security_settings"),
     path(
         "settings/security/edit/",
@@ -32,12 +31,12 @@ org_patterns = [
         security_views.member_mfa_unlock,
         name="member_mfa_unlock",
     ),
-    path("projects/", views.project_list, name="project_list"),
-    path("projects/new/", views.project_create, name="project_create"),
-    path("projects/<uuid:project_id>/", views.project_detail, name="project_detail"),
-    path("projects/<uuid:project_id>/edit/", views.project_update, name="project_update"),
-    path("projects/<uuid:project_id>/row/", views.project_row, name="project_row"),
-    path("projects/<uuid:project_id>/delete/", views.project_delete, name="project_delete"),
+    path("projects/", project_views.project_list, name="project_list"),
+    path("projects/new/", project_views.project_create, name="project_create"),
+    path("projects/<uuid:project_id>/", project_views.project_detail, name="project_detail"),
+    path("projects/<uuid:project_id>/edit/", project_views.project_update, name="project_update"),
+    path("projects/<uuid:project_id>/row/", project_views.project_row, name="project_row"),
+    path("projects/<uuid:project_id>/delete/", project_views.project_delete, name="project_delete"),
     path("billing/", billing_views.invoice_list, name="invoice_list"),
     path(
         "billing/invoices/<uuid:invoice_id>/", billing_views.invoice_detail, name="invoice_detail"
@@ -48,29 +47,29 @@ org_patterns = [
         billing_views.billing_contact_update,
         name="billing_contact_update",
     ),
-    path("leave/", user_views.organization_leave, name="leave"),
-    path("ownership/step-down/", user_views.owner_step_down, name="owner_step_down"),
-    path("iam/users/", user_views.user_list, name="user_list"),
-    path("iam/users/new/", user_views.member_create, name="member_create"),
-    path("iam/users/<uuid:membership_id>/", user_views.user_detail, name="user_detail"),
-    path("iam/users/<uuid:membership_id>/groups/", user_views.user_groups, name="user_groups"),
-    path("iam/users/<uuid:membership_id>/suspend/", user_views.user_suspend, name="user_suspend"),
+    path("leave/", people_views.organization_leave, name="leave"),
+    path("ownership/step-down/", people_views.owner_step_down, name="owner_step_down"),
+    path("iam/users/", people_views.user_list, name="user_list"),
+    path("iam/users/new/", people_views.member_create, name="member_create"),
+    path("iam/users/<uuid:membership_id>/", people_views.user_detail, name="user_detail"),
+    path("iam/users/<uuid:membership_id>/groups/", people_views.user_groups, name="user_groups"),
+    path("iam/users/<uuid:membership_id>/suspend/", people_views.user_suspend, name="user_suspend"),
     path(
         "iam/users/<uuid:membership_id>/reactivate/",
-        user_views.user_reactivate,
+        people_views.user_reactivate,
         name="user_reactivate",
     ),
     path(
         "iam/users/<uuid:membership_id>/password-link/",
-        user_views.user_password_link,
+        people_views.user_password_link,
         name="user_password_link",
     ),
     path(
         "iam/users/<uuid:membership_id>/make-owner/",
-        user_views.user_make_owner,
+        people_views.user_make_owner,
         name="user_make_owner",
     ),
-    path("iam/users/<uuid:membership_id>/remove/", user_views.user_remove, name="user_remove"),
+    path("iam/users/<uuid:membership_id>/remove/", people_views.user_remove, name="user_remove"),
     path("iam/invitations/", invitation_views.invitation_list, name="invitation_list"),
     path("iam/invitations/new/", invitation_views.invite, name="invite"),
     path(
@@ -131,24 +130,24 @@ org_patterns = [
         application_views.application_group_remove,
         name="application_group_remove",
     ),
-    path("iam/api-keys/", apikey_views.api_key_list, name="api_key_list"),
-    path("iam/api-keys/new/", apikey_views.api_key_create, name="api_key_create"),
+    path("iam/api-keys/", api_key_views.api_key_list, name="api_key_list"),
+    path("iam/api-keys/new/", api_key_views.api_key_create, name="api_key_create"),
     path(
         "iam/api-keys/<uuid:api_key_id>/created/",
-        apikey_views.api_key_created,
+        api_key_views.api_key_created,
         name="api_key_created",
     ),
     path(
         "iam/api-keys/<uuid:api_key_id>/delete/",
-        apikey_views.api_key_delete,
+        api_key_views.api_key_delete,
         name="api_key_delete",
     ),
 ]
 
 urlpatterns = [
-    path("", views.home, name="home"),
-    path("organizations/", views.organization_list, name="list"),
-    path("organizations/switch/", views.organization_switch, name="switch"),
+    path("", organization_views.home, name="home"),
+    path("organizations/", organization_views.organization_list, name="list"),
+    path("organizations/switch/", organization_views.organization_switch, name="switch"),
     path("o/<uuid:org_id>/", include(org_patterns)),
     path("invitations/<str:token>/", invitation_views.invitation_accept, name="invitation_accept"),
 ]

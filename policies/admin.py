@@ -7,7 +7,7 @@ from django.db import transaction
 from django.http import HttpRequest
 
 from audit.admin import AuditedModelAdmin
-from organizations.services import organization_bump_authz_version
+from organizations.services.organizations import organization_bump_authz_version
 from policies.models import Policy, PolicyAttachment, Rule
 
 

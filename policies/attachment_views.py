@@ -20,9 +20,10 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from accounts.sudo import sudo_required
-from organizations import selectors as org_selectors
+from iamportal.forms import apply_errors
+from iamportal.request import next_in_organization
 from organizations.models import Application, Group, Membership, Organization
-from organizations.views import apply_errors, next_in_organization
+from organizations.selectors import organizations as organization_selectors
 from policies import selectors, services
 from policies.forms import PolicyPickForm
 from policies.guards import requires
@@ -49,11 +50,13 @@ def principal_label(principal: Principal) -> str:
 def principal_for(*, organization: Organization, kind: str, principal_id: object) -> Principal:
     """A user (by membership id), group or application of the organization, else 404."""
     if kind == "user":
-        return org_selectors.member_for(organization=organization, membership_id=principal_id)
+        return organization_selectors.member_for(
+            organization=organization, membership_id=principal_id
+        )
     models = {"group": Group, "application": Application}
     if kind not in models:
         raise Http404("No such principal.")
-    return org_selectors.get_or_404(
+    return organization_selectors.get_or_404(
         models[kind].objects.select_related("organization"),
         "No such principal.",
         organization=organization,

@@ -15,7 +15,8 @@ from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse
 
-from organizations.selectors import membership_for, project_for
+from organizations.selectors.organizations import membership_for
+from organizations.selectors.projects import project_for
 from policies import catalogue
 from policies.authz import authorize, deny_response
 from policies.delegation import DelegationRefused, record_refusals, refused_response

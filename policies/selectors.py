@@ -9,7 +9,7 @@ from django.db.models.functions import Coalesce, Lower
 from django.http import Http404
 
 from organizations.models import Application, Group, Membership, Organization
-from organizations.selectors import members_of
+from organizations.selectors.organizations import members_of
 from policies.evaluator import CompiledRule, CompiledRuleSet, compile_rule
 from policies.models import Policy, PolicyAttachment, Rule
 

@@ -14,7 +14,7 @@ from accounts.models import User
 from audit import events
 from audit.services import diff, record
 from organizations.models import Application, Group, Membership, Organization, Project
-from organizations.services import organization_bump_authz_version
+from organizations.services.organizations import organization_bump_authz_version
 from policies import catalogue
 from policies.conditions import ConditionError
 from policies.delegation import require_guardrail_editor, require_within_rights

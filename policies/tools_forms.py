@@ -10,7 +10,8 @@ from django import forms
 from django.utils import timezone
 
 from organizations.models import Application, Membership, Organization, Project
-from organizations.selectors import members_of, projects_of
+from organizations.selectors.organizations import members_of
+from organizations.selectors.projects import projects_of
 from policies import catalogue
 from policies.evaluator import RequestFacts
 

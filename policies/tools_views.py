@@ -18,9 +18,10 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from organizations.application_selectors import application_for
 from organizations.models import Application, Membership, Organization
-from organizations.selectors import member_for, projects_of
+from organizations.selectors.applications import application_for
+from organizations.selectors.organizations import member_for
+from organizations.selectors.projects import projects_of
 from policies import catalogue
 from policies.authz import principal_of
 from policies.evaluator import (

@@ -14,10 +14,11 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.sudo import sudo_required
+from iamportal.forms import apply_errors
 from iamportal.ratelimit import within_limit
-from organizations import selectors as org_selectors
+from iamportal.request import paginate
 from organizations.models import Organization
-from organizations.views import apply_errors, paginate
+from organizations.selectors import projects as project_selectors
 from policies import selectors, services
 from policies.attachment_views import principal_for, principal_label
 from policies.authz import authorize, deny_response, principal_of, request_facts
@@ -78,7 +79,7 @@ def _rule_form(
 ) -> RuleForm:
     return RuleForm(
         data,
-        projects=org_selectors.projects_of(request.organization),
+        projects=project_selectors.projects_of(request.organization),
         is_guardrail=policy is None or policy.kind == Policy.Kind.GUARDRAIL,
         rule=rule,
     )

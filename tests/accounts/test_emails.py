@@ -14,7 +14,7 @@ from django.urls import reverse
 
 from accounts.emails import NON_ASCII_LOCAL_PART, canonical_email
 from accounts.models import User
-from organizations.principal_services import member_create
+from organizations.services.people import member_create
 from tests.accounts.helpers import password_step
 from tests.conftest import Org
 from tests.factories import PASSWORD, UserFactory

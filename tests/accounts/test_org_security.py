@@ -16,9 +16,9 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import UserSession
 from audit.models import AuditEvent
+from organizations.forms.security import parse_domains
 from organizations.models import Membership, Organization
-from organizations.security_forms import parse_domains
-from organizations.security_services import (
+from organizations.services.security import (
     member_mfa_unlock,
     membership_mfa_deadline,
     organization_update_security,

@@ -150,7 +150,7 @@ def _attached(ctx: Ctx) -> Any:
 
 
 def _grouped_application(ctx: Ctx) -> tuple[dict[str, Any], dict[str, Any]]:
-    from organizations.group_services import group_add_application
+    from organizations.services.groups import group_add_application
 
     application, group = _application(ctx), _group(ctx)
     group_add_application(group=group, application=application, actor=ctx.org.owner.user)
@@ -158,7 +158,7 @@ def _grouped_application(ctx: Ctx) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def _invitation(ctx: Ctx) -> tuple[dict[str, Any], dict[str, Any]]:
-    from organizations.principal_services import invitations_create
+    from organizations.services.invitations import invitations_create
 
     issued = invitations_create(
         organization=ctx.organization, actor=ctx.org.owner, emails=["guest@example.com"]
@@ -167,7 +167,7 @@ def _invitation(ctx: Ctx) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def _created_member(ctx: Ctx) -> tuple[dict[str, Any], dict[str, Any]]:
-    from organizations.principal_services import member_create
+    from organizations.services.people import member_create
 
     created = member_create(
         organization=ctx.organization,
@@ -183,7 +183,7 @@ def _token_of(link: str) -> str:
 
 
 def _password_set(ctx: Ctx) -> tuple[dict[str, Any], dict[str, Any]]:
-    from organizations.principal_services import member_create
+    from organizations.services.people import member_create
 
     created = member_create(
         organization=ctx.organization,
@@ -200,7 +200,7 @@ def _password_set(ctx: Ctx) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def _invitation_accept(ctx: Ctx) -> tuple[dict[str, Any], dict[str, Any]]:
-    from organizations.principal_services import invitations_create
+    from organizations.services.invitations import invitations_create
 
     issued = invitations_create(
         organization=ctx.organization, actor=ctx.org.owner, emails=["joins@example.com"]
@@ -275,7 +275,7 @@ def _mfa_verify(ctx: Ctx) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def _member_with_device(ctx: Ctx) -> tuple[dict[str, Any], dict[str, Any]]:
-    from organizations.principal_services import member_create
+    from organizations.services.people import member_create
     from tests.accounts.helpers import enroll
 
     created = member_create(

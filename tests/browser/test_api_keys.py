@@ -4,8 +4,8 @@ import re
 
 from playwright.sync_api import Page, expect
 
-from organizations.application_services import api_key_authenticate
 from organizations.models import APIKey, Organization
+from organizations.services.api_keys import api_key_authenticate
 from tests.factories import GroupFactory
 
 

@@ -11,9 +11,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from audit.models import AuditEvent
-from organizations import application_services as services
-from organizations.application_selectors import api_keys_of
 from organizations.models import APIKey, Membership, Organization
+from organizations.selectors.api_keys import api_keys_of
+from organizations.services import api_keys as api_key_services
 from policies.models import Policy
 from tests.conftest import Org, assert_access
 from tests.factories import (
@@ -37,8 +37,8 @@ def today() -> datetime.date:
     return timezone.now().date()
 
 
-def own_key(membership: Membership, **kwargs: object) -> services.CreatedAPIKey:
-    return services.api_key_create(
+def own_key(membership: Membership, **kwargs: object) -> api_key_services.CreatedAPIKey:
+    return api_key_services.api_key_create(
         organization=membership.organization, creator=membership, bearer=membership, **kwargs
     )
 
@@ -89,7 +89,7 @@ def test_create_a_key_for_yourself_shows_the_secret_exactly_once(
 
 def test_the_secret_opens_the_key(org: Org) -> None:
     created = own_key(org.owner)
-    assert services.api_key_authenticate(
+    assert api_key_services.api_key_authenticate(
         access_key=created.api_key.access_key, secret=created.secret
     ) == (created.api_key)
 
@@ -113,7 +113,9 @@ def test_nobody_creates_a_key_for_another_person(org: Org, owner_client: Client)
     assert "nobody creates keys for another person" in response.content.decode()
     assert not APIKey.objects.exists()
     with pytest.raises(ValidationError, match="another person"):
-        services.api_key_create(organization=org.organization, creator=org.owner, bearer=org.tech)
+        api_key_services.api_key_create(
+            organization=org.organization, creator=org.owner, bearer=org.tech
+        )
     assert not APIKey.objects.exists()
 
 
@@ -130,7 +132,7 @@ def test_keys_only_for_applications_and_projects_of_this_organization(
     assert response.status_code == 400
     assert "Choose a project of this organization." in response.content.decode()
     with pytest.raises(ValidationError):
-        services.api_key_create(
+        api_key_services.api_key_create(
             organization=org.organization, creator=org.owner, bearer=foreign_app
         )
     with pytest.raises(ValidationError):
@@ -219,7 +221,7 @@ def test_the_organizations_cap_limits_expiry(org: Org, owner_client: Client) -> 
 def test_authenticate_rejects_wrong_unknown_expired_and_revoked_keys(org: Org) -> None:
     created = own_key(org.owner)
     key = created.api_key
-    authenticate = services.api_key_authenticate
+    authenticate = api_key_services.api_key_authenticate
     assert authenticate(access_key=key.access_key, secret=created.secret) is not None
     assert authenticate(access_key=key.access_key, secret=created.secret + "x") is None
     assert authenticate(access_key=key.access_key, secret="") is None
@@ -230,7 +232,7 @@ def test_authenticate_rejects_wrong_unknown_expired_and_revoked_keys(org: Org) -
     APIKey.objects.filter(pk=key.pk).update(expires_at=timezone.now() + datetime.timedelta(hours=1))
     assert authenticate(access_key=key.access_key, secret=created.secret) is not None
 
-    services.api_key_delete(api_key=key, actor=org.owner.user)
+    api_key_services.api_key_delete(api_key=key, actor=org.owner.user)
     assert authenticate(access_key=key.access_key, secret=created.secret) is None
 
 
@@ -238,13 +240,13 @@ def test_authenticate_rejects_a_suspended_or_deactivated_bearer(org: Org) -> Non
     created = own_key(org.owner)
     access_key, secret = created.api_key.access_key, created.secret
     Membership.objects.filter(pk=org.owner.pk).update(status=Membership.Status.SUSPENDED)
-    assert services.api_key_authenticate(access_key=access_key, secret=secret) is None
+    assert api_key_services.api_key_authenticate(access_key=access_key, secret=secret) is None
     Membership.objects.filter(pk=org.owner.pk).update(status=Membership.Status.ACTIVE)
-    assert services.api_key_authenticate(access_key=access_key, secret=secret) is not None
+    assert api_key_services.api_key_authenticate(access_key=access_key, secret=secret) is not None
     user = org.owner.user
     user.is_active = False
     user.save(update_fields=["is_active"])
-    assert services.api_key_authenticate(access_key=access_key, secret=secret) is None
+    assert api_key_services.api_key_authenticate(access_key=access_key, secret=secret) is None
 
 
 def test_a_lifetime_cap_stops_older_keys_including_those_made_before_it(org: Org) -> None:
@@ -252,7 +254,7 @@ def test_a_lifetime_cap_stops_older_keys_including_those_made_before_it(org: Org
     access_key, secret = created.api_key.access_key, created.secret
     set_cap(org, 30)
     now = timezone.now()
-    authenticate = services.api_key_authenticate
+    authenticate = api_key_services.api_key_authenticate
     assert authenticate(access_key=access_key, secret=secret, now=now) is not None
     later = now + datetime.timedelta(days=31)
     assert authenticate(access_key=access_key, secret=secret, now=later) is None
@@ -270,13 +272,13 @@ def test_a_removed_bearer_takes_their_keys_along(org: Org) -> None:
 def test_authenticate_records_last_use_at_most_once_a_minute(org: Org) -> None:
     key = APIKeyFactory(bearer_application__organization=org.organization)
     now = timezone.now()
-    authenticated = services.api_key_authenticate(
+    authenticated = api_key_services.api_key_authenticate(
         access_key=key.access_key, secret=API_KEY_SECRET, ip="192.0.2.1", now=now
     )
     assert authenticated is not None and authenticated.bearer_application_id
     key.refresh_from_db()
     assert (key.last_used_at, key.last_used_ip) == (now, "192.0.2.1")
-    services.api_key_authenticate(
+    api_key_services.api_key_authenticate(
         access_key=key.access_key,
         secret=API_KEY_SECRET,
         ip="192.0.2.2",
@@ -285,7 +287,7 @@ def test_authenticate_records_last_use_at_most_once_a_minute(org: Org) -> None:
     key.refresh_from_db()
     assert (key.last_used_at, key.last_used_ip) == (now, "192.0.2.1")
     later = now + datetime.timedelta(seconds=61)
-    services.api_key_authenticate(
+    api_key_services.api_key_authenticate(
         access_key=key.access_key, secret=API_KEY_SECRET, ip="192.0.2.2", now=later
     )
     key.refresh_from_db()

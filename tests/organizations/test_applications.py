@@ -7,9 +7,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from audit.models import AuditEvent
-from organizations import application_services as services
-from organizations import group_services
 from organizations.models import APIKey, Application, Organization
+from organizations.services import applications as application_services
+from organizations.services import groups as group_services
 from policies.authz import principal_of
 from policies.evaluator import CompiledRuleSet, RequestFacts, decide
 from policies.models import Policy
@@ -181,7 +181,7 @@ def test_duplicate_names_in_any_case_are_refused(
 
 def test_the_same_name_is_fine_in_another_organization(org: Org) -> None:
     ApplicationFactory(name="backup")
-    created = services.application_create(
+    created = application_services.application_create(
         organization=org.organization, name="backup", actor=org.owner.user
     )
     assert created.organization == org.organization
@@ -237,7 +237,7 @@ def test_plain_rename_and_a_refused_duplicate(org: Org, owner_client: Client) ->
 
 def test_saving_unchanged_values_records_nothing(org: Org) -> None:
     application = app_of(org, description="d")
-    services.application_update(
+    application_services.application_update(
         application=application, name="ci-deployer", description="d", actor=org.owner.user
     )
     assert not AuditEvent.objects.filter(action="iam.application.updated").exists()

@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from audit.models import AuditEvent
 from organizations.models import Membership, Project
-from organizations.services import organization_bump_authz_version
+from organizations.services.organizations import organization_bump_authz_version
 from policies.models import Policy, Rule
 from tests.conftest import Org
 from tests.factories import AuditEventFactory, MembershipFactory, ProjectFactory, grant

@@ -40,7 +40,7 @@ def test_create_rename_and_delete_a_group(org: Org) -> None:
     assert group.name == "Developers"
     delete = _url("group_delete", org, group.pk)
     assert client.post(delete, {"confirm": "Devs"}).status_code == 400
-    assert client.post(delete, {"confirm": "developers"}).status_code == 302
+    assert client.post(delete, {"confirm": "Developers"}).status_code == 302
     assert not Group.objects.exists()
     actions = set(AuditEvent.objects.values_list("action", flat=True))
     assert {"iam.group.created", "iam.group.updated", "iam.group.deleted"} <= actions

@@ -9,9 +9,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from audit.models import AuditEvent
-from organizations import principal_services as services
+from organizations.forms.invitations import InviteForm
 from organizations.models import Invitation, Membership
-from organizations.principal_forms import InviteForm
+from organizations.services import invitations as invitation_services
+from organizations.services import people as people_services
 from policies.models import Policy
 from tests.accounts.helpers import expire_sudo
 from tests.conftest import Org, assert_access
@@ -44,13 +45,13 @@ def _client(membership: Membership) -> Client:
     return client
 
 
-def _invite(org: Org, *emails: str, **kwargs: object) -> list[services.IssuedInvitation]:
-    return services.invitations_create(
+def _invite(org: Org, *emails: str, **kwargs: object) -> list[invitation_services.IssuedInvitation]:
+    return invitation_services.invitations_create(
         organization=org.organization, actor=org.owner, emails=list(emails), **kwargs
     )
 
 
-def _token(issued: services.IssuedInvitation) -> str:
+def _token(issued: invitation_services.IssuedInvitation) -> str:
     return issued.link.rstrip("/").rsplit("/", 1)[-1]
 
 
@@ -179,7 +180,8 @@ def test_accepting_a_link_used_meanwhile_says_so_never_a_500(org: Org, monkeypat
     # The page read the invitation while pending; another tab accepts it before the POST.
     stale = Invitation.objects.get(pk=issued.invitation.pk)
     monkeypatch.setattr(
-        "organizations.invitation_views.selectors.invitation_by_token", lambda raw: stale
+        "organizations.views.invitations.invitation_selectors.invitation_by_token",
+        lambda raw: stale,
     )
     Invitation.objects.filter(pk=stale.pk).update(status="accepted")
     response = client.post(url)
@@ -198,7 +200,7 @@ def test_unusable_links_get_a_clear_page_never_a_500(org: Org, problem: str) -> 
             expires_at=timezone.now() - dt.timedelta(minutes=1)
         )
     elif problem == "revoked":
-        services.invitation_revoke(invitation=invitation, actor=org.owner)
+        invitation_services.invitation_revoke(invitation=invitation, actor=org.owner)
     elif problem == "used":
         Invitation.objects.filter(pk=invitation.pk).update(status="accepted")
     elif problem == "unknown":
@@ -308,10 +310,10 @@ def test_only_owners_resend_or_revoke_an_owner_invitation(org: Org, iam: Members
 
 def test_an_owner_invitation_works_only_while_its_issuer_is_an_owner(org: Org) -> None:
     second = MembershipFactory(organization=org.organization, is_owner=True)
-    issued = services.invitations_create(
+    issued = invitation_services.invitations_create(
         organization=org.organization, actor=second, emails=["heir@example.com"], role="owner"
     )[0]
-    services.owner_step_down(membership=second)
+    people_services.owner_step_down(membership=second)
     url = reverse("organizations:invitation_accept", args=[_token(issued)])
     client = Client()
     page = client.get(url)
@@ -321,7 +323,7 @@ def test_an_owner_invitation_works_only_while_its_issuer_is_an_owner(org: Org) -
     assert response.status_code == 410
     assert not Membership.objects.filter(user__email="heir@example.com").exists()
     # Resent by a current owner, the invitation is theirs and the new link works.
-    again = services.invitation_resend(invitation=issued.invitation, actor=org.owner)
+    again = invitation_services.invitation_resend(invitation=issued.invitation, actor=org.owner)
     assert Invitation.objects.get().invited_by == org.owner.user
     url = reverse("organizations:invitation_accept", args=[_token(again)])
     response = client.post(url, {"full_name": "Heir", "password": "a-long-enough-passphrase"})
@@ -361,7 +363,7 @@ def test_a_huge_address_list_is_refused_before_it_is_parsed(org: Org, monkeypatc
     def never(value: str) -> str:
         raise AssertionError("no address is validated")
 
-    monkeypatch.setattr(services, "canonical_email", never)
+    monkeypatch.setattr(invitation_services, "canonical_email", never)
     huge = " ".join(f"user{n}@example.com" for n in range(90_000))  # 1.7 MB
     form = InviteForm({"emails": huge}, organization=org.organization)
     assert not form.is_valid()
@@ -382,7 +384,9 @@ def test_a_huge_address_list_is_refused_before_it_is_parsed(org: Org, monkeypatc
 
 
 def test_parse_emails_keeps_the_order_typed_without_duplicates() -> None:
-    valid, invalid = services.parse_emails("B@x.example; a@x.example, <b@x.example> bad\nbad")
+    valid, invalid = invitation_services.parse_emails(
+        "B@x.example; a@x.example, <b@x.example> bad\nbad"
+    )
     assert valid == ["b@x.example", "a@x.example"]
     assert invalid == ["bad"]
 
@@ -390,7 +394,7 @@ def test_parse_emails_keeps_the_order_typed_without_duplicates() -> None:
 def test_invitation_emails_are_limited_per_organization_and_hour(
     org: Org, monkeypatch, django_capture_on_commit_callbacks
 ) -> None:
-    monkeypatch.setattr(services, "INVITATION_EMAILS_PER_HOUR", 3)
+    monkeypatch.setattr(invitation_services, "INVITATION_EMAILS_PER_HOUR", 3)
     # Emails sent over an hour ago no longer count.
     AuditEventFactory(
         organization=org.organization,
@@ -398,7 +402,7 @@ def test_invitation_emails_are_limited_per_organization_and_hour(
         occurred_at=timezone.now() - dt.timedelta(minutes=61),
     )
     first = _invite(org, "a@example.com", "b@example.com")[0]
-    services.invitation_resend(invitation=first.invitation, actor=org.owner)
+    invitation_services.invitation_resend(invitation=first.invitation, actor=org.owner)
     sent = AuditEvent.objects.filter(
         action__in=["iam.invitation.created", "iam.invitation.resent"],
         occurred_at__gt=timezone.now() - dt.timedelta(hours=1),

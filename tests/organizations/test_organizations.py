@@ -7,8 +7,8 @@ from django.test import Client, RequestFactory
 from django.urls import reverse
 
 from audit.models import AuditEvent
-from organizations import services
 from organizations.models import Membership, Organization
+from organizations.services import organizations as organization_services
 from tests.conftest import Org, assert_access
 from tests.factories import AuditEventFactory, MembershipFactory, UserFactory
 
@@ -162,9 +162,11 @@ def test_the_services_refuse_unsafe_and_over_long_names(org: Org, name: str) -> 
     count = Organization.objects.count()
     # organization_create is also how signing up creates the organization.
     with pytest.raises(ValidationError):
-        services.organization_create(name=name, owner=UserFactory())
+        organization_services.organization_create(name=name, owner=UserFactory())
     with pytest.raises(ValidationError):
-        services.organization_rename(organization=org.organization, name=name, actor=org.owner.user)
+        organization_services.organization_rename(
+            organization=org.organization, name=name, actor=org.owner.user
+        )
     assert Organization.objects.count() == count
     org.organization.refresh_from_db()
     assert org.organization.name == "Acme"

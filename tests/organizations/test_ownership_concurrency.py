@@ -9,8 +9,8 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import connections
 
-from organizations import principal_services as services
 from organizations.models import Membership
+from organizations.services import people as people_services
 from tests.factories import MembershipFactory, OrganizationFactory
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -44,8 +44,8 @@ def test_two_owners_stepping_down_at_once_leave_one_owner(attempt: int) -> None:
     first = MembershipFactory(organization=organization, is_owner=True)
     second = MembershipFactory(organization=organization, is_owner=True)
     outcomes = _race(
-        lambda: services.owner_step_down(membership=first),
-        lambda: services.owner_step_down(membership=second),
+        lambda: people_services.owner_step_down(membership=first),
+        lambda: people_services.owner_step_down(membership=second),
     )
     assert outcomes == ["ok", "refused"]
     assert Membership.objects.filter(organization=organization, is_owner=True).count() == 1
@@ -56,8 +56,8 @@ def test_two_owners_removing_each_other_at_once_leave_one_owner() -> None:
     first = MembershipFactory(organization=organization, is_owner=True)
     second = MembershipFactory(organization=organization, is_owner=True)
     outcomes = _race(
-        lambda: services.membership_remove(membership=second, actor=first),
-        lambda: services.membership_remove(membership=first, actor=second),
+        lambda: people_services.membership_remove(membership=second, actor=first),
+        lambda: people_services.membership_remove(membership=first, actor=second),
     )
     # The second request finds its actor gone or the target last: never zero owners.
     assert Membership.objects.filter(organization=organization, is_owner=True).count() == 1

@@ -6,7 +6,7 @@ from django.urls import reverse
 
 from audit.models import AuditEvent
 from organizations.models import Project
-from organizations.services import organization_bump_authz_version
+from organizations.services.organizations import organization_bump_authz_version
 from policies.models import Rule
 from tests.conftest import Org, assert_access
 from tests.factories import MembershipFactory, ProjectFactory, grant

@@ -7,8 +7,8 @@ from django.urls import reverse
 
 from accounts.models import User
 from audit.models import AuditEvent
-from organizations import principal_services as services
 from organizations.models import Membership
+from organizations.services import people as people_services
 from tests.accounts.helpers import expire_sudo
 from tests.conftest import Org, assert_access
 from tests.factories import (
@@ -123,7 +123,7 @@ def test_a_member_email_that_already_has_an_account_is_refused(org: Org) -> None
 
 
 def test_members_cannot_create_organizations(org: Org) -> None:
-    created = services.member_create(
+    created = people_services.member_create(
         organization=org.organization, actor=org.owner.user, email="m@example.com", full_name="M"
     )
     client = Client()
@@ -147,17 +147,17 @@ def test_suspending_denies_everything_and_reactivating_restores(org: Org) -> Non
 
 def test_the_last_owner_cannot_be_suspended_or_removed(org: Org) -> None:
     with pytest.raises(Exception, match=r"last owner|yourself"):
-        services.membership_suspend(membership=org.owner, actor=org.owner)
+        people_services.membership_suspend(membership=org.owner, actor=org.owner)
     other_owner = MembershipFactory(organization=org.organization, is_owner=True)
-    services.membership_suspend(membership=other_owner, actor=org.owner)
+    people_services.membership_suspend(membership=other_owner, actor=org.owner)
     # A suspended owner can no longer act, so the remaining owner stays.
     with pytest.raises(Exception, match="membership changed"):
-        services.membership_remove(membership=org.owner, actor=other_owner)
+        people_services.membership_remove(membership=org.owner, actor=other_owner)
 
 
 def test_iam_managers_cannot_act_on_owners(org: Org) -> None:
     with pytest.raises(Exception, match="Only owners"):
-        services.membership_suspend(membership=org.owner, actor=org.tech)
+        people_services.membership_suspend(membership=org.owner, actor=org.tech)
 
 
 def test_removing_a_guest_keeps_their_account_and_a_member_deletes_it(org: Org) -> None:
@@ -169,7 +169,7 @@ def test_removing_a_guest_keeps_their_account_and_a_member_deletes_it(org: Org) 
     assert client.post(url, {"confirm": org.tech.user.email}).status_code == 302
     assert not Membership.objects.filter(pk=org.tech.pk).exists()
     assert User.objects.filter(pk=org.tech.user.pk).exists()
-    member = services.member_create(
+    member = people_services.member_create(
         organization=org.organization, actor=org.owner.user, email="m@example.com", full_name="M"
     ).membership
     client.post(_url("user_remove", org, member.pk), {"confirm": "m@example.com"})
@@ -245,7 +245,7 @@ def test_pages_showing_a_password_link_are_never_cached(
 
 
 def test_sending_a_password_link_asks_for_a_fresh_confirmation(org: Org) -> None:
-    member = services.member_create(
+    member = people_services.member_create(
         organization=org.organization, actor=org.owner.user, email="m@x.example", full_name="M"
     ).membership
     client = org.client_for("owner")
@@ -304,11 +304,11 @@ def test_owners_grant_ownership_and_step_down(org: Org) -> None:
 
 def test_non_owners_cannot_grant_ownership(org: Org) -> None:
     with pytest.raises(Exception, match="Only owners"):
-        services.owner_grant(membership=org.billing, actor=org.tech)
+        people_services.owner_grant(membership=org.billing, actor=org.tech)
     guest = UserFactory()
-    member = services.member_create(
+    member = people_services.member_create(
         organization=org.organization, actor=org.owner.user, email="mm@example.com", full_name="M"
     ).membership
     assert guest
     with pytest.raises(Exception, match="cannot own"):
-        services.owner_grant(membership=member, actor=org.owner)
+        people_services.owner_grant(membership=member, actor=org.owner)

@@ -6,7 +6,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from organizations.services import organization_bump_authz_version
+from organizations.services.organizations import organization_bump_authz_version
 from policies import authz
 from policies.evaluator import RequestFacts, decide
 from policies.selectors import compile_rules_for

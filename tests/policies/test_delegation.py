@@ -11,8 +11,11 @@ from django.test import Client
 from django.urls import reverse
 
 from audit.models import AuditEvent
-from organizations import application_services, group_services, principal_services
 from organizations.models import Membership, Organization
+from organizations.services import api_keys as api_key_services
+from organizations.services import groups as group_services
+from organizations.services import invitations as invitation_services
+from organizations.services import people as people_services
 from policies import services
 from policies.delegation import ALL_PROJECTS, DelegationRefused, Grant, widening
 from policies.evaluator import compile_rule
@@ -207,7 +210,7 @@ def test_a_key_for_an_application_needs_what_the_application_holds(
         policy=billing, application=application, organization=org.organization
     )
     with pytest.raises(DelegationRefused, match="a key of application billing-bot"):
-        application_services.api_key_create(
+        api_key_services.api_key_create(
             organization=org.organization, creator=iam, bearer=application
         )
     reader = ApplicationFactory(organization=org.organization, name="iam-reader")
@@ -215,7 +218,7 @@ def test_a_key_for_an_application_needs_what_the_application_holds(
     PolicyAttachment.objects.create(
         policy=iam_read, application=reader, organization=org.organization
     )
-    created = application_services.api_key_create(
+    created = api_key_services.api_key_create(
         organization=org.organization, creator=iam, bearer=reader
     )
     assert created.secret
@@ -363,18 +366,18 @@ def test_the_refusal_is_recorded_with_the_request(
 
 def test_invitations_give_only_what_their_author_holds(org: Org, iam: Membership) -> None:
     with pytest.raises(DelegationRefused, match="billing:contact:update"):
-        principal_services.invitations_create(
+        invitation_services.invitations_create(
             organization=org.organization, actor=iam, emails=["new@example.com"], role="billing"
         )
     finance = GroupFactory(organization=org.organization, name="Finance")
     billing = Policy.objects.get(kind=Policy.Kind.MANAGED, name="BillingAccess")
     PolicyAttachment.objects.create(policy=billing, group=finance, organization=org.organization)
     with pytest.raises(DelegationRefused):
-        principal_services.invitations_create(
+        invitation_services.invitations_create(
             organization=org.organization, actor=iam, emails=["new@example.com"], groups=[finance]
         )
     with pytest.raises(DelegationRefused):
-        principal_services.member_create(
+        people_services.member_create(
             organization=org.organization,
             actor=iam.user,
             email="member@example.com",
@@ -383,20 +386,20 @@ def test_invitations_give_only_what_their_author_holds(org: Org, iam: Membership
         )
     assert not org.organization.invitations.exists()
     # Within their rights: an invitation with no role, or by an owner with any.
-    assert principal_services.invitations_create(
+    assert invitation_services.invitations_create(
         organization=org.organization, actor=iam, emails=["new@example.com"]
     )
-    assert principal_services.invitations_create(
+    assert invitation_services.invitations_create(
         organization=org.organization, actor=org.owner, emails=["b@example.com"], role="billing"
     )
 
 
 def test_reactivating_someone_needs_what_they_will_hold_again(org: Org, iam: Membership) -> None:
-    principal_services.membership_suspend(membership=org.billing, actor=org.owner)
+    people_services.membership_suspend(membership=org.billing, actor=org.owner)
     with pytest.raises(DelegationRefused, match="billing"):
-        principal_services.membership_reactivate(membership=org.billing, actor=iam)
-    principal_services.membership_suspend(membership=org.readonly, actor=iam)
+        people_services.membership_reactivate(membership=org.billing, actor=iam)
+    people_services.membership_suspend(membership=org.readonly, actor=iam)
     # ReadOnlyAccess reaches beyond IAM (projects): an IAM manager cannot restore it either.
     with pytest.raises(DelegationRefused):
-        principal_services.membership_reactivate(membership=org.readonly, actor=iam)
-    principal_services.membership_reactivate(membership=org.billing, actor=org.owner)
+        people_services.membership_reactivate(membership=org.readonly, actor=iam)
+    people_services.membership_reactivate(membership=org.billing, actor=org.owner)

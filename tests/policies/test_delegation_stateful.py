@@ -15,8 +15,10 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
-from organizations import group_services, principal_services
 from organizations.models import Application, Group, Invitation, Membership
+from organizations.services import groups as group_services
+from organizations.services import invitations as invitation_services
+from organizations.services import people as people_services
 from policies import services
 from policies.authz import principal_of
 from policies.catalogue import ACTIONS, ORGANIZATION
@@ -238,7 +240,7 @@ class Console(RuleBasedStateMachine):
     def invite_and_accept(self, actor: int, role: str, group: int | None) -> None:
         def change(a: Membership) -> None:
             user = UserFactory()
-            issued = principal_services.invitations_create(
+            issued = invitation_services.invitations_create(
                 organization=self.organization,
                 actor=a,
                 emails=[user.email],
@@ -246,7 +248,7 @@ class Console(RuleBasedStateMachine):
                 groups=[] if group is None else [self.groups[group]],
             )
             invitation = Invitation.objects.get(pk=issued[0].invitation.pk)
-            principal_services.invitation_accept(invitation=invitation, user=user)
+            invitation_services.invitation_accept(invitation=invitation, user=user)
 
         self._act(actor, change)
 
@@ -254,7 +256,7 @@ class Console(RuleBasedStateMachine):
     def make_owner(self, actor: int, who: int) -> None:
         self._act(
             actor,
-            lambda a: principal_services.owner_grant(membership=self.members[who], actor=a),
+            lambda a: people_services.owner_grant(membership=self.members[who], actor=a),
         )
 
     # -------------------------------------------------------------- invariants

@@ -16,7 +16,6 @@ from django.utils import timezone
 
 from accounts.mfa import operator_totp_setup
 from accounts.models import User
-from organizations import application_services, group_services, principal_services, services
 from organizations.models import (
     Application,
     BillingContact,
@@ -27,6 +26,14 @@ from organizations.models import (
     Organization,
     Project,
 )
+from organizations.services import api_keys as api_key_services
+from organizations.services import applications as application_services
+from organizations.services import billing as billing_services
+from organizations.services import groups as group_services
+from organizations.services import invitations as invitation_services
+from organizations.services import organizations as organization_services
+from organizations.services import people as people_services
+from organizations.services import projects as project_services
 from policies import services as policy_services
 from policies.models import Policy
 from policies.services import policy_attach, sync_managed_policies
@@ -83,11 +90,11 @@ class Command(BaseCommand):
                     policy_attach(policy=policy, principal=membership, actor=owner)
         for name, description in PROJECTS:
             if not Project.objects.filter(organization=organization, name=name).exists():
-                services.project_create(
+                project_services.project_create(
                     organization=organization, name=name, description=description, actor=owner
                 )
         if not BillingContact.objects.filter(organization=organization).exists():
-            services.billing_contact_update(
+            billing_services.billing_contact_update(
                 organization=organization,
                 values={
                     "name": "Bea Billing",
@@ -123,7 +130,7 @@ class Command(BaseCommand):
 
     def _organization(self, name: str, owner: User) -> Organization:
         existing = Organization.objects.filter(name=name, memberships__user=owner).first()
-        return existing or services.organization_create(name=name, owner=owner)
+        return existing or organization_services.organization_create(name=name, owner=owner)
 
     def _custom_policies(self, organization: Organization, owner: User, reader: User) -> None:
         """A project-scoped, conditional policy and a guardrail, so the editor, the
@@ -163,7 +170,7 @@ class Command(BaseCommand):
         owner_membership = Membership.objects.get(organization=organization, user=owner)
         member = User.objects.filter(email=MEMBER[0]).first()
         if member is None:
-            created = principal_services.member_create(
+            created = people_services.member_create(
                 organization=organization, actor=owner, email=MEMBER[0], full_name=MEMBER[2]
             )
             member = created.membership.user
@@ -228,7 +235,7 @@ class Command(BaseCommand):
             group_services.group_add_application(
                 group=developers, application=application, actor=owner
             )
-            key = application_services.api_key_create(
+            key = api_key_services.api_key_create(
                 organization=organization,
                 creator=owner_membership,
                 bearer=application,
@@ -240,7 +247,7 @@ class Command(BaseCommand):
             tech = Membership.objects.get(
                 organization=organization, user__email="tech@acme.example"
             )
-            application_services.api_key_create(
+            api_key_services.api_key_create(
                 organization=organization,
                 creator=tech,
                 bearer=tech,
@@ -248,7 +255,7 @@ class Command(BaseCommand):
                 expires_on=timezone.localdate() + datetime.timedelta(days=5),
             )
         if not Invitation.objects.filter(organization=organization, email=INVITEE).exists():
-            principal_services.invitations_create(
+            invitation_services.invitations_create(
                 organization=organization,
                 actor=owner_membership,
                 emails=[INVITEE],

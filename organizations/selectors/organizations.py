@@ -1,4 +1,5 @@
-"""Reads scoped to an organization: another organization's objects are never found."""
+"""Reads of organizations and memberships; lookups through the organization (another
+organization's object is 404)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from django.db.models import Count, Model, OuterRef, Q, QuerySet, Subquery
 from django.http import Http404
 
 from accounts.models import User
-from organizations.models import Invoice, Membership, Organization, Project
+from organizations.models import Membership, Organization
 
 M = TypeVar("M", bound=Model)
 
@@ -50,29 +51,6 @@ def organization_counts(organization: Organization) -> dict[str, int]:
         members=Count("pk"), owners=Count("pk", filter=Q(is_owner=True))
     )
     return {**counts, "projects": organization.projects.count()}
-
-
-def projects_of(organization: Organization) -> QuerySet[Project]:
-    return Project.objects.filter(organization=organization)
-
-
-def project_for(*, organization: Organization, project_id: object) -> Project:
-    return get_or_404(
-        Project.objects.select_related("organization"),
-        "No such project.",
-        organization=organization,
-        pk=project_id,
-    )
-
-
-def invoices_of(organization: Organization) -> QuerySet[Invoice]:
-    return Invoice.objects.filter(organization=organization)
-
-
-def invoice_for(*, organization: Organization, invoice_id: object) -> Invoice:
-    return get_or_404(
-        Invoice.objects.all(), "No such invoice.", organization=organization, pk=invoice_id
-    )
 
 
 def memberships_with_counts(user: User) -> QuerySet[Membership]:

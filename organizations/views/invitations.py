@@ -1,4 +1,4 @@
-"""Invitations: invite by email, list, resend, revoke, and the public accept page."""
+"""Invitations: list, invite, resend, revoke, and accepting a link."""
 
 from __future__ import annotations
 
@@ -17,11 +17,12 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.models import User
 from accounts.sudo import sudo_required
-from organizations import principal_selectors as selectors
-from organizations import principal_services as services
+from iamportal.forms import apply_errors
+from iamportal.request import paginate
+from organizations.forms.invitations import InvitationSignupForm, InviteForm
 from organizations.models import Invitation
-from organizations.principal_forms import InvitationSignupForm, InviteForm
-from organizations.views import apply_errors, paginate
+from organizations.selectors import invitations as invitation_selectors
+from organizations.services import invitations as invitation_services
 from policies.guards import public, requires
 
 # Links issued by the last invite/resend: shown once on the next page, never stored.
@@ -41,7 +42,9 @@ def invitation_list(request: HttpRequest, org_id: UUID) -> HttpResponse:
         request,
         "organizations/iam/invitations/list.html",
         {
-            "page": paginate(request, selectors.invitations_of(request.organization, status)),
+            "page": paginate(
+                request, invitation_selectors.invitations_of(request.organization, status)
+            ),
             "status": status,
             "statuses": Invitation.Status.choices,
             "issued": issued_links(request),
@@ -58,7 +61,7 @@ def invite(request: HttpRequest, org_id: UUID) -> HttpResponse:
     form = InviteForm(request.POST or None, organization=organization)
     if request.method == "POST" and form.is_valid():
         try:
-            issued = services.invitations_create(
+            issued = invitation_services.invitations_create(
                 organization=organization,
                 actor=request.membership,
                 emails=form.cleaned_data["emails"],
@@ -94,7 +97,7 @@ def invite(request: HttpRequest, org_id: UUID) -> HttpResponse:
 def _invitation_action(
     request: HttpRequest, invitation_id: UUID, action: Callable[[Invitation], str]
 ) -> HttpResponse:
-    invitation = selectors.invitation_for(
+    invitation = invitation_selectors.invitation_for(
         organization=request.organization, invitation_id=invitation_id
     )
     try:
@@ -112,7 +115,7 @@ def _invitation_action(
 @require_POST
 def invitation_resend(request: HttpRequest, org_id: UUID, invitation_id: UUID) -> HttpResponse:
     def resend(invitation: Invitation) -> str:
-        issued = services.invitation_resend(
+        issued = invitation_services.invitation_resend(
             invitation=invitation, actor=request.membership, request=request
         )
         request.session[ISSUED_LINKS_SESSION_KEY] = [[invitation.email, issued.link]]
@@ -125,7 +128,9 @@ def invitation_resend(request: HttpRequest, org_id: UUID, invitation_id: UUID) -
 @require_POST
 def invitation_revoke(request: HttpRequest, org_id: UUID, invitation_id: UUID) -> HttpResponse:
     def revoke(invitation: Invitation) -> str:
-        services.invitation_revoke(invitation=invitation, actor=request.membership, request=request)
+        invitation_services.invitation_revoke(
+            invitation=invitation, actor=request.membership, request=request
+        )
         return f"Invitation to {invitation.email} revoked."
 
     return _invitation_action(request, invitation_id, revoke)
@@ -134,7 +139,7 @@ def invitation_revoke(request: HttpRequest, org_id: UUID, invitation_id: UUID) -
 def _problem_page(
     request: HttpRequest, invitation: Invitation | None, problem: str
 ) -> HttpResponse:
-    """Why the link cannot be used (`services.invitation_problem`), with a 4xx status."""
+    """Why the link cannot be used (`invitation_services.invitation_problem`), with a 4xx status."""
     status = 404 if problem == "unknown" else 410 if problem != "other_email" else 403
     return render(
         request,
@@ -151,16 +156,16 @@ def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
     """Join from the emailed link: a signed-in invitee accepts with one button; anyone else
     signs in first or creates an account for the invited address. A link that cannot be
     used says why, with a 4xx status."""
-    invitation = selectors.invitation_by_token(token)
+    invitation = invitation_selectors.invitation_by_token(token)
     user = request.user if request.user.is_authenticated else None
-    problem = services.invitation_problem(invitation, user)
+    problem = invitation_services.invitation_problem(invitation, user)
     if problem:
         return _problem_page(request, invitation, problem)
     signup_form = None
     if user is not None:
         if request.method == "POST":
             try:
-                membership = services.invitation_accept(
+                membership = invitation_services.invitation_accept(
                     invitation=invitation, user=user, request=request
                 )
             except ValidationError as error:
@@ -182,7 +187,7 @@ def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
                         password=signup_form.cleaned_data["password"],
                         full_name=signup_form.cleaned_data["full_name"],
                     )
-                    membership = services.invitation_accept(
+                    membership = invitation_services.invitation_accept(
                         invitation=invitation, user=new_user, request=request
                     )
             except ValidationError as error:

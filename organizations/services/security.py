@@ -1,21 +1,4 @@
-"""An organization's security settings and MFA enforcement: rules, writes and audit.
-
-MFA enforcement, when the organization requires MFA. Each membership's deadline is
-`max(mfa_required_since, membership.created_at) + mfa_grace_days`, pushed later by an
-unlock (`membership.mfa_grace_until`). On a page of the organization, a member whose
-session is not verified with MFA is:
-
-- let through with a banner naming the deadline, before it, if no authenticator is set up;
-- locked after it: every page of the organization shows the lock page, which sends
-  them to set up an authenticator; an IAM manager (`iam:users:reset-mfa`) can unlock
-  them, which gives a new deadline of `mfa_grace_days` (at least one day) from then;
-- asked for a code (`/accounts/mfa/verify/`) if an authenticator is set up but this
-  session has not used it.
-
-Owners are subject to it like everyone, and cannot lock themselves out: the lock is
-lifted by setting up an authenticator, which needs nobody's help. API keys are not
-affected: they never carry a session.
-"""
+"""Writes to the organization's security settings and to members' MFA state."""
 
 from __future__ import annotations
 
@@ -34,7 +17,7 @@ from accounts.sessions import sessions_end_others
 from audit import events
 from audit.services import record
 from organizations.models import Membership, Organization
-from organizations.principal_services import check_may_act_on
+from organizations.services.people import check_may_act_on
 
 SECURITY_FIELDS = (
     "mfa_required",
@@ -45,6 +28,7 @@ SECURITY_FIELDS = (
     "invitation_domains",
     "audit_retention_days",
 )
+
 
 MFAState = Literal["ok", "grace", "locked", "verify"]
 

@@ -1,4 +1,4 @@
-"""Security settings and member MFA administration."""
+"""Security settings and members' MFA resets and deadlines."""
 
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts import mfa
 from accounts.sudo import sudo_required
-from organizations import security_services
+from iamportal.forms import apply_errors
+from organizations.forms.security import SecuritySettingsForm
 from organizations.models import Membership
-from organizations.principal_selectors import user_for
-from organizations.security_forms import SecuritySettingsForm
-from organizations.views import apply_errors
+from organizations.selectors.people import user_for
+from organizations.services import security as security_services
 from policies.guards import requires
 
 

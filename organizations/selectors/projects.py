@@ -1,5 +1,7 @@
-"""Which of the organization's projects the request's member may act in, as the evaluator
-decides, in a constant number of queries whatever the number of projects.
+"""Reads of projects, and which of them the request's member may act in.
+
+Which projects a member may act in is decided by the evaluator, in a constant number of
+queries whatever the number of projects.
 
 The evaluator tells projects apart only by the ids its rules name: every project no rule
 names is matched by the `all_projects` rules alone, so one decision answers for all of
@@ -15,11 +17,24 @@ from collections.abc import Iterable
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from organizations.models import Project
-from organizations.selectors import projects_of
+from organizations.models import Organization, Project
+from organizations.selectors.organizations import get_or_404
 from policies.authz import can, principal_of, rules_for
 from policies.catalogue import ACTIONS, PROJECT, Action
 from policies.evaluator import CompiledRuleSet
+
+
+def projects_of(organization: Organization) -> QuerySet[Project]:
+    return Project.objects.filter(organization=organization)
+
+
+def project_for(*, organization: Organization, project_id: object) -> Project:
+    return get_or_404(
+        Project.objects.select_related("organization"),
+        "No such project.",
+        organization=organization,
+        pk=project_id,
+    )
 
 
 def member_rules(request: HttpRequest) -> CompiledRuleSet:

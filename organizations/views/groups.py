@@ -1,4 +1,4 @@
-"""IAM groups: list, create, rename, delete, and their members."""
+"""Groups: list, create, page, rename, delete, members."""
 
 from __future__ import annotations
 
@@ -11,12 +11,14 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.sudo import sudo_required
-from organizations import group_services
-from organizations import principal_selectors as selectors
-from organizations.application_selectors import application_for
+from iamportal.forms import ConfirmNameForm, apply_errors
+from iamportal.request import paginate, search_term
+from organizations.forms.groups import GroupForm
 from organizations.models import Group
-from organizations.principal_forms import ConfirmNameForm, GroupForm
-from organizations.views import apply_errors, paginate, search_term
+from organizations.selectors import groups as group_selectors
+from organizations.selectors import people as people_selectors
+from organizations.selectors.applications import application_for
+from organizations.services import groups as group_services
 from policies.attachment_views import policies_panel
 from policies.guards import requires
 from policies.lockout import refuses_self_lockout
@@ -25,7 +27,7 @@ from policies.lockout import refuses_self_lockout
 def _list_context(request: HttpRequest, form: GroupForm) -> dict[str, object]:
     q = search_term(request)
     return {
-        "page": paginate(request, selectors.groups_of(request.organization, q)),
+        "page": paginate(request, group_selectors.groups_of(request.organization, q)),
         "form": form,
         "q": q,
     }
@@ -68,7 +70,7 @@ def _detail_context(request: HttpRequest, group: Group, **extra: object) -> dict
     """What the page's fragments render (lazily: a fragment reads only its own part)."""
     return {
         "group": group,
-        "members": selectors.group_members(group),
+        "members": group_selectors.group_members(group),
         "applications": group.applications.order_by("name"),
         "addable_applications": request.organization.applications.exclude(groups=group).order_by(
             "name"
@@ -89,10 +91,10 @@ def _page_context(request: HttpRequest, group: Group, **extra: object) -> dict[s
 @requires("iam:groups:read")
 @require_GET
 def group_detail(request: HttpRequest, org_id: UUID, group_id: UUID) -> HttpResponse:
-    group = selectors.group_for(organization=request.organization, group_id=group_id)
+    group = group_selectors.group_for(organization=request.organization, group_id=group_id)
     # The picker's search also works as a plain GET form: candidates render in the page.
     q = search_term(request)
-    candidates = selectors.group_candidates(group, q) if q else []
+    candidates = group_selectors.group_candidates(group, q) if q else []
     return render(
         request,
         "organizations/iam/groups/detail.html",
@@ -103,7 +105,7 @@ def group_detail(request: HttpRequest, org_id: UUID, group_id: UUID) -> HttpResp
 @requires("iam:groups:update")
 @require_POST
 def group_update(request: HttpRequest, org_id: UUID, group_id: UUID) -> HttpResponse:
-    group = selectors.group_for(organization=request.organization, group_id=group_id)
+    group = group_selectors.group_for(organization=request.organization, group_id=group_id)
     form = GroupForm(request.POST, instance=group, auto_id="group-%s")
     if form.is_valid():
         try:
@@ -141,10 +143,8 @@ def group_update(request: HttpRequest, org_id: UUID, group_id: UUID) -> HttpResp
 @refuses_self_lockout
 @require_http_methods(["GET", "POST"])
 def group_delete(request: HttpRequest, org_id: UUID, group_id: UUID) -> HttpResponse:
-    group = selectors.group_for(organization=request.organization, group_id=group_id)
-    form = ConfirmNameForm(
-        request.POST or None, expected=group.name, label="Type the group name to confirm"
-    )
+    group = group_selectors.group_for(organization=request.organization, group_id=group_id)
+    form = ConfirmNameForm(request.POST or None, expected=group.name, what="group name")
     if request.method == "POST" and form.is_valid():
         group_services.group_delete(group=group, actor=request.user, request=request)
         messages.success(request, f"Group {group.name} deleted.")
@@ -161,12 +161,12 @@ def group_delete(request: HttpRequest, org_id: UUID, group_id: UUID) -> HttpResp
 @require_GET
 def group_candidates(request: HttpRequest, org_id: UUID, group_id: UUID) -> HttpResponse:
     """The search picker: users matching `q` who are not in the group yet."""
-    group = selectors.group_for(organization=request.organization, group_id=group_id)
+    group = group_selectors.group_for(organization=request.organization, group_id=group_id)
     q = search_term(request)
     return render(
         request,
         "organizations/iam/groups/detail.html#candidates",
-        {"group": group, "candidates": selectors.group_candidates(group, q), "q": q},
+        {"group": group, "candidates": group_selectors.group_candidates(group, q), "q": q},
     )
 
 
@@ -187,11 +187,11 @@ def _members_response(request: HttpRequest, group: Group) -> HttpResponse:
 def group_members(request: HttpRequest, org_id: UUID, group_id: UUID) -> HttpResponse:
     """Add (`add_user`, `add_application`) or remove (`remove_user`, `remove_application`)
     one principal; the member list fragment comes back for HTMX."""
-    group = selectors.group_for(organization=request.organization, group_id=group_id)
+    group = group_selectors.group_for(organization=request.organization, group_id=group_id)
     organization, post, actor = request.organization, request.POST, request.user
     try:
         if post.get("add_user") or post.get("remove_user"):
-            membership = selectors.user_for(
+            membership = people_selectors.user_for(
                 organization=organization,
                 membership_id=post.get("add_user") or post.get("remove_user"),
             )

@@ -1,7 +1,4 @@
-"""Applications: non-human principals, their groups, policies and API keys.
-
-Views parse, call a service, render; HTMX requests get the page's partials.
-"""
+"""Applications: list, create, page, edit, delete, groups."""
 
 from __future__ import annotations
 
@@ -17,22 +14,26 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseClientRedirect
 
 from accounts.sudo import sudo_required
-from organizations import application_selectors as selectors
-from organizations import application_services as services
-from organizations import group_services
-from organizations.application_forms import ApplicationDeleteForm, ApplicationForm, GroupPickForm
+from iamportal.forms import CONFIRM_NAME, ConfirmNameForm, apply_errors
+from iamportal.request import paginate, search_term
+from organizations.forms.applications import ApplicationForm, GroupPickForm
 from organizations.models import Application
-from organizations.principal_selectors import group_for
-from organizations.views import apply_errors, paginate, search_term
+from organizations.selectors import api_keys as api_key_selectors
+from organizations.selectors import applications as application_selectors
+from organizations.selectors.groups import group_for
+from organizations.services import applications as application_services
+from organizations.services import groups as group_services
 from policies.attachment_views import policies_panel, with_policies_panel
 from policies.guards import requires
 
 DETAIL = "organizations/iam/applications/application_detail.html"
+
+
 LIST = "organizations/iam/applications/application_list.html"
 
 
 def _application(request: HttpRequest, application_id: UUID) -> Application:
-    return selectors.application_for(
+    return application_selectors.application_for(
         organization=request.organization,  # type: ignore[attr-defined]
         application_id=application_id,
     )
@@ -49,12 +50,12 @@ def _groups_context(
     request: HttpRequest, application: Application, form: GroupPickForm | None = None
 ) -> dict[str, Any]:
     query = search_term(request, "group_q")
-    limit = selectors.GROUP_PICKER_LIMIT
+    limit = application_selectors.GROUP_PICKER_LIMIT
     # One more than shown, to say when typing would narrow the list.
-    candidates = list(selectors.addable_groups(application, query)[: limit + 1])
+    candidates = list(application_selectors.addable_groups(application, query)[: limit + 1])
     return {
         "application": application,
-        "groups": list(selectors.groups_of_application(application)),
+        "groups": list(application_selectors.groups_of_application(application)),
         "group_query": query,
         "group_candidates": candidates[:limit],
         "group_candidates_more": len(candidates) > limit,
@@ -70,18 +71,17 @@ def _detail_context(
     organization = request.organization  # type: ignore[attr-defined]
     return {
         **_groups_context(request, application, group_form),
-        "api_keys": list(selectors.api_keys_of(organization=organization, application=application)),
+        "api_keys": list(
+            api_key_selectors.api_keys_of(organization=organization, application=application)
+        ),
         "policies_panel": policies_panel(request, application),
     }
-
-
-# ------------------------------------------------------------------------- list
 
 
 @requires("iam:applications:list")
 @require_GET
 def application_list(request: HttpRequest, org_id: UUID) -> HttpResponse:
-    page = paginate(request, selectors.applications_of(request.organization))
+    page = paginate(request, application_selectors.applications_of(request.organization))
     return render(request, LIST, {"page": page, "form": ApplicationForm()})
 
 
@@ -91,7 +91,7 @@ def application_create(request: HttpRequest, org_id: UUID) -> HttpResponse:
     form = ApplicationForm(request.POST)
     if form.is_valid():
         try:
-            application = services.application_create(
+            application = application_services.application_create(
                 organization=request.organization,
                 name=form.cleaned_data["name"],
                 description=form.cleaned_data["description"],
@@ -107,7 +107,7 @@ def application_create(request: HttpRequest, org_id: UUID) -> HttpResponse:
             url = application_url(application)
             return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
     context = {
-        "page": paginate(request, selectors.applications_of(request.organization)),
+        "page": paginate(request, application_selectors.applications_of(request.organization)),
         "form": form,
     }
     if request.htmx:
@@ -120,9 +120,6 @@ def application_url(application: Application) -> str:
         "organizations:application_detail",
         kwargs={"org_id": application.organization_id, "application_id": application.pk},
     )
-
-
-# ------------------------------------------------------------------------ detail
 
 
 @requires("iam:applications:read")
@@ -143,7 +140,7 @@ def application_update(request: HttpRequest, org_id: UUID, application_id: UUID)
     form = _edit_form(application, request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            application = services.application_update(
+            application = application_services.application_update(
                 application=application,
                 name=form.cleaned_data["name"],
                 description=form.cleaned_data["description"],
@@ -172,12 +169,14 @@ def application_update(request: HttpRequest, org_id: UUID, application_id: UUID)
 @require_http_methods(["GET", "POST"])
 def application_delete(request: HttpRequest, org_id: UUID, application_id: UUID) -> HttpResponse:
     application = _application(request, application_id)
-    form = ApplicationDeleteForm(request.POST or None)
+    form = ConfirmNameForm(
+        request.POST or None, expected=application.name, what="application name", field=CONFIRM_NAME
+    )
     if request.method == "POST" and form.is_valid():
         try:
-            services.application_delete(
+            application_services.application_delete(
                 application=application,
-                confirm_name=form.cleaned_data["confirm_name"],
+                confirm_name=form.cleaned_data[CONFIRM_NAME],
                 actor=request.user,
                 request=request,
             )
@@ -196,9 +195,6 @@ def application_delete(request: HttpRequest, org_id: UUID, application_id: UUID)
         },
         status=400 if form.is_bound else 200,
     )
-
-
-# ------------------------------------------------------------------------ groups
 
 
 def _render_groups(
@@ -232,7 +228,9 @@ def application_group_search(
 def application_group_add(request: HttpRequest, org_id: UUID, application_id: UUID) -> HttpResponse:
     application = _application(request, application_id)
     form = GroupPickForm(
-        request.POST, groups=selectors.addable_groups(application), auto_id="add-group-%s"
+        request.POST,
+        groups=application_selectors.addable_groups(application),
+        auto_id="add-group-%s",
     )
     if form.is_valid():
         group = form.cleaned_data["group"]

@@ -1,3 +1,5 @@
+"""Billing: invoices and the billing contact."""
+
 from __future__ import annotations
 
 from uuid import UUID
@@ -8,24 +10,28 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from organizations import selectors, services
-from organizations.forms import BillingContactForm
+from iamportal.forms import apply_errors
+from iamportal.request import paginate
+from organizations.forms.billing import BillingContactForm
 from organizations.models import BillingContact
-from organizations.views import apply_errors, paginate
+from organizations.selectors import billing as billing_selectors
+from organizations.services import billing as billing_services
 from policies.guards import requires
 
 
 @requires("billing:invoices:list")
 @require_GET
 def invoice_list(request: HttpRequest, org_id: UUID) -> HttpResponse:
-    page = paginate(request, selectors.invoices_of(request.organization))
+    page = paginate(request, billing_selectors.invoices_of(request.organization))
     return render(request, "organizations/billing/invoice_list.html", {"page": page})
 
 
 @requires("billing:invoices:read")
 @require_GET
 def invoice_detail(request: HttpRequest, org_id: UUID, invoice_id: UUID) -> HttpResponse:
-    invoice = selectors.invoice_for(organization=request.organization, invoice_id=invoice_id)
+    invoice = billing_selectors.invoice_for(
+        organization=request.organization, invoice_id=invoice_id
+    )
     contact = BillingContact.objects.filter(organization=request.organization).first()
     return render(
         request,
@@ -61,7 +67,7 @@ def billing_contact_update(request: HttpRequest, org_id: UUID) -> HttpResponse:
     form = BillingContactForm(request.POST, instance=contact)
     if form.is_valid():
         try:
-            services.billing_contact_update(
+            billing_services.billing_contact_update(
                 organization=organization,
                 values=form.cleaned_data,
                 actor=request.user,

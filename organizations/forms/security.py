@@ -1,3 +1,5 @@
+"""Forms of the security settings."""
+
 from __future__ import annotations
 
 import re
@@ -9,6 +11,8 @@ from organizations.models import AUDIT_RETENTION_MIN_DAYS, Organization
 
 # A DNS name with at least one dot: labels of letters, digits and inner hyphens.
 _DOMAIN = re.compile(r"^(?=.{4,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+
+
 MAX_DOMAINS = 50
 
 

@@ -1,9 +1,4 @@
-"""API keys: the list, creation (the secret shown once) and revocation.
-
-Revoking is allowed to the key's bearer and to anyone granted `iam:api-keys:delete`
-(`bearer_or_requires` below): the bearer needs no grant to give up their own key, but an
-explicit deny (a policy or a guardrail) and a suspension still refuse them.
-"""
+"""API keys: list, create (the secret shown once), delete."""
 
 from __future__ import annotations
 
@@ -22,16 +17,21 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.sudo import sudo_required
-from organizations import application_selectors as selectors
-from organizations import application_services as services
-from organizations.application_forms import APIKeyForm
+from iamportal.forms import apply_errors
+from iamportal.request import next_in_organization, paginate
+from organizations.forms.api_keys import APIKeyForm
 from organizations.models import APIKey
-from organizations.selectors import membership_for, projects_of
-from organizations.views import apply_errors, next_in_organization, paginate
+from organizations.selectors import api_keys as api_key_selectors
+from organizations.selectors import applications as application_selectors
+from organizations.selectors.organizations import membership_for
+from organizations.selectors.projects import projects_of
+from organizations.services import api_keys as api_key_services
 from policies.authz import authorize, deny_response
 from policies.guards import requires
 
 View = Callable[..., HttpResponse]
+
+
 TEMPLATES = "organizations/iam/api_keys"
 
 
@@ -52,7 +52,7 @@ def bearer_or_requires(action: str) -> Callable[[View], View]:
             membership = membership_for(user=request.user, organization_id=org_id)
             request.membership = membership  # type: ignore[attr-defined]
             request.organization = membership.organization  # type: ignore[attr-defined]
-            api_key = selectors.api_key_for(
+            api_key = api_key_selectors.api_key_for(
                 organization=membership.organization, api_key_id=api_key_id
             )
             decision = authorize(request, action)
@@ -75,23 +75,17 @@ def _safe_next(request: HttpRequest, default: str) -> str:
     return next_in_organization(request, target, default)
 
 
-# -------------------------------------------------------------------------- list
-
-
 @requires("iam:api-keys:list")
 @require_GET
 def api_key_list(request: HttpRequest, org_id: UUID) -> HttpResponse:
     """Every key of the organization, or with `?mine=1` the signed-in user's own."""
     mine = request.GET.get("mine") == "1"
-    keys = selectors.api_keys_of(
+    keys = api_key_selectors.api_keys_of(
         organization=request.organization,
         membership=request.membership if mine else None,
     )
     page = paginate(request, keys)
     return render(request, f"{TEMPLATES}/api_key_list.html", {"page": page, "mine": mine})
-
-
-# ------------------------------------------------------------------------ create
 
 
 @requires("iam:api-keys:create")
@@ -100,7 +94,7 @@ def api_key_list(request: HttpRequest, org_id: UUID) -> HttpResponse:
 def api_key_create(request: HttpRequest, org_id: UUID) -> HttpResponse:
     """Create a key for yourself or an application; the secret shows on the next page."""
     organization = request.organization
-    expiry_limit = services.api_key_expiry_limit(organization, timezone.now().date())
+    expiry_limit = api_key_services.api_key_expiry_limit(organization, timezone.now().date())
     initial = {}
     if request.method == "GET" and request.GET.get("application"):
         initial["bearer"] = request.GET["application"]
@@ -108,13 +102,13 @@ def api_key_create(request: HttpRequest, org_id: UUID) -> HttpResponse:
         request.POST or None,
         initial=initial,
         membership=request.membership,
-        applications=selectors.application_choices(organization),
+        applications=application_selectors.application_choices(organization),
         projects=projects_of(organization),
         expiry_limit=expiry_limit,
     )
     if request.method == "POST" and form.is_valid():
         try:
-            created = services.api_key_create(
+            created = api_key_services.api_key_create(
                 organization=organization,
                 creator=request.membership,
                 bearer=form.cleaned_data["bearer"],
@@ -144,14 +138,13 @@ def api_key_create(request: HttpRequest, org_id: UUID) -> HttpResponse:
 @never_cache
 def api_key_created(request: HttpRequest, org_id: UUID, api_key_id: UUID) -> HttpResponse:
     """The new key with its secret, exactly once: the secret leaves the session here."""
-    api_key = selectors.api_key_for(organization=request.organization, api_key_id=api_key_id)
+    api_key = api_key_selectors.api_key_for(
+        organization=request.organization, api_key_id=api_key_id
+    )
     secret = request.session.pop(_secret_session_key(api_key.pk), None)
     return render(
         request, f"{TEMPLATES}/api_key_created.html", {"api_key": api_key, "secret": secret}
     )
-
-
-# ------------------------------------------------------------------------ revoke
 
 
 @bearer_or_requires("iam:api-keys:delete")
@@ -161,7 +154,7 @@ def api_key_delete(request: HttpRequest, org_id: UUID, api_key_id: UUID) -> Http
     api_key: APIKey = request.api_key  # type: ignore[attr-defined]
     back = _safe_next(request, reverse("organizations:api_key_list", args=[org_id]))
     if request.method == "POST":
-        services.api_key_delete(api_key=api_key, actor=request.user, request=request)
+        api_key_services.api_key_delete(api_key=api_key, actor=request.user, request=request)
         messages.success(request, f"API key {api_key.access_key} revoked.")
         return redirect(back)
     return render(

@@ -1,10 +1,5 @@
-"""Writes to applications and their API keys: invariants, audit, version bumps. Joining
-and leaving groups is in `group_services`.
-
-API key secrets are shown once and stored only as a SHA-256 digest: a secret of 256
-random bits cannot be guessed, so a fast digest is enough and lets every API request
-check a key cheaply. `api_key_authenticate` is what the API will call.
-"""
+"""Writes to API keys: create (the secret shown once, stored as a digest), delete, and
+authenticate a presented secret."""
 
 from __future__ import annotations
 
@@ -33,143 +28,21 @@ from organizations.models import (
     Organization,
     Project,
 )
-from organizations.services import organization_bump_authz_version
+from organizations.services.organizations import organization_bump_authz_version
 from policies.delegation import require_within_rights
 from policies.selectors import compile_rules_for
 
 ACCESS_KEY_PREFIX = "IAMK"
+
+
 # Last-use bookkeeping writes at most once a minute per key: busy keys would otherwise
 # turn every API read into a write.
 LAST_USED_RESOLUTION = datetime.timedelta(minutes=1)
+
+
 # Compared against when the access key is unknown, so that case costs the same digest
 # and comparison as a wrong secret.
 _DUMMY_DIGEST = hashlib.sha256(b"no such key").hexdigest()
-
-
-# -------------------------------------------------------------------- applications
-
-
-def _clean_name(*, organization: Organization, name: str, exclude: Application | None) -> str:
-    name = name.strip()
-    if not name:
-        raise ValidationError({"name": "Enter an application name."})
-    if len(name) > Application._meta.get_field("name").max_length:
-        raise ValidationError({"name": "An application name is at most 64 characters."})
-    clash = Application.objects.filter(organization=organization, name__iexact=name)
-    if exclude is not None:
-        clash = clash.exclude(pk=exclude.pk)
-    if clash.exists():
-        raise ValidationError({"name": f'An application named "{name}" already exists.'})
-    return name
-
-
-def _clean_description(description: str) -> str:
-    description = description.strip()
-    if len(description) > Application._meta.get_field("description").max_length:
-        raise ValidationError({"description": "A description is at most 1000 characters."})
-    return description
-
-
-def _application_data(application: Application) -> dict[str, Any]:
-    return {"name": application.name, "description": application.description}
-
-
-@transaction.atomic
-def application_create(
-    *,
-    organization: Organization,
-    name: str,
-    description: str = "",
-    actor: User,
-    request: HttpRequest | None = None,
-) -> Application:
-    """Create an application; names are unique in the organization, ignoring case."""
-    application = Application.objects.create(
-        organization=organization,
-        name=_clean_name(organization=organization, name=name, exclude=None),
-        description=_clean_description(description),
-        created_by=actor,
-    )
-    record(
-        action=events.APPLICATION_CREATED,
-        organization=organization,
-        actor=actor,
-        target=application,
-        data={"after": _application_data(application)},
-        request=request,
-    )
-    return application
-
-
-@transaction.atomic
-def application_update(
-    *,
-    application: Application,
-    name: str,
-    description: str,
-    actor: User,
-    request: HttpRequest | None = None,
-) -> Application:
-    """Rename and describe an application."""
-    # Read what is stored: a bound form may have changed the instance in memory.
-    application = (
-        Application.objects.select_for_update(of=("self",))
-        .select_related("organization")
-        .get(pk=application.pk)
-    )
-    before = _application_data(application)
-    application.name = _clean_name(
-        organization=application.organization, name=name, exclude=application
-    )
-    application.description = _clean_description(description)
-    application.save(update_fields=["name", "description", "updated_at"])
-    after = _application_data(application)
-    if before != after:
-        record(
-            action=events.APPLICATION_UPDATED,
-            organization=application.organization,
-            actor=actor,
-            target=application,
-            data={"before": before, "after": after},
-            request=request,
-        )
-    return application
-
-
-@transaction.atomic
-def application_delete(
-    *,
-    application: Application,
-    confirm_name: str,
-    actor: User,
-    request: HttpRequest | None = None,
-) -> None:
-    """Delete an application with its API keys, group memberships and attachments.
-
-    The name must be typed exactly: its keys stop working at once.
-    """
-    if confirm_name.strip() != application.name:
-        raise ValidationError({"confirm_name": "Type the application name exactly to confirm."})
-    organization = application.organization
-    record(
-        action=events.APPLICATION_DELETED,
-        organization=organization,
-        actor=actor,
-        target=application,
-        data={
-            "before": {
-                **_application_data(application),
-                "api_keys": list(application.api_keys.values_list("access_key", flat=True)),
-                "groups": list(application.groups.values_list("name", flat=True)),
-            }
-        },
-        request=request,
-    )
-    application.delete()
-    organization_bump_authz_version(organization=organization)
-
-
-# ------------------------------------------------------------------------ API keys
 
 
 @dataclass(frozen=True)

@@ -1,3 +1,5 @@
+"""Forms of invitations: inviting, and creating an account from a link."""
+
 from __future__ import annotations
 
 from django import forms
@@ -5,7 +7,7 @@ from django.contrib.auth import password_validation
 
 from accounts.models import User
 from organizations.models import Group, Invitation, Organization
-from organizations.principal_services import (
+from organizations.services.invitations import (
     MAX_INVITATION_INPUT_CHARS,
     MAX_INVITATIONS_AT_ONCE,
     parse_emails,
@@ -74,41 +76,6 @@ class InviteForm(forms.Form):
         if role not in Invitation.Role.values:
             raise forms.ValidationError("Choose one of the offered roles.")
         return role
-
-
-class MemberCreateForm(forms.Form):
-    full_name = forms.CharField(label="Full name", max_length=150)
-    email = forms.EmailField(label="Email", max_length=254)
-    groups = _groups_field()
-
-    def __init__(self, *args: object, organization: Organization, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)
-        self.fields["groups"].queryset = organization.groups.order_by("name")
-
-
-class GroupForm(forms.ModelForm):
-    class Meta:
-        model = Group
-        fields = ["name", "description"]
-        widgets = {"description": forms.Textarea(attrs={"rows": 2})}
-        help_texts = {"name": "Unique in the organization; up to 64 characters."}
-
-
-class ConfirmNameForm(forms.Form):
-    """Destructive actions ask to type the name of what goes."""
-
-    confirm = forms.CharField(max_length=254)
-
-    def __init__(self, *args: object, expected: str, label: str, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)
-        self.expected = expected
-        self.fields["confirm"].label = label
-
-    def clean_confirm(self) -> str:
-        value = self.cleaned_data["confirm"].strip()
-        if value.lower() != self.expected.lower():
-            raise forms.ValidationError(f"Type {self.expected} exactly to confirm.")
-        return value
 
 
 class InvitationSignupForm(forms.Form):

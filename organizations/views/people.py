@@ -1,5 +1,5 @@
-"""IAM users: the list, a user's page, members created by the organization, suspension,
-removal, ownership, and leaving."""
+"""People: the users list, a user's page, member accounts, suspension, removal, ownership,
+groups of a user."""
 
 from __future__ import annotations
 
@@ -14,23 +14,25 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.sudo import sudo_required
-from organizations import group_services
-from organizations import principal_selectors as selectors
-from organizations import principal_services as services
-from organizations.application_selectors import api_keys_of
-from organizations.invitation_views import ISSUED_LINKS_SESSION_KEY, issued_links
+from iamportal.forms import ConfirmNameForm, apply_errors
+from iamportal.request import paginate, search_term
+from organizations.forms.people import MemberCreateForm
 from organizations.models import Membership
-from organizations.principal_forms import ConfirmNameForm, MemberCreateForm
-from organizations.selectors import membership_for
-from organizations.views import apply_errors, paginate, search_term
+from organizations.selectors import groups as group_selectors
+from organizations.selectors import people as people_selectors
+from organizations.selectors.api_keys import api_keys_of
+from organizations.selectors.organizations import membership_for
+from organizations.services import groups as group_services
+from organizations.services import people as people_services
+from organizations.views.invitations import ISSUED_LINKS_SESSION_KEY, issued_links
 from policies.attachment_views import policies_panel, with_policies_panel
 from policies.guards import requires, signed_in
 from policies.lockout import refuses_self_lockout
 
 
-def _filters(request: HttpRequest) -> selectors.UserFilters:
+def _filters(request: HttpRequest) -> people_selectors.UserFilters:
     get = request.GET
-    return selectors.UserFilters(
+    return people_selectors.UserFilters(
         q=search_term(request),
         kind=get.get("kind", ""),
         status=get.get("status", ""),
@@ -46,9 +48,9 @@ def user_list(request: HttpRequest, org_id: UUID) -> HttpResponse:
     organization = request.organization
     filters = _filters(request)
     context = {
-        "page": paginate(request, selectors.users_of(organization, filters)),
+        "page": paginate(request, people_selectors.users_of(organization, filters)),
         "filters": filters,
-        "kinds": selectors.KINDS,
+        "kinds": people_selectors.KINDS,
         "groups": organization.groups.order_by("name"),
         "filtered": any(vars(filters).values()),
     }
@@ -62,7 +64,7 @@ def _groups_context(membership: Membership) -> dict[str, object]:
     return {
         "subject": membership,
         "groups": membership.groups.order_by("name"),
-        "joinable_groups": selectors.groups_not_joined(membership),
+        "joinable_groups": group_selectors.groups_not_joined(membership),
     }
 
 
@@ -81,7 +83,9 @@ def _detail_context(request: HttpRequest, membership: Membership) -> dict[str, o
 @require_GET
 @never_cache
 def user_detail(request: HttpRequest, org_id: UUID, membership_id: UUID) -> HttpResponse:
-    membership = selectors.user_for(organization=request.organization, membership_id=membership_id)
+    membership = people_selectors.user_for(
+        organization=request.organization, membership_id=membership_id
+    )
     return render(
         request, "organizations/iam/users/detail.html", _detail_context(request, membership)
     )
@@ -94,7 +98,7 @@ def member_create(request: HttpRequest, org_id: UUID) -> HttpResponse:
     form = MemberCreateForm(request.POST or None, organization=organization)
     if request.method == "POST" and form.is_valid():
         try:
-            created = services.member_create(
+            created = people_services.member_create(
                 organization=organization,
                 actor=request.user,
                 email=form.cleaned_data["email"],
@@ -124,7 +128,9 @@ def _membership_action(
     request: HttpRequest, membership_id: UUID, action: Callable[[Membership], str]
 ) -> HttpResponse:
     """Run a service on a user of the organization; refusals come back as messages."""
-    membership = selectors.user_for(organization=request.organization, membership_id=membership_id)
+    membership = people_selectors.user_for(
+        organization=request.organization, membership_id=membership_id
+    )
     try:
         message = action(membership)
     except ValidationError as error:
@@ -140,7 +146,7 @@ def _membership_action(
 @require_POST
 def user_suspend(request: HttpRequest, org_id: UUID, membership_id: UUID) -> HttpResponse:
     def suspend(membership: Membership) -> str:
-        services.membership_suspend(
+        people_services.membership_suspend(
             membership=membership, actor=request.membership, request=request
         )
         return f"{membership.user.email} is suspended: every request and API key is refused."
@@ -152,7 +158,7 @@ def user_suspend(request: HttpRequest, org_id: UUID, membership_id: UUID) -> Htt
 @require_POST
 def user_reactivate(request: HttpRequest, org_id: UUID, membership_id: UUID) -> HttpResponse:
     def reactivate(membership: Membership) -> str:
-        services.membership_reactivate(
+        people_services.membership_reactivate(
             membership=membership, actor=request.membership, request=request
         )
         return f"{membership.user.email} is active again."
@@ -165,7 +171,7 @@ def user_reactivate(request: HttpRequest, org_id: UUID, membership_id: UUID) -> 
 @require_POST
 def user_password_link(request: HttpRequest, org_id: UUID, membership_id: UUID) -> HttpResponse:
     def send(membership: Membership) -> str:
-        link = services.member_send_password_link(
+        link = people_services.member_send_password_link(
             membership=membership, actor=request.user, request=request
         )
         request.session[ISSUED_LINKS_SESSION_KEY] = [[membership.user.email, link]]
@@ -179,7 +185,9 @@ def user_password_link(request: HttpRequest, org_id: UUID, membership_id: UUID) 
 @require_POST
 def user_make_owner(request: HttpRequest, org_id: UUID, membership_id: UUID) -> HttpResponse:
     def grant(membership: Membership) -> str:
-        services.owner_grant(membership=membership, actor=request.membership, request=request)
+        people_services.owner_grant(
+            membership=membership, actor=request.membership, request=request
+        )
         return f"{membership.user.email} is now an owner."
 
     return _membership_action(request, membership_id, grant)
@@ -188,15 +196,15 @@ def user_make_owner(request: HttpRequest, org_id: UUID, membership_id: UUID) -> 
 @requires("iam:users:remove")
 @require_http_methods(["GET", "POST"])
 def user_remove(request: HttpRequest, org_id: UUID, membership_id: UUID) -> HttpResponse:
-    membership = selectors.user_for(organization=request.organization, membership_id=membership_id)
+    membership = people_selectors.user_for(
+        organization=request.organization, membership_id=membership_id
+    )
     form = ConfirmNameForm(
-        request.POST or None,
-        expected=membership.user.email,
-        label="Type the user's email address to confirm",
+        request.POST or None, expected=membership.user.email, what="user's email address"
     )
     if request.method == "POST" and form.is_valid():
         try:
-            services.membership_remove(
+            people_services.membership_remove(
                 membership=membership, actor=request.membership, request=request
             )
         except ValidationError as error:
@@ -218,13 +226,15 @@ def user_remove(request: HttpRequest, org_id: UUID, membership_id: UUID) -> Http
 @require_POST
 def user_groups(request: HttpRequest, org_id: UUID, membership_id: UUID) -> HttpResponse:
     """Add the user to a group (`add`) or take them out of one (`remove`), from their page."""
-    membership = selectors.user_for(organization=request.organization, membership_id=membership_id)
+    membership = people_selectors.user_for(
+        organization=request.organization, membership_id=membership_id
+    )
     group_id = request.POST.get("add") or request.POST.get("remove")
     if not group_id:
         messages.error(request, "Choose a group.")
     else:
         try:
-            group = selectors.group_for(organization=request.organization, group_id=group_id)
+            group = group_selectors.group_for(organization=request.organization, group_id=group_id)
         except Http404:
             messages.error(request, "That group does not exist in this organization.")
         else:
@@ -246,10 +256,6 @@ def user_groups(request: HttpRequest, org_id: UUID, membership_id: UUID) -> Http
     return redirect("organizations:user_detail", org_id=org_id, membership_id=membership_id)
 
 
-# Leaving and stepping down concern one's own membership: any member may ask, whatever
-# their policies, so these views look the membership up themselves (404 to outsiders).
-
-
 @signed_in
 @require_http_methods(["GET", "POST"])
 def organization_leave(request: HttpRequest, org_id: UUID) -> HttpResponse:
@@ -259,7 +265,7 @@ def organization_leave(request: HttpRequest, org_id: UUID) -> HttpResponse:
     error = ""
     if request.method == "POST":
         try:
-            services.membership_leave(membership=membership, request=request)
+            people_services.membership_leave(membership=membership, request=request)
         except ValidationError as refused:
             error = " ".join(refused.messages)
         else:
@@ -279,7 +285,7 @@ def organization_leave(request: HttpRequest, org_id: UUID) -> HttpResponse:
 def owner_step_down(request: HttpRequest, org_id: UUID) -> HttpResponse:
     membership = membership_for(user=request.user, organization_id=org_id)
     try:
-        services.owner_step_down(membership=membership, request=request)
+        people_services.owner_step_down(membership=membership, request=request)
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
         return redirect("organizations:user_detail", org_id=org_id, membership_id=membership.pk)

@@ -1,4 +1,4 @@
-"""Forms of the application and API key pages: they parse input; services decide."""
+"""Forms of API keys."""
 
 from __future__ import annotations
 
@@ -8,45 +8,10 @@ from typing import Any
 from django import forms
 from django.db.models import QuerySet
 
-from organizations.models import Application, Group, Membership, Project
+from organizations.models import Application, Membership, Project
 from policies.forms import ModelPickField
 
 SELF = "self"
-
-
-class ApplicationForm(forms.Form):
-    name = forms.CharField(
-        max_length=64, help_text="Unique in the organization; up to 64 characters."
-    )
-    description = forms.CharField(
-        max_length=1000, required=False, widget=forms.Textarea(attrs={"rows": 2})
-    )
-
-    @classmethod
-    def for_application(
-        cls, application: Application, data: Any = None, **kwargs: Any
-    ) -> ApplicationForm:
-        initial = {"name": application.name, "description": application.description}
-        return cls(data, initial=initial, **kwargs)
-
-
-class ApplicationDeleteForm(forms.Form):
-    confirm_name = forms.CharField(label="Type the application name to confirm", max_length=64)
-
-
-class GroupPickForm(forms.Form):
-    """One group to add the application to, among those it is not in."""
-
-    group = ModelPickField(
-        label="Group", queryset=Group.objects.none(), empty_label="Choose a group"
-    )
-
-    def __init__(self, *args: Any, groups: QuerySet[Group], **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.fields["group"].queryset = groups
-        self.fields["group"].error_messages["invalid_choice"] = (
-            "Choose a group of this organization that the application is not in yet."
-        )
 
 
 class APIKeyForm(forms.Form):

@@ -1,7 +1,5 @@
-"""Writes to groups: create, rename, delete, and their users and applications.
-
-Membership changes bump the authorization version: the group's policies follow at once.
-"""
+"""Writes to groups: create, rename, delete, and their users and applications. Membership
+changes bump the authorization version: the group's policies follow at once."""
 
 from __future__ import annotations
 
@@ -15,7 +13,7 @@ from accounts.models import User
 from audit import events
 from audit.services import diff, record
 from organizations.models import Application, Group, Membership, Organization
-from organizations.services import organization_bump_authz_version
+from organizations.services.organizations import organization_bump_authz_version
 from policies.delegation import require_within_rights
 from policies.evaluator import CompiledRule
 from policies.models import PolicyAttachment

@@ -1,0 +1,70 @@
+"""Reads of applications and their groups."""
+
+from __future__ import annotations
+
+from django.db.models import (
+    Count,
+    OuterRef,
+    QuerySet,
+    Subquery,
+)
+from django.db.models.functions import Coalesce, Lower
+
+from organizations.models import APIKey, Application, Group, Organization
+from organizations.selectors.organizations import get_or_404
+
+_GroupApplication = Group.applications.through
+
+
+# The group picker lists this many matches; typing narrows them.
+GROUP_PICKER_LIMIT = 20
+
+
+def _count(queryset: QuerySet, field: str) -> Subquery:
+    return Subquery(
+        queryset.filter(**{field: OuterRef("pk")}).values(field).annotate(n=Count("pk")).values("n")
+    )
+
+
+def applications_of(organization: Organization) -> QuerySet[Application]:
+    """The organization's applications with their group and key counts (constant queries)."""
+    return (
+        Application.objects.filter(organization=organization)
+        .annotate(
+            group_count=Coalesce(_count(_GroupApplication.objects.all(), "application"), 0),
+            key_count=Coalesce(_count(APIKey.objects.all(), "bearer_application"), 0),
+        )
+        .order_by(Lower("name"))
+    )
+
+
+def application_choices(organization: Organization) -> QuerySet[Application]:
+    """Names and ids only, for pickers."""
+    return (
+        Application.objects.filter(organization=organization)
+        .only("pk", "name")
+        .order_by(Lower("name"))
+    )
+
+
+def application_for(*, organization: Organization, application_id: object) -> Application:
+    return get_or_404(
+        Application.objects.select_related("organization"),
+        "No such application.",
+        organization=organization,
+        pk=application_id,
+    )
+
+
+def groups_of_application(application: Application) -> QuerySet[Group]:
+    return application.groups.order_by(Lower("name"))
+
+
+def addable_groups(application: Application, query: str = "") -> QuerySet[Group]:
+    """Groups of the application's organization it is not in, matching `query`."""
+    groups = Group.objects.filter(organization_id=application.organization_id).exclude(
+        applications=application
+    )
+    if query.strip():
+        groups = groups.filter(name__icontains=query.strip())
+    return groups.order_by(Lower("name"))

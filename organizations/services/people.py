@@ -1,0 +1,370 @@
+"""Writes to people: member accounts, suspension, removal, leaving, ownership; the last owner
+always stays."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.http import HttpRequest
+from django.urls import reverse
+
+from accounts.models import User
+from accounts.tokens import password_token_issue
+from audit import events
+from audit.services import record
+from organizations.models import Group, Invitation, Membership, Organization
+from organizations.services.mail import _absolute, _send
+from organizations.services.organizations import organization_bump_authz_version
+from policies.delegation import require_within_rights
+from policies.models import Policy, PolicyAttachment
+from policies.selectors import compile_policy_rules, compile_rules_for
+
+# Legacy roles of the older consoles map to the owner flag or to one managed policy.
+ROLE_POLICIES = {
+    Invitation.Role.TECH: "TechAccess",
+    Invitation.Role.BILLING: "BillingAccess",
+    Invitation.Role.READ_ONLY: "ReadOnlyAccess",
+}
+
+
+def _lock_organization(organization: Organization) -> Organization:
+    """Serialize membership changes of one organization (the last-owner invariant)."""
+    return Organization.objects.select_for_update().get(pk=organization.pk)
+
+
+def _require_joining_within_rights(
+    *,
+    organization: Organization,
+    actor: User,
+    request: HttpRequest | None,
+    role: str = "",
+    groups: Sequence[Group] = (),
+    principals: str,
+) -> None:
+    """The delegation ceiling for newcomers: the legacy role's managed policy and the
+    groups' policies are what they will hold, so their author must hold them."""
+    policy_ids = set(
+        PolicyAttachment.objects.filter(group__in=groups).values_list("policy_id", flat=True)
+    )
+    if role in ROLE_POLICIES:
+        policy_ids |= set(
+            Policy.objects.filter(
+                kind=Policy.Kind.MANAGED, organization=None, name=ROLE_POLICIES[role]
+            ).values_list("pk", flat=True)
+        )
+    require_within_rights(
+        organization=organization,
+        actor=actor,
+        request=request,
+        after=compile_policy_rules(policy_ids),
+        principals=principals,
+    )
+
+
+@dataclass(frozen=True)
+class CreatedMember:
+    membership: Membership
+    link: str  # the password link, shown once to the creator
+
+
+def _send_password_link(user: User, organization: Organization, link: str, *, new: bool) -> None:
+    _send(
+        to=user.email,
+        subject=(
+            f"Your {organization.name} account on IAM Portal"
+            if new
+            else f"Set a new password for {organization.name} on IAM Portal"
+        ),
+        template="password_link",
+        context={"user": user, "organization": organization, "link": link, "new": new},
+    )
+
+
+def _password_link(request: HttpRequest | None, raw: str) -> str:
+    return _absolute(request, reverse("accounts:password_set", kwargs={"token": raw}))
+
+
+@transaction.atomic
+def member_create(
+    *,
+    organization: Organization,
+    actor: User,
+    email: str,
+    full_name: str,
+    groups: Iterable[Group] = (),
+    request: HttpRequest | None = None,
+) -> CreatedMember:
+    """An account that exists only in this organization; it sets its password by link."""
+    email = User.objects.normalize_email(email)
+    if not organization.allows_invitation_to(email):
+        domains = ", ".join(organization.invitation_domains)
+        raise ValidationError({"email": f"Accounts are limited to addresses at {domains}."})
+    if User.objects.filter(email=email).exists():
+        raise ValidationError(
+            {"email": "An account with this email already exists: invite it instead."}
+        )
+    groups = list(groups)
+    if any(group.organization_id != organization.pk for group in groups):
+        raise ValidationError({"groups": "Choose groups of this organization."})
+    _require_joining_within_rights(
+        organization=organization, actor=actor, request=request, groups=groups, principals=email
+    )
+    try:
+        with transaction.atomic():
+            user = User.objects.create_user(
+                email=email, full_name=full_name.strip(), managed_by=organization
+            )
+    except IntegrityError:
+        raise ValidationError(
+            {"email": "An account with this email already exists: invite it instead."}
+        ) from None
+    membership = Membership.objects.create(organization=organization, user=user)
+    membership.groups.add(*groups)
+    organization_bump_authz_version(organization=organization)
+    link = _password_link(request, password_token_issue(user=user))
+    record(
+        action=events.USER_CREATED,
+        organization=organization,
+        actor=actor,
+        target=membership,
+        target_label=email,
+        data={"groups": [group.name for group in groups]},
+        request=request,
+    )
+    transaction.on_commit(lambda: _send_password_link(user, organization, link, new=True))
+    return CreatedMember(membership, link)
+
+
+@transaction.atomic
+def member_send_password_link(
+    *, membership: Membership, actor: User, request: HttpRequest | None = None
+) -> str:
+    """A password link for a member account (guests manage their own password)."""
+    if membership.kind != "member":
+        raise ValidationError(
+            "Only accounts created by this organization can be sent a password link; "
+            "guests reset their own password."
+        )
+    user = membership.user
+    link = _password_link(request, password_token_issue(user=user))
+    record(
+        action=events.USER_PASSWORD_LINK_SENT,
+        organization=membership.organization,
+        actor=actor,
+        target=membership,
+        target_label=user.email,
+        request=request,
+    )
+    organization = membership.organization
+    transaction.on_commit(lambda: _send_password_link(user, organization, link, new=False))
+    return link
+
+
+def _owners_left(organization: Organization, *, without: Membership) -> int:
+    return organization.memberships.active().filter(is_owner=True).exclude(pk=without.pk).count()
+
+
+def check_may_act_on(membership: Membership, actor: Membership, verb: str) -> None:
+    """Refuse acting on oneself, and a non-owner acting on an owner (suspend, remove, their
+    MFA...): only owners act on owners."""
+    if membership.pk == actor.pk:
+        raise ValidationError(f"You cannot {verb} yourself.")
+    if membership.is_owner and not actor.is_owner:
+        raise ValidationError(f"Only owners can {verb} an owner.")
+
+
+def _fresh(membership: Membership) -> Membership:
+    return Membership.objects.select_for_update().select_related("user").get(pk=membership.pk)
+
+
+def _fresh_actor(actor: Membership) -> Membership:
+    """The actor as stored once the organization is locked: a concurrent request may have
+    removed, suspended or demoted them in the meantime."""
+    stored = Membership.objects.select_related("user").filter(pk=actor.pk).first()
+    if stored is None or not stored.is_active:
+        raise ValidationError("Your own membership changed meanwhile; reload the page.")
+    return stored
+
+
+def _save_change(
+    organization: Organization,
+    membership: Membership,
+    *,
+    fields: list[str],
+    action: events.EventType,
+    actor: User,
+    request: HttpRequest | None,
+) -> None:
+    """Store a membership change that alters permissions: save, bump, record."""
+    membership.save(update_fields=fields)
+    organization_bump_authz_version(organization=organization)
+    record(
+        action=action,
+        organization=organization,
+        actor=actor,
+        target=membership,
+        target_label=membership.user.email,
+        request=request,
+    )
+
+
+@transaction.atomic
+def membership_suspend(
+    *, membership: Membership, actor: Membership, request: HttpRequest | None = None
+) -> Membership:
+    """Suspended users keep their groups and policies but are denied everything, and
+    their API keys stop working."""
+    organization = _lock_organization(membership.organization)
+    membership = _fresh(membership)
+    actor = _fresh_actor(actor)
+    check_may_act_on(membership, actor, "suspend")
+    if membership.is_owner and _owners_left(organization, without=membership) == 0:
+        raise ValidationError("The last owner cannot be suspended.")
+    if membership.status != Membership.Status.SUSPENDED:
+        membership.status = Membership.Status.SUSPENDED
+        _save_change(
+            organization,
+            membership,
+            fields=["status"],
+            action=events.USER_SUSPENDED,
+            actor=actor.user,
+            request=request,
+        )
+    return membership
+
+
+@transaction.atomic
+def membership_reactivate(
+    *, membership: Membership, actor: Membership, request: HttpRequest | None = None
+) -> Membership:
+    organization = _lock_organization(membership.organization)
+    membership = _fresh(membership)
+    actor = _fresh_actor(actor)
+    check_may_act_on(membership, actor, "reactivate")
+    if membership.status != Membership.Status.ACTIVE:
+        # Everything the suspension held back comes back: its author must hold it.
+        require_within_rights(
+            organization=organization,
+            actor=actor.user,
+            request=request,
+            after=compile_rules_for(membership),
+            principals=membership.user.email,
+        )
+        membership.status = Membership.Status.ACTIVE
+        _save_change(
+            organization,
+            membership,
+            fields=["status"],
+            action=events.USER_REACTIVATED,
+            actor=actor.user,
+            request=request,
+        )
+    return membership
+
+
+def _delete_membership(membership: Membership) -> None:
+    """A member account exists only here, so it goes with its membership."""
+    user = membership.user
+    membership.delete()
+    if user.managed_by_id == membership.organization_id:
+        user.delete()
+
+
+@transaction.atomic
+def membership_remove(
+    *, membership: Membership, actor: Membership, request: HttpRequest | None = None
+) -> None:
+    organization = _lock_organization(membership.organization)
+    membership = _fresh(membership)
+    actor = _fresh_actor(actor)
+    check_may_act_on(membership, actor, "remove")
+    if membership.is_owner and _owners_left(organization, without=membership) == 0:
+        raise ValidationError("The last owner cannot be removed.")
+    record(
+        action=events.USER_REMOVED,
+        organization=organization,
+        actor=actor.user,
+        target=membership,
+        target_label=membership.user.email,
+        data={"kind": membership.kind},
+        request=request,
+    )
+    _delete_membership(membership)
+    organization_bump_authz_version(organization=organization)
+
+
+@transaction.atomic
+def membership_leave(*, membership: Membership, request: HttpRequest | None = None) -> None:
+    """Leave an organization; never its last owner, never a member's own organization."""
+    organization = _lock_organization(membership.organization)
+    membership = _fresh(membership)
+    if membership.is_owner and _owners_left(organization, without=membership) == 0:
+        raise ValidationError("You are the last owner: make someone else an owner before leaving.")
+    if membership.kind == "member":
+        raise ValidationError(
+            "Your account exists only in this organization: ask an IAM manager to remove it."
+        )
+    record(
+        action=events.USER_LEFT,
+        organization=organization,
+        actor=membership.user,
+        target=membership,
+        target_label=membership.user.email,
+        request=request,
+    )
+    membership.delete()
+    organization_bump_authz_version(organization=organization)
+
+
+@transaction.atomic
+def owner_grant(
+    *, membership: Membership, actor: Membership, request: HttpRequest | None = None
+) -> Membership:
+    organization = _lock_organization(membership.organization)
+    membership = _fresh(membership)
+    actor = _fresh_actor(actor)
+    if not actor.is_owner:
+        raise ValidationError("Only owners can make someone an owner.")
+    if membership.is_owner:
+        return membership
+    if membership.kind == "member":
+        raise ValidationError(
+            "Accounts created by the organization cannot own it; invite a personal account."
+        )
+    if not membership.is_active:
+        raise ValidationError("Reactivate this user before making them an owner.")
+    membership.is_owner = True
+    _save_change(
+        organization,
+        membership,
+        fields=["is_owner"],
+        action=events.USER_OWNER_GRANTED,
+        actor=actor.user,
+        request=request,
+    )
+    return membership
+
+
+@transaction.atomic
+def owner_step_down(*, membership: Membership, request: HttpRequest | None = None) -> Membership:
+    """Give up one's own ownership; the last owner never can. The organization row lock
+    makes two owners stepping down at the same moment take turns, so one is refused."""
+    organization = _lock_organization(membership.organization)
+    membership = _fresh(membership)
+    if not membership.is_owner:
+        return membership
+    if _owners_left(organization, without=membership) == 0:
+        raise ValidationError("You are the last owner: make someone else an owner first.")
+    membership.is_owner = False
+    _save_change(
+        organization,
+        membership,
+        fields=["is_owner"],
+        action=events.USER_OWNER_STEPPED_DOWN,
+        actor=membership.user,
+        request=request,
+    )
+    return membership
