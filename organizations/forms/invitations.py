@@ -19,7 +19,7 @@ class _GroupsField(forms.ModelMultipleChoiceField):
         return obj.name
 
 
-def _groups_field() -> _GroupsField:
+def groups_field() -> _GroupsField:
     return _GroupsField(
         queryset=Group.objects.none(),
         required=False,
@@ -55,7 +55,7 @@ class InviteForm(forms.Form):
         ],
         required=False,
     )
-    groups = _groups_field()
+    groups = groups_field()
 
     def __init__(self, *args: object, organization: Organization, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)

@@ -20,13 +20,13 @@ from audit import events
 from audit.models import AuditEvent
 from audit.services import record
 from organizations.models import Group, Invitation, Membership, Organization
-from organizations.services.mail import _absolute, _send
+from organizations.services.mail import absolute_url, send_email
 from organizations.services.organizations import organization_bump_authz_version
 from organizations.services.people import (
     ROLE_POLICIES,
-    _fresh_actor,
-    _lock_organization,
-    _require_joining_within_rights,
+    fresh_actor,
+    lock_organization,
+    require_joining_within_rights,
 )
 from policies.models import Policy, PolicyAttachment
 
@@ -78,7 +78,7 @@ class IssuedInvitation:
 
 
 def _invitation_link(request: HttpRequest | None, raw: str) -> str:
-    return _absolute(request, reverse("organizations:invitation_accept", kwargs={"token": raw}))
+    return absolute_url(request, reverse("organizations:invitation_accept", kwargs={"token": raw}))
 
 
 def _check_invitation_quota(organization: Organization, sending: int) -> None:
@@ -112,7 +112,7 @@ def _check_may_handle(invitation: Invitation, actor: Membership, verb: str) -> N
 
 
 def _send_invitation(invitation: Invitation, link: str, inviter: User) -> None:
-    _send(
+    send_email(
         to=invitation.email,
         subject=f"You are invited to join {invitation.organization.name} on IAM Portal",
         template="invitation",
@@ -140,8 +140,8 @@ def invitations_create(
         )
     if role not in Invitation.Role.values:
         raise ValidationError({"role": "Choose one of the offered roles."})
-    _lock_organization(organization)
-    actor = _fresh_actor(actor)
+    lock_organization(organization)
+    actor = fresh_actor(actor)
     if role == Invitation.Role.OWNER and not actor.is_owner:
         raise ValidationError({"role": "Only owners can invite new owners."})
     if any(group.organization_id != organization.pk for group in groups):
@@ -167,7 +167,7 @@ def invitations_create(
             problems.append(f"{email} already has a pending invitation (resend it instead).")
     if problems:
         raise ValidationError({"emails": problems})
-    _require_joining_within_rights(
+    require_joining_within_rights(
         organization=organization,
         actor=actor.user,
         request=request,
@@ -215,8 +215,8 @@ def invitation_resend(
     """A new token and expiry; the old link dies. The resender becomes the invitation's
     issuer (`invited_by`): an Owner invitation is accepted only while its issuer is an
     owner."""
-    organization = _lock_organization(invitation.organization)
-    actor = _fresh_actor(actor)
+    organization = lock_organization(invitation.organization)
+    actor = fresh_actor(actor)
     invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
     _check_may_handle(invitation, actor, "resend")
     if invitation.status != Invitation.Status.PENDING:
@@ -244,7 +244,7 @@ def invitation_resend(
 def invitation_revoke(
     *, invitation: Invitation, actor: Membership, request: HttpRequest | None = None
 ) -> None:
-    actor = _fresh_actor(actor)
+    actor = fresh_actor(actor)
     invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
     _check_may_handle(invitation, actor, "revoke")
     if invitation.status != Invitation.Status.PENDING:
@@ -301,7 +301,7 @@ def invitation_accept(
 ) -> Membership:
     """Join the organization as a guest with the invitation's role and groups."""
     # The organization first, as resending does: the issuer's ownership is read under it.
-    organization = _lock_organization(invitation.organization)
+    organization = lock_organization(invitation.organization)
     invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
     problem = invitation_problem(invitation, user)
     if problem:

@@ -10,14 +10,14 @@ from django.template.loader import render_to_string
 from iamportal.text import one_line
 
 
-def _absolute(request: HttpRequest | None, path: str) -> str:
+def absolute_url(request: HttpRequest | None, path: str) -> str:
     if request is not None:
         return request.build_absolute_uri(path)
     # Without a request (management commands) links use the configured public address.
     return settings.IAMPORTAL_BASE_URL.rstrip("/") + path
 
 
-def _send(*, to: str, subject: str, template: str, context: dict[str, object]) -> None:
+def send_email(*, to: str, subject: str, template: str, context: dict[str, object]) -> None:
     """A text email with an HTML alternative; templates autoescape what users typed."""
     text = render_to_string(f"emails/{template}.txt", context)
     html = render_to_string(f"emails/{template}.html", context)

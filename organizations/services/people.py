@@ -16,7 +16,7 @@ from accounts.tokens import password_token_issue
 from audit import events
 from audit.services import record
 from organizations.models import Group, Invitation, Membership, Organization
-from organizations.services.mail import _absolute, _send
+from organizations.services.mail import absolute_url, send_email
 from organizations.services.organizations import organization_bump_authz_version
 from policies.delegation import require_within_rights
 from policies.models import Policy, PolicyAttachment
@@ -30,12 +30,12 @@ ROLE_POLICIES = {
 }
 
 
-def _lock_organization(organization: Organization) -> Organization:
+def lock_organization(organization: Organization) -> Organization:
     """Serialize membership changes of one organization (the last-owner invariant)."""
     return Organization.objects.select_for_update().get(pk=organization.pk)
 
 
-def _require_joining_within_rights(
+def require_joining_within_rights(
     *,
     organization: Organization,
     actor: User,
@@ -71,7 +71,7 @@ class CreatedMember:
 
 
 def _send_password_link(user: User, organization: Organization, link: str, *, new: bool) -> None:
-    _send(
+    send_email(
         to=user.email,
         subject=(
             f"Your {organization.name} account on IAM Portal"
@@ -84,7 +84,7 @@ def _send_password_link(user: User, organization: Organization, link: str, *, ne
 
 
 def _password_link(request: HttpRequest | None, raw: str) -> str:
-    return _absolute(request, reverse("accounts:password_set", kwargs={"token": raw}))
+    return absolute_url(request, reverse("accounts:password_set", kwargs={"token": raw}))
 
 
 @transaction.atomic
@@ -109,7 +109,7 @@ def member_create(
     groups = list(groups)
     if any(group.organization_id != organization.pk for group in groups):
         raise ValidationError({"groups": "Choose groups of this organization."})
-    _require_joining_within_rights(
+    require_joining_within_rights(
         organization=organization, actor=actor, request=request, groups=groups, principals=email
     )
     try:
@@ -180,7 +180,7 @@ def _fresh(membership: Membership) -> Membership:
     return Membership.objects.select_for_update().select_related("user").get(pk=membership.pk)
 
 
-def _fresh_actor(actor: Membership) -> Membership:
+def fresh_actor(actor: Membership) -> Membership:
     """The actor as stored once the organization is locked: a concurrent request may have
     removed, suspended or demoted them in the meantime."""
     stored = Membership.objects.select_related("user").filter(pk=actor.pk).first()
@@ -217,9 +217,9 @@ def membership_suspend(
 ) -> Membership:
     """Suspended users keep their groups and policies but are denied everything, and
     their API keys stop working."""
-    organization = _lock_organization(membership.organization)
+    organization = lock_organization(membership.organization)
     membership = _fresh(membership)
-    actor = _fresh_actor(actor)
+    actor = fresh_actor(actor)
     check_may_act_on(membership, actor, "suspend")
     if membership.is_owner and _owners_left(organization, without=membership) == 0:
         raise ValidationError("The last owner cannot be suspended.")
@@ -240,9 +240,9 @@ def membership_suspend(
 def membership_reactivate(
     *, membership: Membership, actor: Membership, request: HttpRequest | None = None
 ) -> Membership:
-    organization = _lock_organization(membership.organization)
+    organization = lock_organization(membership.organization)
     membership = _fresh(membership)
-    actor = _fresh_actor(actor)
+    actor = fresh_actor(actor)
     check_may_act_on(membership, actor, "reactivate")
     if membership.status != Membership.Status.ACTIVE:
         # Everything the suspension held back comes back: its author must hold it.
@@ -277,9 +277,9 @@ def _delete_membership(membership: Membership) -> None:
 def membership_remove(
     *, membership: Membership, actor: Membership, request: HttpRequest | None = None
 ) -> None:
-    organization = _lock_organization(membership.organization)
+    organization = lock_organization(membership.organization)
     membership = _fresh(membership)
-    actor = _fresh_actor(actor)
+    actor = fresh_actor(actor)
     check_may_act_on(membership, actor, "remove")
     if membership.is_owner and _owners_left(organization, without=membership) == 0:
         raise ValidationError("The last owner cannot be removed.")
@@ -299,7 +299,7 @@ def membership_remove(
 @transaction.atomic
 def membership_leave(*, membership: Membership, request: HttpRequest | None = None) -> None:
     """Leave an organization; never its last owner, never a member's own organization."""
-    organization = _lock_organization(membership.organization)
+    organization = lock_organization(membership.organization)
     membership = _fresh(membership)
     if membership.is_owner and _owners_left(organization, without=membership) == 0:
         raise ValidationError("You are the last owner: make someone else an owner before leaving.")
@@ -323,9 +323,9 @@ def membership_leave(*, membership: Membership, request: HttpRequest | None = No
 def owner_grant(
     *, membership: Membership, actor: Membership, request: HttpRequest | None = None
 ) -> Membership:
-    organization = _lock_organization(membership.organization)
+    organization = lock_organization(membership.organization)
     membership = _fresh(membership)
-    actor = _fresh_actor(actor)
+    actor = fresh_actor(actor)
     if not actor.is_owner:
         raise ValidationError("Only owners can make someone an owner.")
     if membership.is_owner:
@@ -352,7 +352,7 @@ def owner_grant(
 def owner_step_down(*, membership: Membership, request: HttpRequest | None = None) -> Membership:
     """Give up one's own ownership; the last owner never can. The organization row lock
     makes two owners stepping down at the same moment take turns, so one is refused."""
-    organization = _lock_organization(membership.organization)
+    organization = lock_organization(membership.organization)
     membership = _fresh(membership)
     if not membership.is_owner:
         return membership
