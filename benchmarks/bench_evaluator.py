@@ -62,7 +62,7 @@ from policies.catalogue import (
     PROJECT,
     permission_set_level,
 )
-from policies.conditions import compile_condition
+from policies.conditions.compiler import compile_condition
 from policies.evaluator import (
     CompiledRule,
     CompiledRuleSet,
@@ -617,17 +617,17 @@ class _Timed:
 def _measure_compile(member: Any, monkeypatch: pytest.MonkeyPatch) -> dict[str, float]:
     """Cold compiles of the member's rules from the database (each run reads the database
     and compiles every rule again): medians in ms of the total and of its parts."""
-    from policies import selectors
+    from policies.selectors import rules as rule_selectors
 
     parts: dict[str, list[int]] = {"total": [], "sql": [], "rules": [], "index": []}
     for _ in range(COMPILE_RUNS):
-        rules = _Timed(selectors.compile_rule)
-        index = _Timed(selectors.CompiledRuleSet)
+        rules = _Timed(rule_selectors.compile_rule)
+        index = _Timed(rule_selectors.CompiledRuleSet)
         with monkeypatch.context() as patch, _sql_timer() as spent:
-            patch.setattr(selectors, "compile_rule", rules)
-            patch.setattr(selectors, "CompiledRuleSet", index)
+            patch.setattr(rule_selectors, "compile_rule", rules)
+            patch.setattr(rule_selectors, "CompiledRuleSet", index)
             start = time.perf_counter_ns()
-            selectors.compile_rules_for(member)
+            rule_selectors.compile_rules_for(member)
             parts["total"].append(time.perf_counter_ns() - start)
         parts["sql"].append(spent[0])
         parts["rules"].append(rules.spent)

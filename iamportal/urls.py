@@ -3,6 +3,7 @@ from django.urls import include, path
 
 from accounts.admin_site import OperatorAdminSite
 from iamportal import views
+from policies import urls as policy_urls
 
 # Operators' admin: staff accounts verified with an authenticator (django-otp), signed in
 # with email, password and code in one form. Swapping the default site's class keeps
@@ -15,8 +16,8 @@ urlpatterns = [
     path("favicon.ico", views.favicon, name="favicon"),
     path("accounts/", include("accounts.urls")),
     path("o/<uuid:org_id>/audit/", include("audit.urls")),
-    path("o/<uuid:org_id>/iam/", include("policies.editor_urls")),
-    path("o/<uuid:org_id>/iam/", include("policies.tools_urls")),
+    path("o/<uuid:org_id>/iam/", include("policies.urls")),
+    path("o/<uuid:org_id>/iam/", include(policy_urls.tool_patterns)),
     path("admin/", admin.site.urls),
     path("", include("organizations.urls")),
 ]

@@ -7,7 +7,7 @@ from django.db.models.signals import post_migrate
 
 
 def _sync_managed_policies(sender: AppConfig, **kwargs: Any) -> None:
-    from policies.services import sync_managed_policies
+    from policies.services.policies import sync_managed_policies
 
     sync_managed_policies()
 

@@ -19,7 +19,7 @@ from accounts.mfa import is_verified
 from audit.services import client_ip, client_user_agent, record_access_denied
 from organizations.models import Application, Membership
 from policies.evaluator import CompiledRuleSet, Decision, Principal, RequestFacts, decide
-from policies.selectors import compile_rules_for
+from policies.selectors.rules import compile_rules_for
 
 # Compiled rules hold compiled CEL programs, which cannot be pickled into Django's cache
 # backends; a bounded in-process LRU is enough because the key carries the version.

@@ -40,7 +40,7 @@ from policies.catalogue import (
     expand_pattern,
     expand_rule_actions,
 )
-from policies.conditions import (
+from policies.conditions.compiler import (
     CompiledCondition,
     ConditionContext,
     ConditionError,

@@ -3,7 +3,7 @@
 A denial names the part of a condition that decided it, with the request's own value:
 "your address 203.0.113.5 is not in 10.0.0.0/8". The shapes the condition builder
 writes (IP ranges, user-agent text, time windows in a zone, MFA) are recognised on the
-tokens of the fast path's parser (`policies.condition_fastpath`), one top-level `&&`
+tokens of the fast path's parser (`policies.conditions.fastpath`), one top-level `&&`
 part at a time, and each part is judged with the closure that parser builds for it.
 Any other condition is shown as its CEL source with the request's values it reads.
 
@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Literal
 
-from policies.condition_fastpath import FastParser, NoFastPath
-from policies.condition_functions import cached_timezone
+from policies.conditions.fastpath import FastParser, NoFastPath
+from policies.conditions.functions import cached_timezone
 
 if TYPE_CHECKING:
     from policies.evaluator import CompiledRule

@@ -33,7 +33,7 @@ from organizations.models import Membership
 from policies import authz
 from policies.evaluator import Decision, decide
 from policies.interruptions import back_url, interruption
-from policies.selectors import compile_rules_for
+from policies.selectors.rules import compile_rules_for
 
 CONFIRM_FIELD = "confirm_lockout"
 TEMPLATE = "policies/lockout_confirm.html"

@@ -9,7 +9,7 @@ from django import forms
 from django.db.models import QuerySet
 
 from organizations.models import Application, Membership, Project
-from policies.forms import ModelPickField
+from policies.forms.attachments import ModelPickField
 
 SELF = "self"
 

@@ -8,7 +8,7 @@ from django import forms
 from django.db.models import QuerySet
 
 from organizations.models import Application, Group
-from policies.forms import ModelPickField
+from policies.forms.attachments import ModelPickField
 
 
 class ApplicationForm(forms.Form):

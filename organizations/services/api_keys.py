@@ -30,7 +30,7 @@ from organizations.models import (
 )
 from organizations.services.organizations import organization_bump_authz_version
 from policies.delegation import require_within_rights
-from policies.selectors import compile_rules_for
+from policies.selectors.rules import compile_rules_for
 
 ACCESS_KEY_PREFIX = "IAMK"
 

@@ -17,7 +17,7 @@ from organizations.services.organizations import organization_bump_authz_version
 from policies.delegation import require_within_rights
 from policies.evaluator import CompiledRule
 from policies.models import PolicyAttachment
-from policies.selectors import compile_policy_rules
+from policies.selectors.rules import compile_policy_rules
 
 
 def _check_group_name(*, organization: Organization, name: str, exclude: Group | None) -> str:

@@ -20,7 +20,7 @@ from organizations.services.mail import absolute_url, send_email
 from organizations.services.organizations import organization_bump_authz_version
 from policies.delegation import require_within_rights
 from policies.models import Policy, PolicyAttachment
-from policies.selectors import compile_policy_rules, compile_rules_for
+from policies.selectors.rules import compile_policy_rules, compile_rules_for
 
 # Legacy roles of the older consoles map to the owner flag or to one managed policy.
 ROLE_POLICIES = {

@@ -12,6 +12,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
+from policies.views.attachments import policies_panel, with_policies_panel
 
 from accounts.sudo import sudo_required
 from iamportal.forms import CONFIRM_NAME, ConfirmNameForm, apply_errors
@@ -23,7 +24,6 @@ from organizations.selectors import applications as application_selectors
 from organizations.selectors.groups import group_for
 from organizations.services import applications as application_services
 from organizations.services import groups as group_services
-from policies.attachment_views import policies_panel, with_policies_panel
 from policies.guards import requires
 
 DETAIL = "organizations/iam/applications/application_detail.html"

@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from policies.views.attachments import policies_panel
 
 from accounts.sudo import sudo_required
 from iamportal.forms import ConfirmNameForm, apply_errors
@@ -19,7 +20,6 @@ from organizations.selectors import groups as group_selectors
 from organizations.selectors import people as people_selectors
 from organizations.selectors.applications import application_for
 from organizations.services import groups as group_services
-from policies.attachment_views import policies_panel
 from policies.guards import requires
 from policies.lockout import refuses_self_lockout
 

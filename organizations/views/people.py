@@ -12,6 +12,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from policies.views.attachments import policies_panel, with_policies_panel
 
 from accounts.sudo import sudo_required
 from iamportal.forms import ConfirmNameForm, apply_errors
@@ -25,7 +26,6 @@ from organizations.selectors.organizations import membership_for
 from organizations.services import groups as group_services
 from organizations.services import people as people_services
 from organizations.views.invitations import ISSUED_LINKS_SESSION_KEY, issued_links
-from policies.attachment_views import policies_panel, with_policies_panel
 from policies.guards import requires, signed_in
 from policies.lockout import refuses_self_lockout
 

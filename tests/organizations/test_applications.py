@@ -13,7 +13,7 @@ from organizations.services import groups as group_services
 from policies.authz import principal_of
 from policies.evaluator import CompiledRuleSet, RequestFacts, decide
 from policies.models import Policy
-from policies.selectors import compile_rules_for
+from policies.selectors.rules import compile_rules_for
 from tests.accounts.helpers import expire_sudo
 from tests.conftest import Org, assert_access
 from tests.factories import (

@@ -7,12 +7,13 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.test import Client
 from django.urls import reverse
+from policies.views.attachments import policies_panel
 
 from audit.models import AuditEvent
 from organizations.models import Organization
-from policies import services
-from policies.attachment_views import policies_panel
 from policies.models import Policy, PolicyAttachment
+from policies.services import attachments as attachment_services
+from policies.services import policies as policy_services
 from tests.conftest import Org, assert_access
 from tests.factories import (
     ApplicationFactory,
@@ -67,16 +68,24 @@ def test_attach_and_detach_any_principal_bump_once_and_record_the_kind(
     principal = principals[kind]
     policy = billing_readers(org)
     before = version(org)
-    assert services.policy_attach(policy=policy, principal=principal, actor=org.owner.user)
-    assert not services.policy_attach(policy=policy, principal=principal, actor=org.owner.user)
+    assert attachment_services.policy_attach(
+        policy=policy, principal=principal, actor=org.owner.user
+    )
+    assert not attachment_services.policy_attach(
+        policy=policy, principal=principal, actor=org.owner.user
+    )
     assert version(org) == before + 1
     attachment = PolicyAttachment.objects.get(policy=policy)
     assert attachment.principal == principal
     event = AuditEvent.objects.get(action="iam.policy.attached")
     expected_id = org.tech.user_id if kind == "user" else principal.pk
     assert event.data == {"principal": {"type": kind, "id": str(expected_id)}}
-    assert services.policy_detach(policy=policy, principal=principal, actor=org.owner.user)
-    assert not services.policy_detach(policy=policy, principal=principal, actor=org.owner.user)
+    assert attachment_services.policy_detach(
+        policy=policy, principal=principal, actor=org.owner.user
+    )
+    assert not attachment_services.policy_detach(
+        policy=policy, principal=principal, actor=org.owner.user
+    )
     assert version(org) == before + 2
     assert AuditEvent.objects.get(action="iam.policy.detached").data == event.data
 
@@ -88,7 +97,9 @@ def test_foreign_policies_and_guardrails_never_attach(
     for policy in (PolicyFactory(), guardrail):
         for principal in principals.values():
             with pytest.raises(ValidationError):
-                services.policy_attach(policy=policy, principal=principal, actor=org.owner.user)
+                attachment_services.policy_attach(
+                    policy=policy, principal=principal, actor=org.owner.user
+                )
     assert (
         not PolicyAttachment.objects.filter(organization=org.organization)
         .exclude(membership__in=[org.tech, org.billing, org.readonly])
@@ -212,7 +223,7 @@ def test_panel_writes_follow_the_role_matrix(
     response = org.client_for("readonly").post(attach_url(org, kind, principal.pk))
     assert "iam:policies:attach" in response.content.decode()
     assert not PolicyAttachment.objects.filter(policy=policy).exists()
-    services.policy_attach(policy=policy, principal=principal, actor=org.owner.user)
+    attachment_services.policy_attach(policy=policy, principal=principal, actor=org.owner.user)
     assert_access(org, "post", detach_url(org, kind, principal.pk, policy.pk), expected)
     assert PolicyAttachment.objects.filter(policy=policy).exists()
 
@@ -221,7 +232,7 @@ def test_panel_context_lists_direct_and_inherited_policies(org: Org, rf) -> None
     group = GroupFactory(organization=org.organization, name="devs")
     group.members.add(org.tech)
     through = billing_readers(org)
-    services.policy_attach(policy=through, principal=group, actor=org.owner.user)
+    attachment_services.policy_attach(policy=through, principal=group, actor=org.owner.user)
     request = rf.get("/somewhere/")
     panel = policies_panel(request, org.tech)
     assert [a.policy.name for a in panel["attachments"]] == ["TechAccess"]
@@ -284,8 +295,8 @@ def test_deleting_a_policy_records_every_kind_it_was_attached_to(
 ) -> None:
     policy = billing_readers(org)
     for principal in principals.values():
-        services.policy_attach(policy=policy, principal=principal, actor=org.owner.user)
-    services.policy_delete(policy=policy, actor=org.owner.user)
+        attachment_services.policy_attach(policy=policy, principal=principal, actor=org.owner.user)
+    policy_services.policy_delete(policy=policy, actor=org.owner.user)
     before = AuditEvent.objects.get(action="iam.policy.deleted").data["before"]
     assert before["attached_to"] == [str(org.tech.user_id)]
     assert before["attached_to_groups"] == [str(principals["group"].pk)]

@@ -9,7 +9,7 @@ from django.urls import reverse
 from organizations.services.organizations import organization_bump_authz_version
 from policies import authz
 from policies.evaluator import RequestFacts, decide
-from policies.selectors import compile_rules_for
+from policies.selectors.rules import compile_rules_for
 from tests.conftest import Org
 from tests.factories import (
     ApplicationFactory,

@@ -8,14 +8,14 @@ import time
 
 import pytest
 
-from policies.condition_cost import (
+from policies.conditions.compiler import ConditionError, compile_condition
+from policies.conditions.cost import (
     MAX_LITERAL_ELEMENTS,
     MAX_STRING_LITERAL,
     MAX_VARIABLE_USES,
     REGEX_BUDGET,
     regex_weight,
 )
-from policies.conditions import ConditionError, compile_condition
 from policies.evaluator import CompiledRuleSet, Principal, RequestFacts, compile_rule, decide
 
 GUARD = 'request.user_agent.startsWith("boom") && '

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from policies.condition_builder import build_condition
-from policies.condition_reader import no_inputs, read_back, split_condition
+from policies.conditions.builder import build_condition
+from policies.conditions.reader import no_inputs, read_back, split_condition
 
 _v4 = st.tuples(st.ip_addresses(v=4), st.integers(0, 32))
 _v6 = st.tuples(st.ip_addresses(v=6), st.integers(0, 128))

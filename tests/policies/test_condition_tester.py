@@ -8,7 +8,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from policies import views
+from policies.views import tools as tool_views
 from tests.conftest import Org, assert_access
 from tests.factories import MembershipFactory
 
@@ -30,7 +30,7 @@ def test_the_condition_tester_needs_policy_write_permission(org: Org) -> None:
 def test_the_condition_tester_is_rate_limited_per_user(
     org: Org, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(views, "CONDITION_TESTS_PER_MINUTE", 2)
+    monkeypatch.setattr(tool_views, "CONDITION_TESTS_PER_MINUTE", 2)
     owner = org.client_for("owner")
     data = {"condition": "request.mfa"}
     assert [owner.post(_url(org), data).status_code for _ in range(2)] == [200, 200]

@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from policies.condition_builder import build_condition
-from policies.condition_warnings import ALWAYS_TRUE, NEVER_TRUE, condition_warning
+from policies.conditions.builder import build_condition
+from policies.conditions.warnings import ALWAYS_TRUE, NEVER_TRUE, condition_warning
 
 OFFICE = build_condition(ip_ranges=["10.0.0.0/8"])
 EVERYTHING = build_condition(

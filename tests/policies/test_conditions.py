@@ -9,16 +9,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from policies.condition_builder import build_condition, cel_string
-from policies.condition_cost import MAX_USER_AGENT_LENGTH
-from policies.condition_functions import TIMESTAMP_ACCESSORS, ip_in_range
-from policies.conditions import (
+from policies.conditions.builder import build_condition, cel_string
+from policies.conditions.compiler import (
     ConditionContext,
     ConditionError,
     ConditionEvaluationError,
     broken_condition,
     compile_condition,
 )
+from policies.conditions.cost import MAX_USER_AGENT_LENGTH
+from policies.conditions.functions import TIMESTAMP_ACCESSORS, ip_in_range
 
 UTC = dt.UTC
 

@@ -16,10 +16,12 @@ from organizations.services import api_keys as api_key_services
 from organizations.services import groups as group_services
 from organizations.services import invitations as invitation_services
 from organizations.services import people as people_services
-from policies import services
 from policies.delegation import ALL_PROJECTS, DelegationRefused, Grant, widening
 from policies.evaluator import compile_rule
 from policies.models import Policy, PolicyAttachment, Rule
+from policies.services import attachments as attachment_services
+from policies.services import guardrails as guardrail_services
+from policies.services import rules as rule_services
 from tests.conftest import Org
 from tests.factories import (
     ApplicationFactory,
@@ -139,7 +141,7 @@ def test_an_iam_manager_cannot_take_billing_access_nor_join_the_finance_group(
 ) -> None:
     billing = Policy.objects.get(kind=Policy.Kind.MANAGED, name="BillingAccess")
     with pytest.raises(DelegationRefused, match="billing:contact:update"):
-        services.policy_attach(policy=billing, principal=iam, actor=iam.user)
+        attachment_services.policy_attach(policy=billing, principal=iam, actor=iam.user)
     finance = GroupFactory(organization=org.organization, name="Finance")
     PolicyAttachment.objects.create(policy=billing, group=finance, organization=org.organization)
     members = reverse("organizations:group_members", args=[org.organization.pk, finance.pk])
@@ -156,12 +158,12 @@ def test_an_allow_rule_beyond_the_authors_rights_is_refused_only_once_attached(
 ) -> None:
     policy = PolicyFactory(organization=org.organization, name="mine")
     # Attached to nobody: it grants nothing to anyone yet.
-    services.rule_add(
+    rule_services.rule_add(
         policy=policy, effect="allow", actions=["billing:*"], scope="organization", actor=iam.user
     )
     PolicyAttachment.objects.create(policy=policy, membership=iam, organization=org.organization)
     with pytest.raises(DelegationRefused):
-        services.rule_add(
+        rule_services.rule_add(
             policy=policy,
             effect="allow",
             actions=["organization:security:update"],
@@ -173,14 +175,14 @@ def test_an_allow_rule_beyond_the_authors_rights_is_refused_only_once_attached(
         policy=policy, position=2, effect="allow", actions=["iam:users:list"], scope="organization"
     )
     with pytest.raises(DelegationRefused):
-        services.rule_update(
+        rule_services.rule_update(
             rule=narrow, effect="allow", actions=["*"], scope="organization", actor=iam.user
         )
     # Within their rights, and narrowing, both pass.
-    services.rule_update(
+    rule_services.rule_update(
         rule=narrow, effect="allow", actions=["iam:*"], scope="organization", actor=iam.user
     )
-    services.rule_remove(rule=rule, actor=iam.user)
+    rule_services.rule_remove(rule=rule, actor=iam.user)
     assert list(policy.rules.values_list("actions", flat=True)) == [["iam:*"]]
 
 
@@ -193,12 +195,14 @@ def test_removing_a_deny_that_holds_back_more_than_the_author_holds_is_refused(
         policy=no_billing, membership=org.billing, organization=org.organization
     )
     with pytest.raises(DelegationRefused):
-        services.policy_detach(policy=no_billing, principal=org.billing, actor=iam.user)
+        attachment_services.policy_detach(policy=no_billing, principal=org.billing, actor=iam.user)
     with pytest.raises(DelegationRefused):
-        services.rule_remove(rule=deny, actor=iam.user)
+        rule_services.rule_remove(rule=deny, actor=iam.user)
     assert PolicyAttachment.objects.filter(policy=no_billing).exists()
     # An owner may.
-    services.policy_detach(policy=no_billing, principal=org.billing, actor=org.owner.user)
+    attachment_services.policy_detach(
+        policy=no_billing, principal=org.billing, actor=org.owner.user
+    )
 
 
 def test_a_key_for_an_application_needs_what_the_application_holds(
@@ -226,7 +230,7 @@ def test_a_key_for_an_application_needs_what_the_application_holds(
 
 def test_within_their_rights_an_iam_manager_grants_freely(org: Org, iam: Membership) -> None:
     iam_read = Policy.objects.get(kind=Policy.Kind.MANAGED, name="IAMReadOnly")
-    assert services.policy_attach(policy=iam_read, principal=org.tech, actor=iam.user)
+    assert attachment_services.policy_attach(policy=iam_read, principal=org.tech, actor=iam.user)
     group = GroupFactory(organization=org.organization)
     PolicyAttachment.objects.create(policy=iam_read, group=group, organization=org.organization)
     assert group_services.group_add_member(group=group, membership=org.billing, actor=iam.user)
@@ -235,7 +239,9 @@ def test_within_their_rights_an_iam_manager_grants_freely(org: Org, iam: Members
 
 def test_owners_are_not_limited(org: Org) -> None:
     billing = Policy.objects.get(kind=Policy.Kind.MANAGED, name="BillingAccess")
-    assert services.policy_attach(policy=billing, principal=org.tech, actor=org.owner.user)
+    assert attachment_services.policy_attach(
+        policy=billing, principal=org.tech, actor=org.owner.user
+    )
 
 
 def test_the_ceiling_decides_for_the_authors_current_request(org: Org) -> None:
@@ -277,7 +283,7 @@ def test_project_grants_need_the_project_or_all_projects(org: Org) -> None:
     )
 
     with pytest.raises(DelegationRefused, match="in all projects"):
-        services.rule_add(
+        rule_services.rule_add(
             policy=target,
             effect="allow",
             actions=["compute:instances:list"],
@@ -285,7 +291,7 @@ def test_project_grants_need_the_project_or_all_projects(org: Org) -> None:
             actor=author.user,
         )
     with pytest.raises(DelegationRefused, match=f"in project {db.name}"):
-        services.rule_add(
+        rule_services.rule_add(
             policy=target,
             effect="allow",
             actions=["compute:instances:list"],
@@ -293,7 +299,7 @@ def test_project_grants_need_the_project_or_all_projects(org: Org) -> None:
             projects=[db],
             actor=author.user,
         )
-    services.rule_add(
+    rule_services.rule_add(
         policy=target,
         effect="allow",
         actions=["compute:instances:list"],
@@ -309,7 +315,7 @@ def test_project_grants_need_the_project_or_all_projects(org: Org) -> None:
 def test_guardrails_are_not_edited_by_those_they_bind(
     org: Org, iam: Membership, iam_client: Client
 ) -> None:
-    guardrail = services.guardrail_rule_add(
+    guardrail = guardrail_services.guardrail_rule_add(
         organization=org.organization,
         effect="deny",
         actions=["billing:*"],
@@ -332,9 +338,9 @@ def test_guardrails_are_not_edited_by_those_they_bind(
     assert page.status_code == 200 and "Add a rule" not in page.content.decode()
     # The services refuse it too, whoever calls them.
     with pytest.raises(ValidationError, match="Only owners"):
-        services.rule_remove(rule=guardrail, actor=iam.user)
+        rule_services.rule_remove(rule=guardrail, actor=iam.user)
     with pytest.raises(ValidationError, match="Only owners"):
-        services.guardrail_rule_add(
+        guardrail_services.guardrail_rule_add(
             organization=org.organization,
             effect="deny",
             actions=["iam:users:list"],

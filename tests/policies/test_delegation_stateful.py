@@ -19,12 +19,13 @@ from organizations.models import Application, Group, Invitation, Membership
 from organizations.services import groups as group_services
 from organizations.services import invitations as invitation_services
 from organizations.services import people as people_services
-from policies import services
 from policies.authz import principal_of
 from policies.catalogue import ACTIONS, ORGANIZATION
 from policies.evaluator import RequestFacts, decide
 from policies.models import Policy, PolicyAttachment, Rule
-from policies.selectors import compile_rules_for
+from policies.selectors.rules import compile_rules_for
+from policies.services import attachments as attachment_services
+from policies.services import rules as rule_services
 from tests.factories import (
     ApplicationFactory,
     GroupFactory,
@@ -145,7 +146,7 @@ class Console(RuleBasedStateMachine):
         principal = [*self.members, *self.applications, *self.groups][who]
         self._act(
             actor,
-            lambda a: services.policy_attach(
+            lambda a: attachment_services.policy_attach(
                 policy=self.policies[policy], principal=principal, actor=a.user
             ),
         )
@@ -155,7 +156,7 @@ class Console(RuleBasedStateMachine):
         principal = [*self.members, *self.applications, *self.groups][who]
         self._act(
             actor,
-            lambda a: services.policy_detach(
+            lambda a: attachment_services.policy_detach(
                 policy=self.policies[policy], principal=principal, actor=a.user
             ),
         )
@@ -195,9 +196,9 @@ class Console(RuleBasedStateMachine):
             existing = Rule.objects.filter(policy=target).order_by("position").first()
             values = {"effect": effect, "actions": patterns, "scope": "organization"}
             if edit and existing is not None:
-                services.rule_update(rule=existing, **values, actor=a.user)
+                rule_services.rule_update(rule=existing, **values, actor=a.user)
             else:
-                services.rule_add(policy=target, **values, actor=a.user)
+                rule_services.rule_add(policy=target, **values, actor=a.user)
 
         self._act(actor, change)
 
@@ -216,7 +217,7 @@ class Console(RuleBasedStateMachine):
         projects = [] if chosen is None else [self.projects[chosen]]
         self._act(
             actor,
-            lambda a: services.rule_add(
+            lambda a: rule_services.rule_add(
                 policy=target,
                 effect=effect,
                 actions=patterns,
@@ -230,7 +231,7 @@ class Console(RuleBasedStateMachine):
     def remove_rule(self, actor: int, policy: int) -> None:
         existing = Rule.objects.filter(policy=self.policies[policy]).order_by("position").first()
         if existing is not None:
-            self._act(actor, lambda a: services.rule_remove(rule=existing, actor=a.user))
+            self._act(actor, lambda a: rule_services.rule_remove(rule=existing, actor=a.user))
 
     @rule(
         actor=actors,

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from policies import evaluator
 from policies.catalogue import ACTIONS, MANAGED_POLICIES, ActionScopeError, UnknownActionError
-from policies.conditions import CompiledCondition, ConditionContext, ConditionError
+from policies.conditions.compiler import CompiledCondition, ConditionContext, ConditionError
 from policies.evaluator import (
     CompiledRule,
     CompiledRuleSet,

@@ -7,8 +7,8 @@ import datetime as dt
 from hypothesis import given
 from hypothesis import strategies as st
 
-from policies.condition_builder import build_condition
-from policies.conditions import ConditionContext
+from policies.conditions.builder import build_condition
+from policies.conditions.compiler import ConditionContext
 from policies.evaluator import CompiledRule, compile_rule
 from policies.explain import ConditionReport, report_condition
 

@@ -5,8 +5,11 @@ from django.core.exceptions import ValidationError
 
 from audit.models import AuditEvent
 from organizations.models import Organization
-from policies import services
 from policies.models import Policy, Rule
+from policies.services import attachments as attachment_services
+from policies.services import guardrails as guardrail_services
+from policies.services import policies as policy_services
+from policies.services import rules as rule_services
 from tests.conftest import Org
 from tests.factories import PolicyFactory, ProjectFactory, RuleFactory
 
@@ -23,11 +26,11 @@ def positions(policy: Policy) -> list[int]:
 
 def add(policy: Policy, org: Org, **values: object) -> Rule:
     values = {"effect": "allow", "actions": ["iam:users:list"], "scope": "organization", **values}
-    return services.rule_add(policy=policy, **values, actor=org.owner.user)  # type: ignore[arg-type]
+    return rule_services.rule_add(policy=policy, **values, actor=org.owner.user)  # type: ignore[arg-type]
 
 
 def test_create_policy_records_the_event_and_cleans_labels(org: Org) -> None:
-    policy = services.policy_create(
+    policy = policy_services.policy_create(
         organization=org.organization,
         name="  Devs ",
         description="For developers",
@@ -44,26 +47,28 @@ def test_create_policy_records_the_event_and_cleans_labels(org: Org) -> None:
 def test_policy_names_are_unique_per_organization_ignoring_case(org: Org, name: str) -> None:
     PolicyFactory(organization=org.organization, name="Devs")
     with pytest.raises(ValidationError) as caught:
-        services.policy_create(organization=org.organization, name=name, actor=org.owner.user)
+        policy_services.policy_create(
+            organization=org.organization, name=name, actor=org.owner.user
+        )
     assert "already exists" in caught.value.message_dict["name"][0]
 
 
 def test_the_same_name_is_fine_in_another_organization(org: Org) -> None:
     PolicyFactory(name="Devs")
-    services.policy_create(organization=org.organization, name="devs", actor=org.owner.user)
+    policy_services.policy_create(organization=org.organization, name="devs", actor=org.owner.user)
 
 
 def test_managed_policies_refuse_every_write(org: Org) -> None:
     managed = Policy.objects.get(name="TechAccess")
     rule = managed.rules.first()
     attempts = [
-        lambda: services.policy_update(
+        lambda: policy_services.policy_update(
             policy=managed, name="X", description="", labels=[], actor=org.owner.user
         ),
-        lambda: services.policy_delete(policy=managed, actor=org.owner.user),
+        lambda: policy_services.policy_delete(policy=managed, actor=org.owner.user),
         lambda: add(managed, org),
-        lambda: services.rule_remove(rule=rule, actor=org.owner.user),
-        lambda: services.rule_move(rule=rule, direction="down", actor=org.owner.user),
+        lambda: rule_services.rule_remove(rule=rule, actor=org.owner.user),
+        lambda: rule_services.rule_move(rule=rule, direction="down", actor=org.owner.user),
     ]
     for attempt in attempts:
         with pytest.raises(ValidationError, match="read-only"):
@@ -74,7 +79,7 @@ def test_managed_policies_refuse_every_write(org: Org) -> None:
 def test_update_policy_bumps_the_version_and_records_before_and_after(org: Org) -> None:
     policy = PolicyFactory(organization=org.organization, name="Devs")
     before = version(org)
-    services.policy_update(
+    policy_services.policy_update(
         policy=policy, name="Developers", description="d", labels=["x"], actor=org.owner.user
     )
     assert version(org) == before + 1
@@ -88,10 +93,10 @@ def test_duplicate_copies_rules_and_projects_under_a_free_name(org: Org) -> None
     policy = PolicyFactory(organization=org.organization, name="Devs", labels=["a"])
     add(policy, org)
     add(policy, org, effect="deny", actions=["compute:*"], scope="projects", projects=[project])
-    copy = services.policy_duplicate(
+    copy = policy_services.policy_duplicate(
         policy=policy, organization=org.organization, actor=org.owner.user
     )
-    again = services.policy_duplicate(
+    again = policy_services.policy_duplicate(
         policy=policy, organization=org.organization, actor=org.owner.user
     )
     assert (copy.name, again.name) == ("Copy of Devs", "Copy of Devs (2)")
@@ -106,7 +111,7 @@ def test_duplicate_copies_rules_and_projects_under_a_free_name(org: Org) -> None
 
 
 def test_a_managed_policy_duplicates_into_an_editable_custom_policy(org: Org) -> None:
-    copy = services.policy_duplicate(
+    copy = policy_services.policy_duplicate(
         policy=Policy.objects.get(name="ReadOnlyAccess"),
         organization=org.organization,
         actor=org.owner.user,
@@ -119,9 +124,9 @@ def test_a_managed_policy_duplicates_into_an_editable_custom_policy(org: Org) ->
 def test_delete_policy_takes_its_attachments_and_bumps_the_version(org: Org) -> None:
     policy = PolicyFactory(organization=org.organization)
     add(policy, org)
-    services.policy_attach(policy=policy, principal=org.tech, actor=org.owner.user)
+    attachment_services.policy_attach(policy=policy, principal=org.tech, actor=org.owner.user)
     before = version(org)
-    services.policy_delete(policy=policy, actor=org.owner.user)
+    policy_services.policy_delete(policy=policy, actor=org.owner.user)
     assert not Policy.objects.filter(pk=policy.pk).exists()
     assert not org.tech.policy_attachments.filter(policy_id=policy.pk).exists()
     assert version(org) == before + 1
@@ -174,7 +179,7 @@ def test_update_rule_keeps_its_position_and_records_before_and_after(org: Org) -
     policy = PolicyFactory(organization=org.organization)
     add(policy, org)
     rule = add(policy, org)
-    services.rule_update(
+    rule_services.rule_update(
         rule=rule,
         effect="deny",
         actions=["StorageFullAccess"],
@@ -194,11 +199,11 @@ def test_update_rule_keeps_its_position_and_records_before_and_after(org: Org) -
 def test_move_and_remove_keep_positions_contiguous(org: Org) -> None:
     policy = PolicyFactory(organization=org.organization)
     first, second, third = (add(policy, org) for _ in range(3))
-    services.rule_move(rule=third, direction="up", actor=org.owner.user)
+    rule_services.rule_move(rule=third, direction="up", actor=org.owner.user)
     order = list(policy.rules.order_by("position").values_list("pk", flat=True))
     assert order == [first.pk, third.pk, second.pk]
-    services.rule_move(rule=first, direction="up", actor=org.owner.user)  # already first
-    services.rule_remove(rule=first, actor=org.owner.user)
+    rule_services.rule_move(rule=first, direction="up", actor=org.owner.user)  # already first
+    rule_services.rule_remove(rule=first, actor=org.owner.user)
     assert positions(policy) == [1, 2]
     order = list(policy.rules.order_by("position").values_list("pk", flat=True))
     assert order == [third.pk, second.pk]
@@ -207,7 +212,7 @@ def test_move_and_remove_keep_positions_contiguous(org: Org) -> None:
 
 
 def test_first_guardrail_rule_creates_the_guardrail_policy(org: Org) -> None:
-    rule = services.guardrail_rule_add(
+    rule = guardrail_services.guardrail_rule_add(
         organization=org.organization,
         effect="deny",
         actions=["billing:*"],
@@ -215,7 +220,7 @@ def test_first_guardrail_rule_creates_the_guardrail_policy(org: Org) -> None:
         actor=org.owner.user,
     )
     assert rule.policy.kind == Policy.Kind.GUARDRAIL
-    services.guardrail_rule_add(
+    guardrail_services.guardrail_rule_add(
         organization=org.organization,
         effect="deny",
         actions=["iam:*"],
@@ -228,7 +233,7 @@ def test_first_guardrail_rule_creates_the_guardrail_policy(org: Org) -> None:
 
 def test_an_allow_guardrail_is_refused_and_creates_nothing(org: Org) -> None:
     with pytest.raises(ValidationError, match="only deny"):
-        services.guardrail_rule_add(
+        guardrail_services.guardrail_rule_add(
             organization=org.organization,
             effect="allow",
             actions=["billing:*"],
@@ -242,10 +247,10 @@ def test_attach_and_detach_bump_the_version_once_and_are_audited(org: Org) -> No
     policy = PolicyFactory(organization=org.organization)
     before = version(org)
     for _ in range(2):
-        services.policy_attach(policy=policy, principal=org.tech, actor=org.owner.user)
+        attachment_services.policy_attach(policy=policy, principal=org.tech, actor=org.owner.user)
     assert version(org) == before + 1
     for _ in range(2):
-        services.policy_detach(policy=policy, principal=org.tech, actor=org.owner.user)
+        attachment_services.policy_detach(policy=policy, principal=org.tech, actor=org.owner.user)
     assert version(org) == before + 2
     detached = AuditEvent.objects.get(action="iam.policy.detached")
     assert detached.data == {"principal": {"type": "user", "id": str(org.tech.user_id)}}
@@ -256,4 +261,6 @@ def test_guardrails_and_foreign_policies_cannot_be_attached(org: Org) -> None:
     RuleFactory(policy=guardrail, effect="deny")
     for policy in (guardrail, PolicyFactory()):
         with pytest.raises(ValidationError):
-            services.policy_attach(policy=policy, principal=org.tech, actor=org.owner.user)
+            attachment_services.policy_attach(
+                policy=policy, principal=org.tech, actor=org.owner.user
+            )

@@ -18,7 +18,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from policies.catalogue import ACTIONS
-from policies.conditions import ConditionContext, ConditionError, compile_condition
+from policies.conditions.compiler import ConditionContext, ConditionError, compile_condition
 from policies.evaluator import (
     CompiledRule,
     CompiledRuleSet,

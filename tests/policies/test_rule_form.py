@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from organizations.models import Project
-from policies.condition_builder import build_condition
-from policies.forms import RuleForm
+from policies.conditions.builder import build_condition
+from policies.forms.rules import RuleForm
 from policies.models import Rule
 from tests.conftest import Org
 from tests.factories import PolicyFactory, ProjectFactory, RuleFactory

@@ -34,9 +34,12 @@ from organizations.services import invitations as invitation_services
 from organizations.services import organizations as organization_services
 from organizations.services import people as people_services
 from organizations.services import projects as project_services
-from policies import services as policy_services
 from policies.models import Policy
-from policies.services import policy_attach, sync_managed_policies
+from policies.services import guardrails as guardrail_services
+from policies.services import policies as policy_services
+from policies.services import rules as rule_services
+from policies.services.attachments import policy_attach
+from policies.services.policies import sync_managed_policies
 
 ORGANIZATION = "Acme Cloud"
 SECOND_ORGANIZATION = "Acme Labs"
@@ -143,7 +146,7 @@ class Command(BaseCommand):
                 labels=["web", "on-call"],
                 actor=owner,
             )
-            policy_services.rule_add(
+            rule_services.rule_add(
                 policy=policy,
                 effect="allow",
                 actions=["InstancesFullAccess"],
@@ -155,7 +158,7 @@ class Command(BaseCommand):
             membership = Membership.objects.get(organization=organization, user=reader)
             policy_attach(policy=policy, principal=membership, actor=owner)
         if not Policy.objects.filter(organization=organization, kind="guardrail").exists():
-            policy_services.guardrail_rule_add(
+            guardrail_services.guardrail_rule_add(
                 organization=organization,
                 effect="deny",
                 actions=["projects:projects:delete"],
@@ -191,7 +194,7 @@ class Command(BaseCommand):
                 labels=["dev"],
                 actor=owner,
             )
-            policy_services.rule_add(
+            rule_services.rule_add(
                 policy=policy,
                 effect="allow",
                 actions=["InstancesFullAccess", "projects:projects:read"],

@@ -17,7 +17,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from policies.condition_functions import ROOTS, TIMESTAMP_ACCESSORS, VARIABLES, ip_in_range
+from policies.conditions.functions import ROOTS, TIMESTAMP_ACCESSORS, VARIABLES, ip_in_range
 
 _INT64 = (-(2**63), 2**63 - 1)
 _FAST_TOKEN = re.compile(

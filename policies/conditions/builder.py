@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from policies.conditions import ConditionError, parse_ip_range, parse_timezone
+from policies.conditions.compiler import ConditionError, parse_ip_range, parse_timezone
 
 _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 

@@ -24,11 +24,20 @@ from iamportal.forms import apply_errors
 from iamportal.request import next_in_organization
 from organizations.models import Application, Group, Membership, Organization
 from organizations.selectors import organizations as organization_selectors
-from policies import selectors, services
-from policies.forms import PolicyPickForm
+from policies.forms.attachments import PolicyPickForm
 from policies.guards import requires
 from policies.lockout import refuses_self_lockout
 from policies.models import Policy
+from policies.selectors import attachments as attachment_selectors
+from policies.selectors import policies as policy_selectors
+from policies.services import attachments as attachment_services
+from policies.views.pages import (
+    new_attach_form,
+    page_context,
+    page_template,
+    page_url,
+    render_attachments,
+)
 
 Principal = Membership | Group | Application
 
@@ -66,7 +75,7 @@ def principal_for(*, organization: Organization, kind: str, principal_id: object
 
 def principal_page_url(organization: Organization, principal: Principal) -> str:
     """The principal's own page."""
-    name, kwarg = _PAGES[services.principal_kind(principal)]
+    name, kwarg = _PAGES[attachment_services.principal_kind(principal)]
     return reverse(name, kwargs={"org_id": organization.pk, kwarg: principal.pk})
 
 
@@ -75,14 +84,17 @@ def policies_panel(
 ) -> dict[str, Any]:
     """The context of the panel, under the one name `policies_panel`:
     `context["policies_panel"] = policies_panel(request, principal)`."""
-    kind = services.principal_kind(principal)
+    kind = attachment_services.principal_kind(principal)
     return {
         "kind": kind,
         "principal": principal,
         "label": principal_label(principal),
-        "attachments": selectors.policies_attached_to(principal),
-        "inherited": [] if kind == "group" else selectors.policies_through_groups(principal),
-        "form": form or PolicyPickForm(policies=selectors.attachable_policies(principal)),
+        "attachments": attachment_selectors.policies_attached_to(principal),
+        "inherited": []
+        if kind == "group"
+        else attachment_selectors.policies_through_groups(principal),
+        "form": form
+        or PolicyPickForm(policies=attachment_selectors.attachable_policies(principal)),
         # Where a plain POST returns: the page that drew the panel.
         "next": (
             request.POST.get("next") or principal_page_url(request.organization, principal)  # type: ignore[attr-defined]
@@ -141,11 +153,13 @@ def principal_policy_attach(
     principal = principal_for(
         organization=request.organization, kind=kind, principal_id=principal_id
     )
-    form = PolicyPickForm(request.POST, policies=selectors.attachable_policies(principal))
+    form = PolicyPickForm(
+        request.POST, policies=attachment_selectors.attachable_policies(principal)
+    )
     if form.is_valid():
         policy: Policy = form.cleaned_data["policy"]
         try:
-            services.policy_attach(
+            attachment_services.policy_attach(
                 policy=policy, principal=principal, actor=request.user, request=request
             )
         except ValidationError as error:
@@ -167,11 +181,65 @@ def principal_policy_detach(
     principal = principal_for(
         organization=request.organization, kind=kind, principal_id=principal_id
     )
-    policy = selectors.policy_for(organization=request.organization, policy_id=policy_id)
-    if services.policy_detach(
+    policy = policy_selectors.policy_for(organization=request.organization, policy_id=policy_id)
+    if attachment_services.policy_detach(
         policy=policy, principal=principal, actor=request.user, request=request
     ):
         return _done(
             request, principal, f"{policy.name} detached from {principal_label(principal)}."
         )
     return _done(request, principal, f"{policy.name} was not attached.", messages.INFO)
+
+
+@requires("iam:policies:attach")
+@sudo_required
+@refuses_self_lockout
+@require_POST
+def policy_attach(request: HttpRequest, org_id: UUID, policy_id: UUID) -> HttpResponse:
+    """Attach the policy to the user, group or application chosen in one of its forms."""
+    policy = policy_selectors.policy_for(organization=request.organization, policy_id=policy_id)
+    if policy.kind == Policy.Kind.GUARDRAIL:
+        messages.error(request, "Guardrails apply to everyone but owners: they cannot be attached.")
+        return render(
+            request, "policies/guardrails.html", page_context(request, policy), status=400
+        )
+    form = new_attach_form(policy, request.organization, request.POST)
+    if form.is_valid():
+        principal = form.cleaned_data["principal"]
+        try:
+            attachment_services.policy_attach(
+                policy=policy, principal=principal, actor=request.user, request=request
+            )
+        except ValidationError as error:
+            apply_errors(form, error)
+        else:
+            messages.success(request, f"{policy.name} attached to {principal_label(principal)}.")
+            if request.htmx:
+                return render_attachments(request, policy)
+            return redirect(page_url(request.organization, policy))
+    if request.htmx:
+        return render_attachments(request, policy, form)
+    context = page_context(request, policy)
+    context["attach_form"] = form
+    return render(request, page_template(policy), context, status=400)
+
+
+@requires("iam:policies:attach")
+@sudo_required
+@refuses_self_lockout
+@require_POST
+def policy_detach(
+    request: HttpRequest, org_id: UUID, policy_id: UUID, principal_id: UUID, kind: str = "user"
+) -> HttpResponse:
+    """Detach the policy from a user (by membership id), group or application."""
+    policy = policy_selectors.policy_for(organization=request.organization, policy_id=policy_id)
+    principal = principal_for(
+        organization=request.organization, kind=kind, principal_id=principal_id
+    )
+    attachment_services.policy_detach(
+        policy=policy, principal=principal, actor=request.user, request=request
+    )
+    messages.success(request, f"{policy.name} detached from {principal_label(principal)}.")
+    if request.htmx:
+        return render_attachments(request, policy)
+    return redirect(page_url(request.organization, policy))

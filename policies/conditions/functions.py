@@ -1,8 +1,8 @@
 """What conditions may read and call: the variables, and the Python functions the CEL
 library calls (`ip_in_range`, the time-zoned timestamp accessors).
 
-Shared by `policies.conditions` (checking, compiling, the CEL activation) and
-`policies.condition_fastpath` (the Python fast path), so both see the same values and
+Shared by `policies.conditions.compiler` (checking, compiling, the CEL activation) and
+`policies.conditions.fastpath` (the Python fast path), so both see the same values and
 call the same functions.
 """
 

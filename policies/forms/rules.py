@@ -1,4 +1,4 @@
-"""Forms of the policy editor: they parse what people type; services decide what is valid."""
+"""Forms of rules: the rule with its condition builder, and the condition tester's values."""
 
 from __future__ import annotations
 
@@ -7,39 +7,14 @@ from typing import Any
 from django import forms
 from django.db.models import QuerySet
 
-from organizations.models import Application, Group, Membership, Project
+from organizations.models import Project
 from policies import catalogue
-from policies.condition_builder import build_condition
-from policies.condition_reader import split_condition
-from policies.condition_warnings import condition_warning
-from policies.conditions import ConditionError, parse_ip_range, parse_timezone
-from policies.models import Policy, Rule
-
-
-def _lines(text: str) -> list[str]:
-    return [line.strip() for line in text.splitlines() if line.strip()]
-
-
-class PolicyForm(forms.Form):
-    name = forms.CharField(max_length=128, help_text="Unique in the organization.")
-    description = forms.CharField(
-        max_length=1000, required=False, widget=forms.Textarea(attrs={"rows": 3})
-    )
-    labels = forms.CharField(
-        max_length=1000, required=False, help_text="Comma-separated, e.g. team-a, production."
-    )
-
-    @classmethod
-    def for_policy(cls, policy: Policy, data: Any = None) -> PolicyForm:
-        initial = {
-            "name": policy.name,
-            "description": policy.description,
-            "labels": ", ".join(policy.labels),
-        }
-        return cls(data, initial=initial)
-
-    def clean_labels(self) -> list[str]:
-        return [label.strip() for label in self.cleaned_data["labels"].split(",") if label.strip()]
+from policies.conditions.builder import build_condition
+from policies.conditions.compiler import ConditionError, parse_ip_range, parse_timezone
+from policies.conditions.reader import split_condition
+from policies.conditions.warnings import condition_warning
+from policies.forms.policies import lines_of
+from policies.models import Rule
 
 
 class ConditionForm(forms.Form):
@@ -47,7 +22,7 @@ class ConditionForm(forms.Form):
 
     When fields and raw CEL are both given, the condition is their conjunction: every
     part must hold. A stored condition comes back in the fields that wrote it, and what
-    they cannot express as raw CEL (`policies.condition_reader`).
+    they cannot express as raw CEL (`policies.conditions.reader`).
     """
 
     ip_ranges = forms.CharField(
@@ -86,7 +61,7 @@ class ConditionForm(forms.Form):
     )
 
     def clean_ip_ranges(self) -> list[str]:
-        ranges = _lines(self.cleaned_data["ip_ranges"])
+        ranges = lines_of(self.cleaned_data["ip_ranges"])
         for cidr in ranges:
             try:
                 parse_ip_range(cidr)
@@ -222,7 +197,7 @@ class RuleForm(ConditionForm):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
-        data["actions"] = [*data.get("permission_sets", []), *_lines(data.get("actions", ""))]
+        data["actions"] = [*data.get("permission_sets", []), *lines_of(data.get("actions", ""))]
         if not data["actions"] and "actions" not in self.errors:
             self.add_error("actions", "Tick a permission set or type at least one action.")
         if data.get("projects") and data.get("scope") in _SCOPES_WITHOUT_PROJECTS:
@@ -275,86 +250,3 @@ class ConditionTestForm(forms.Form):
 
     def has_values(self) -> bool:
         return any(self.cleaned_data.get(name) for name in self.fields)
-
-
-class ModelPickField(forms.ModelChoiceField):
-    """A model choice whose every wrong value (a malformed id too) gets the field's
-    `invalid_choice` message, never a parser's."""
-
-    def to_python(self, value: Any) -> Any:
-        try:
-            return super().to_python(value)
-        except forms.ValidationError:
-            raise forms.ValidationError(
-                self.error_messages["invalid_choice"], code="invalid_choice"
-            ) from None
-
-
-class AttachForm(forms.Form):
-    """The policy page's attach form: one principal, a user, a group or an application.
-
-    The page renders one small form per kind, each posting one of these fields.
-    """
-
-    membership = ModelPickField(
-        label="User",
-        queryset=Membership.objects.none(),
-        empty_label="Choose a user",
-        required=False,
-    )
-    group = ModelPickField(
-        label="Group", queryset=Group.objects.none(), empty_label="Choose a group", required=False
-    )
-    application = ModelPickField(
-        label="Application",
-        queryset=Application.objects.none(),
-        empty_label="Choose an application",
-        required=False,
-    )
-
-    def __init__(
-        self,
-        *args: Any,
-        memberships: QuerySet[Membership],
-        groups: QuerySet[Group] | None = None,
-        applications: QuerySet[Application] | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(*args, **kwargs)
-        self.fields["membership"].queryset = memberships
-        self.fields["membership"].label_from_instance = lambda m: m.user.email
-        self.fields["group"].queryset = groups if groups is not None else Group.objects.none()
-        self.fields["application"].queryset = (
-            applications if applications is not None else Application.objects.none()
-        )
-        for field in self.fields.values():
-            field.error_messages["invalid_choice"] = (
-                "Choose one of this organization's principals that the policy is not "
-                "attached to yet."
-            )
-
-    def clean(self) -> dict[str, Any]:
-        data = super().clean()
-        chosen = [data[name] for name in ("membership", "group", "application") if data.get(name)]
-        if not self.errors and len(chosen) != 1:
-            raise forms.ValidationError("Choose one user, group or application.")
-        data["principal"] = chosen[0] if len(chosen) == 1 else None
-        return data
-
-
-class PolicyPickForm(forms.Form):
-    """The attached-policies panel of a principal: one policy not attached to it yet."""
-
-    policy = ModelPickField(
-        label="Policy", queryset=Policy.objects.none(), empty_label="Choose a policy"
-    )
-
-    def __init__(self, *args: Any, policies: QuerySet[Policy], **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.fields["policy"].queryset = policies
-        self.fields["policy"].label_from_instance = lambda p: (
-            f"{p.name} (managed)" if p.is_managed else p.name
-        )
-        self.fields["policy"].error_messages["invalid_choice"] = (
-            "Choose a policy of this organization (or a managed one) that is not attached yet."
-        )

@@ -1,9 +1,5 @@
-"""IAM tools: the action catalogue, the policy simulator and effective permissions.
-
-Read-only pages. The simulator and the effective-permissions page compile the chosen
-member's rules afresh (`compile_rules_for`), never through the per-request memo of the
-signed-in user's own decisions.
-"""
+"""The IAM tools: the action catalogue, the policy simulator, effective permissions of a user
+or an application, and the condition tester."""
 
 from __future__ import annotations
 
@@ -16,14 +12,22 @@ from uuid import UUID
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 
+from iamportal.ratelimit import within_limit
 from organizations.models import Application, Membership, Organization
 from organizations.selectors.applications import application_for
 from organizations.selectors.organizations import member_for
 from organizations.selectors.projects import projects_of
 from policies import catalogue
-from policies.authz import principal_of
+from policies.authz import principal_of, request_facts
+from policies.conditions.compiler import (
+    CompiledCondition,
+    ConditionContext,
+    ConditionError,
+    ConditionEvaluationError,
+    compile_condition,
+)
 from policies.evaluator import (
     CompiledRule,
     CompiledRuleSet,
@@ -32,9 +36,86 @@ from policies.evaluator import (
     describe_scope,
     effective_permissions,
 )
+from policies.forms.rules import ConditionForm, ConditionTestForm
+from policies.forms.tools import DATETIME_LOCAL, SimulatorForm
 from policies.guards import requires
-from policies.selectors import compile_rules_for
-from policies.tools_forms import DATETIME_LOCAL, SimulatorForm
+from policies.selectors.rules import compile_rules_for
+
+
+def _evaluate(
+    condition: CompiledCondition, facts: dict[str, Any], request: HttpRequest
+) -> dict[str, Any]:
+    """The condition's value for one set of facts, or the error that fails it closed."""
+    principal = principal_of(request.membership)
+    context = ConditionContext(**facts, principal_type=principal.type, principal_id=principal.id)
+    try:
+        value = condition.evaluate(context)
+    except ConditionEvaluationError as error:
+        return {"facts": facts, "error": str(error)}
+    return {"facts": facts, "value": value}
+
+
+# Each test compiles and runs a condition: bound what one editor can make the workers do.
+CONDITION_TESTS_PER_MINUTE = 30
+
+
+@requires("iam:policies:update")
+@require_POST
+def condition_test(request: HttpRequest, org_id: UUID) -> HttpResponse:
+    """Evaluate the condition of a rule form against this request and typed-in values.
+
+    Reads the rule form's own fields, so the button sits inside that form; without HTMX
+    it shows the result on its own page. Only rule editors may, and each at most
+    `CONDITION_TESTS_PER_MINUTE` times a minute.
+    """
+    form = ConditionForm(request.POST)
+    test_form = ConditionTestForm(request.POST)
+    context: dict[str, Any] = {"form": form, "test_form": test_form, "results": []}
+    template = "policies/condition_test.html"
+    key = f"condition_test:{request.user.pk}"
+    if not within_limit(key, limit=CONDITION_TESTS_PER_MINUTE, window=60):
+        context["throttled"] = (
+            f"Too many condition tests: at most {CONDITION_TESTS_PER_MINUTE} a minute. "
+            "Wait a minute, then test again."
+        )
+        if request.htmx:  # htmx swaps only 2xx answers: show the message where results go
+            return render(request, f"{template}#result", context)
+        response = render(request, template, context, status=429)
+        response["Retry-After"] = "60"
+        return response
+    if form.is_valid() and test_form.is_valid():
+        source = form.cleaned_data["condition"]
+        context["condition"] = source
+        if source:
+            try:
+                condition = compile_condition(source)
+            except ConditionError as error:
+                context["error"] = str(error)
+            else:
+                current = request_facts(request)
+                facts = {
+                    "ip": current.ip,
+                    "user_agent": current.user_agent,
+                    "time": current.time,
+                    "mfa": current.mfa,
+                }
+                context["results"].append(
+                    ("Your current request", _evaluate(condition, facts, request))
+                )
+                if test_form.has_values():
+                    typed = test_form.cleaned_data
+                    facts = {
+                        "ip": typed["test_ip"] or current.ip,
+                        "user_agent": typed["test_user_agent"] or current.user_agent,
+                        "time": typed["test_time"] or current.time,
+                        "mfa": typed["test_mfa"],
+                    }
+                    context["results"].append(
+                        ("The values typed in", _evaluate(condition, facts, request))
+                    )
+    if request.htmx:
+        return render(request, f"{template}#result", context)
+    return render(request, template, context)
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ What `compile_condition` checks, since the library has no static type checker:
 - every function called is a CEL standard function or one registered here;
 - literal IP ranges given to `ip_in_range` and literal time zones given to timestamp
   accessors are valid;
-- its cost is bounded (`policies.condition_cost`): no nested macros, bounded literals,
+- its cost is bounded (`policies.conditions.cost`): no nested macros, bounded literals,
   regular expressions given as literals and cheap enough to compile on every request;
 - the expression evaluates to a bool, without error, on representative sample requests.
 
@@ -28,7 +28,7 @@ fail on some other request. Such a condition fails closed at decision time (see
 Measured here: evaluating a compiled program costs 0.3 to 2 µs, but handing the request's
 values to the library (a `cel.Context`) costs 3 to 18 µs, every decision. So the shapes the
 editor writes also get a Python fast path (`CompiledCondition.fast`, built by
-`policies.condition_fastpath`) that the evaluator tries first; the library stays the
+`policies.conditions.fastpath`) that the evaluator tries first; the library stays the
 reference and answers whenever the fast path cannot (an error, or a shape outside its
 subset).
 """
@@ -46,7 +46,7 @@ from typing import Any
 
 import cel
 
-from policies.condition_cost import (
+from policies.conditions.cost import (
     MACROS,
     MAX_CONDITION_LENGTH,
     MAX_USER_AGENT_LENGTH,
@@ -55,8 +55,8 @@ from policies.condition_cost import (
     check_string_literal,
     check_structure,
 )
-from policies.condition_fastpath import fast_path
-from policies.condition_functions import (
+from policies.conditions.fastpath import fast_path
+from policies.conditions.functions import (
     CUSTOM_FUNCTIONS,
     ROOTS,
     TIMESTAMP_ACCESSORS,
@@ -310,7 +310,7 @@ class CompiledCondition:
     program: cel.Program | None = field(repr=False)
     # Set only by `broken_condition`: the reason this condition always fails.
     error: str | None = None
-    # The Python fast path (`policies.condition_fastpath`), when the condition has one:
+    # The Python fast path (`policies.conditions.fastpath`), when the condition has one:
     # a function of `ConditionContext.values`. `evaluate` never uses it (it is the
     # library's answer); the evaluator tries it first and falls back to `evaluate` when
     # it raises.

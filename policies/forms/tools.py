@@ -1,4 +1,4 @@
-"""Forms of the IAM tools: the policy simulator's question."""
+"""Forms of the IAM tools: the simulator."""
 
 from __future__ import annotations
 

@@ -15,8 +15,8 @@ from typing import TypedDict
 
 import cel
 
-from policies.condition_builder import build_condition
-from policies.conditions import ConditionError
+from policies.conditions.builder import build_condition
+from policies.conditions.compiler import ConditionError
 
 
 class BuilderInputs(TypedDict):

@@ -25,7 +25,7 @@ from typing import Any
 
 import cel
 
-from policies.conditions import (
+from policies.conditions.compiler import (
     CompiledCondition,
     ConditionContext,
     ConditionError,

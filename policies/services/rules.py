@@ -1,0 +1,286 @@
+"""Writes to rules: each compiled strictly before it is saved, within the author's rights
+(policies.delegation), with its audit event and version bump."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import F, Max
+from django.http import HttpRequest
+
+from accounts.models import User
+from audit import events
+from audit.services import diff, record
+from organizations.models import Project
+from organizations.services.organizations import organization_bump_authz_version
+from policies import catalogue
+from policies.conditions.compiler import ConditionError
+from policies.delegation import require_guardrail_editor, require_within_rights
+from policies.evaluator import CompiledRule, RuleError, compile_rule
+from policies.models import Policy, PolicyAttachment, Rule
+from policies.selectors.rules import compile_stored_rule
+
+# Renumbering lifts every position above this first: (policy, position) stays unique
+# row by row, which SQLite and PostgreSQL check during the update itself.
+_POSITION_OFFSET = 1_000_000
+
+
+def refuse_read_only(policy: Policy) -> None:
+    if policy.is_managed:
+        raise ValidationError("Managed policies are read-only: duplicate one to change a copy.")
+
+
+def rule_data(rule: Rule) -> dict[str, Any]:
+    return {
+        "position": rule.position,
+        "effect": rule.effect,
+        "actions": rule.actions,
+        "scope": rule.scope,
+        "projects": sorted(str(pk) for pk in rule.projects.values_list("pk", flat=True)),
+        "condition": rule.condition,
+    }
+
+
+def _check_rule(
+    *,
+    policy: Policy,
+    effect: str,
+    actions: Sequence[str],
+    scope: str,
+    projects: Sequence[Project],
+    condition: str,
+) -> tuple[str, CompiledRule]:
+    """Refuse a rule the evaluator would not compile strictly; messages name the field.
+
+    Returns the condition as it is stored (stripped) and the rule compiled."""
+    condition = condition.strip()
+    if any(project.organization_id != policy.organization_id for project in projects):
+        raise ValidationError({"projects": "Choose projects of this organization."})
+    try:
+        compiled = compile_rule(
+            policy_id=str(policy.pk),
+            policy_name=policy.name,
+            rule_index=1,
+            effect=effect,
+            actions=actions,
+            scope=scope,
+            project_ids=[str(project.pk) for project in projects],
+            condition=condition,
+            is_guardrail=policy.kind == Policy.Kind.GUARDRAIL,
+            strict=True,
+        )
+    except ConditionError as error:
+        raise ValidationError({"condition": error.message}) from None
+    except catalogue.CatalogueError as error:
+        raise ValidationError({"actions": str(error)}) from None
+    except RuleError as error:
+        field = "projects" if scope == Rule.Scope.PROJECTS else "effect"
+        raise ValidationError({field: str(error)}) from None
+    return condition, compiled
+
+
+def _lock_policy(policy: Policy, *, actor: User, request: HttpRequest | None) -> Policy:
+    """The policy, locked: concurrent rule edits of one policy run one after the other.
+    The guardrails change only by their own permission (see `catalogue.GUARDRAIL_EDIT`)."""
+    policy = (
+        Policy.objects.select_for_update(of=("self",))
+        .select_related("organization")
+        .get(pk=policy.pk)
+    )
+    refuse_read_only(policy)
+    if policy.kind == Policy.Kind.GUARDRAIL:
+        require_guardrail_editor(organization=policy.organization, actor=actor, request=request)
+    return policy
+
+
+def require_rule_change_within_rights(
+    policy: Policy,
+    *,
+    actor: User,
+    request: HttpRequest | None,
+    before: Sequence[CompiledRule] = (),
+    after: Sequence[CompiledRule] = (),
+) -> None:
+    """The delegation ceiling for a change of `policy`'s rules: it reaches whoever the
+    policy is attached to (everyone but owners for the guardrails), and nobody when it is
+    attached to nobody."""
+    if policy.kind == Policy.Kind.GUARDRAIL:
+        reach = "everyone bound by the guardrails"
+    else:
+        count = PolicyAttachment.objects.filter(policy=policy).count()
+        if not count:
+            return
+        reach = f"the {count} principal{'s' if count != 1 else ''} policy {policy.name} reaches"
+    require_within_rights(
+        organization=policy.organization,
+        actor=actor,
+        request=request,
+        before=before,
+        after=after,
+        principals=reach,
+    )
+
+
+def _record_rule_change(
+    *,
+    policy: Policy,
+    event: events.EventType,
+    actor: User,
+    request: HttpRequest | None,
+    data: dict[str, Any],
+) -> None:
+    organization_bump_authz_version(organization=policy.organization)
+    if policy.kind == Policy.Kind.GUARDRAIL:
+        data = {"change": event.name.rsplit(".", 1)[1], **data}
+        event = events.GUARDRAIL_UPDATED
+    record(
+        action=event,
+        organization=policy.organization,
+        actor=actor,
+        target=policy,
+        data=data,
+        request=request,
+    )
+
+
+@transaction.atomic
+def rule_add(
+    *,
+    policy: Policy,
+    effect: str,
+    actions: Sequence[str],
+    scope: str,
+    projects: Sequence[Project] = (),
+    condition: str = "",
+    actor: User,
+    request: HttpRequest | None = None,
+) -> Rule:
+    """Append a rule to a custom or guardrail policy after compiling it strictly."""
+    policy = _lock_policy(policy, actor=actor, request=request)
+    condition, compiled = _check_rule(
+        policy=policy,
+        effect=effect,
+        actions=actions,
+        scope=scope,
+        projects=projects,
+        condition=condition,
+    )
+    require_rule_change_within_rights(policy, actor=actor, request=request, after=[compiled])
+    last = policy.rules.aggregate(last=Max("position"))["last"] or 0
+    rule = Rule.objects.create(
+        policy=policy,
+        position=last + 1,
+        effect=effect,
+        actions=list(actions),
+        scope=scope,
+        condition=condition,
+    )
+    rule.projects.set(projects if scope == Rule.Scope.PROJECTS else [])
+    _record_rule_change(
+        policy=policy,
+        event=events.POLICY_RULE_ADDED,
+        actor=actor,
+        request=request,
+        data={"after": rule_data(rule)},
+    )
+    return rule
+
+
+@transaction.atomic
+def rule_update(
+    *,
+    rule: Rule,
+    effect: str,
+    actions: Sequence[str],
+    scope: str,
+    projects: Sequence[Project] = (),
+    condition: str = "",
+    actor: User,
+    request: HttpRequest | None = None,
+) -> Rule:
+    """Change a rule in place (its position stays) after compiling it strictly."""
+    policy = _lock_policy(rule.policy, actor=actor, request=request)
+    rule = Rule.objects.get(pk=rule.pk, policy=policy)
+    condition, compiled = _check_rule(
+        policy=policy,
+        effect=effect,
+        actions=actions,
+        scope=scope,
+        projects=projects,
+        condition=condition,
+    )
+    require_rule_change_within_rights(
+        policy, actor=actor, request=request, before=compile_stored_rule(rule), after=[compiled]
+    )
+    before = rule_data(rule)
+    rule.effect, rule.actions, rule.scope, rule.condition = effect, list(actions), scope, condition
+    rule.save(update_fields=["effect", "actions", "scope", "condition"])
+    rule.projects.set(projects if scope == Rule.Scope.PROJECTS else [])
+    after = rule_data(rule)
+    if before != after:
+        _record_rule_change(
+            policy=policy,
+            event=events.POLICY_RULE_UPDATED,
+            actor=actor,
+            request=request,
+            data=diff(before, after),
+        )
+    return rule
+
+
+def _renumber(policy: Policy, ordered: Sequence[Rule]) -> None:
+    """Store `ordered` as positions 1..n, never holding two rules at one position."""
+    Rule.objects.filter(policy=policy).update(position=F("position") + _POSITION_OFFSET)
+    for position, rule in enumerate(ordered, start=1):
+        rule.position = position
+    Rule.objects.bulk_update(ordered, ["position"])
+
+
+@transaction.atomic
+def rule_move(
+    *,
+    rule: Rule,
+    direction: Literal["up", "down"],
+    actor: User,
+    request: HttpRequest | None = None,
+) -> None:
+    """Swap a rule with its neighbour; moving the first up or the last down does nothing."""
+    policy = _lock_policy(rule.policy, actor=actor, request=request)
+    ordered = list(policy.rules.order_by("position"))
+    index = next(i for i, r in enumerate(ordered) if r.pk == rule.pk)
+    other = index - 1 if direction == "up" else index + 1
+    if not 0 <= other < len(ordered):
+        return
+    before = [str(r.pk) for r in ordered]
+    ordered[index], ordered[other] = ordered[other], ordered[index]
+    _renumber(policy, ordered)
+    _record_rule_change(
+        policy=policy,
+        event=events.POLICY_RULES_REORDERED,
+        actor=actor,
+        request=request,
+        data={"before": before, "after": [str(r.pk) for r in ordered]},
+    )
+
+
+@transaction.atomic
+def rule_remove(*, rule: Rule, actor: User, request: HttpRequest | None = None) -> None:
+    """Delete a rule and close the gap it leaves in the positions."""
+    policy = _lock_policy(rule.policy, actor=actor, request=request)
+    rule = Rule.objects.get(pk=rule.pk, policy=policy)
+    require_rule_change_within_rights(
+        policy, actor=actor, request=request, before=compile_stored_rule(rule)
+    )
+    before = rule_data(rule)
+    rule.delete()
+    _renumber(policy, list(policy.rules.order_by("position")))
+    _record_rule_change(
+        policy=policy,
+        event=events.POLICY_RULE_REMOVED,
+        actor=actor,
+        request=request,
+        data={"before": before},
+    )

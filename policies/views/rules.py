@@ -1,0 +1,130 @@
+"""Rules: add, edit in place, move, remove; refused input comes back inline and nothing is
+saved."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from accounts.sudo import sudo_required
+from iamportal.forms import apply_errors
+from policies.guards import requires
+from policies.lockout import refuses_self_lockout
+from policies.models import Policy, Rule
+from policies.selectors import policies as policy_selectors
+from policies.services import guardrails as guardrail_services
+from policies.services import rules as rule_services
+from policies.views.pages import (
+    after_rule_write,
+    new_rule_form,
+    page_url,
+    refuse_read_only_page,
+    render_rules,
+)
+
+
+@requires("iam:policies:read")
+@require_GET
+def rule_list(request: HttpRequest, org_id: UUID, policy_id: UUID) -> HttpResponse:
+    """The rules partial, e.g. to cancel an edit in place; the page without HTMX."""
+    policy = policy_selectors.policy_for(organization=request.organization, policy_id=policy_id)
+    if not request.htmx:
+        return redirect(page_url(request.organization, policy))
+    return render_rules(request, policy)
+
+
+def save_rule(
+    request: HttpRequest, policy: Policy | None, rule: Rule | None = None
+) -> HttpResponse:
+    """Validate the posted rule and add it (to `policy`, or to the guardrails when None)
+    or change `rule`; refused input comes back inline and nothing is saved."""
+    form = new_rule_form(request, policy, data=request.POST, rule=rule)
+    if form.is_valid():
+        try:
+            if rule is not None:
+                rule_services.rule_update(
+                    rule=rule, **form.rule_values(), actor=request.user, request=request
+                )
+            elif policy is None or policy.kind == Policy.Kind.GUARDRAIL:
+                rule = guardrail_services.guardrail_rule_add(
+                    organization=request.organization,
+                    **form.rule_values(),
+                    actor=request.user,
+                    request=request,
+                )
+                policy = rule.policy
+            else:
+                rule_services.rule_add(
+                    policy=policy, **form.rule_values(), actor=request.user, request=request
+                )
+        except ValidationError as error:
+            apply_errors(form, error)
+        else:
+            return after_rule_write(
+                request, policy, "Rule saved.", warning=form.condition_warning()
+            )
+    if rule is not None:
+        return render_rules(request, policy, status=400, editing=rule, edit_form=form)
+    return render_rules(request, policy, status=400, add_form=form)
+
+
+@requires("iam:policies:update")
+@sudo_required
+@refuses_self_lockout
+@require_POST
+def rule_add(request: HttpRequest, org_id: UUID, policy_id: UUID) -> HttpResponse:
+    policy = policy_selectors.policy_for(organization=request.organization, policy_id=policy_id)
+    if refused := refuse_read_only_page(request, policy):
+        return refused
+    return save_rule(request, policy)
+
+
+@requires("iam:policies:update")
+@sudo_required
+@refuses_self_lockout
+@require_http_methods(["GET", "POST"])
+def rule_update(request: HttpRequest, org_id: UUID, policy_id: UUID, rule_id: UUID) -> HttpResponse:
+    """The rule's form in place of its row (HTMX) or on its page, and its saving."""
+    policy = policy_selectors.policy_for(organization=request.organization, policy_id=policy_id)
+    if refused := refuse_read_only_page(request, policy):
+        return refused
+    rule = policy_selectors.rule_for(policy=policy, rule_id=rule_id)
+    if request.method == "POST":
+        return save_rule(request, policy, rule)
+    return render_rules(
+        request, policy, editing=rule, edit_form=new_rule_form(request, policy, rule=rule)
+    )
+
+
+@requires("iam:policies:update")
+@sudo_required
+@require_POST
+def rule_move(request: HttpRequest, org_id: UUID, policy_id: UUID, rule_id: UUID) -> HttpResponse:
+    policy = policy_selectors.policy_for(organization=request.organization, policy_id=policy_id)
+    if refused := refuse_read_only_page(request, policy):
+        return refused
+    rule = policy_selectors.rule_for(policy=policy, rule_id=rule_id)
+    direction = request.POST.get("direction")
+    if direction not in ("up", "down"):
+        messages.error(request, "Choose to move the rule up or down.")
+        return render_rules(request, policy, status=400)
+    rule_services.rule_move(rule=rule, direction=direction, actor=request.user, request=request)
+    return after_rule_write(request, policy, f"Rule moved {direction}.")
+
+
+@requires("iam:policies:update")
+@sudo_required
+@refuses_self_lockout
+@require_POST
+def rule_remove(request: HttpRequest, org_id: UUID, policy_id: UUID, rule_id: UUID) -> HttpResponse:
+    policy = policy_selectors.policy_for(organization=request.organization, policy_id=policy_id)
+    if refused := refuse_read_only_page(request, policy):
+        return refused
+    rule = policy_selectors.rule_for(policy=policy, rule_id=rule_id)
+    rule_services.rule_remove(rule=rule, actor=request.user, request=request)
+    return after_rule_write(request, policy, f"Rule {rule.position} removed.")
