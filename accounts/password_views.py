@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from audit.services import record
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.forms import SetPasswordForm
@@ -18,7 +19,6 @@ from accounts.mfa_views import mfa_pending_begin
 from accounts.sessions import sessions_end_others
 from accounts.tokens import password_token_find
 from audit import events
-from audit.services import record
 from policies.guards import public
 
 

@@ -23,7 +23,7 @@ from django.utils.crypto import constant_time_compare
 from accounts.models import User, UserSession
 from accounts.trail import record_account_event
 from audit import events
-from audit.services import client_ip, client_user_agent
+from iamportal.request import client_ip, client_user_agent
 
 # Unix time of the sign-in, set when the session signs in (accounts.signals).
 STARTED_KEY = "_session_started"

@@ -1,8 +1,8 @@
 """The hash chain: each event's hash covers its content and the previous event's hash.
 
-`seal` runs inside the inserting transaction: it locks the organization's chain head
-(`AuditChain`, one row per organization) so concurrent writers of one organization
-append one after the other, and different organizations never wait for each other.
+Pure functions of an event's fields: the models use them when an event is saved
+(`AuditEvent.save` seals it under its chain head's lock), the integrity check and the
+migrations when they recompute hashes. Nothing here reads the database.
 """
 
 from __future__ import annotations
@@ -14,10 +14,6 @@ import json
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.utils import timezone
-
-from audit.models import AuditChain, AuditEvent
-from organizations.models import Organization
 
 # Bump when the hashed fields change; stored implicitly by what `content_hash` covers.
 HASH_VERSION = 1
@@ -92,43 +88,3 @@ HASHED_FIELDS = (
     "user_agent",
     "request_id",
 )
-
-
-def lock_head(organization_id: object) -> AuditChain:
-    """The chain head of the organization, locked until the caller's transaction ends.
-
-    The organization row is locked first: services lock it too (membership changes) or
-    update it (the authorization version bump) before or after recording, so taking both
-    locks in one order everywhere keeps concurrent writers from deadlocking.
-    """
-    if organization_id:
-        list(Organization.objects.select_for_update().filter(pk=organization_id).values("pk"))
-    key = AuditChain.key_for(organization_id)
-    heads = AuditChain.objects.select_for_update()
-    head = heads.filter(key=key).first()
-    if head is None:
-        # Two first writers may race here: ON CONFLICT DO NOTHING lets both continue.
-        AuditChain.objects.bulk_create(
-            [AuditChain(key=key, organization_id=organization_id or None)],
-            ignore_conflicts=True,
-        )
-        head = heads.get(key=key)
-    return head
-
-
-def seal(event: AuditEvent) -> None:
-    """Give an unsaved event its place in its organization's chain and its hash.
-
-    Must run inside the transaction that saves the event: the head stays locked until
-    commit, and the next writer reads the head this one leaves behind.
-    """
-    head = lock_head(event.organization_id)
-    if event.occurred_at is None:
-        event.occurred_at = timezone.now()
-    event.service = event.action.split(".", 1)[0]
-    event.data = normal_data(event.data)
-    event.sequence = head.sequence + 1
-    event.prev_hash = head.last_hash
-    event.hash = content_hash({name: getattr(event, name) for name in HASHED_FIELDS})
-    head.sequence, head.last_hash = event.sequence, event.hash
-    head.save(update_fields=["sequence", "last_hash"])

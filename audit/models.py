@@ -8,6 +8,10 @@ from typing import Any
 from django.conf import settings
 from django.db import models, transaction
 from django.db.models import Q
+from django.utils import timezone
+
+from audit.chain import HASHED_FIELDS, content_hash, normal_data
+from organizations.models import Organization
 
 
 class AppendOnlyError(RuntimeError):
@@ -141,13 +145,28 @@ class AuditEvent(models.Model):
     def save(self, *args: Any, **kwargs: Any) -> None:
         if not self._state.adding:
             raise AppendOnlyError("Audit events are append-only: they are never updated.")
-        from audit.chain import seal
-
         # Any insert (record(), factories, the shell) joins its organization's chain, in
         # the caller's transaction when there is one (the head stays locked until commit).
         with transaction.atomic(savepoint=False):
-            seal(self)
+            self._seal()
             super().save(*args, **kwargs)
+
+    def _seal(self) -> None:
+        """Give this unsaved event its place in its organization's chain and its hash.
+
+        Runs inside the transaction that saves the event: the head stays locked until
+        commit, and the next writer reads the head this one leaves behind.
+        """
+        head = AuditChain.lock_head(self.organization_id)
+        if self.occurred_at is None:
+            self.occurred_at = timezone.now()
+        self.service = self.action.split(".", 1)[0]
+        self.data = normal_data(self.data)
+        self.sequence = head.sequence + 1
+        self.prev_hash = head.last_hash
+        self.hash = content_hash({name: getattr(self, name) for name in HASHED_FIELDS})
+        head.sequence, head.last_hash = self.sequence, self.hash
+        head.save(update_fields=["sequence", "last_hash"])
 
     def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
         raise AppendOnlyError("Audit events are deleted only by the retention purge.")
@@ -193,6 +212,30 @@ class AuditChain(models.Model):
 
     def __str__(self) -> str:
         return f"audit chain {self.key} at {self.sequence}"
+
+    @classmethod
+    def lock_head(cls, organization_id: object) -> AuditChain:
+        """The chain head of the organization, locked until the caller's transaction ends.
+
+        Concurrent writers of one organization append one after the other, and different
+        organizations never wait for each other. The organization row is locked first:
+        services lock it too (membership changes) or update it (the authorization version
+        bump) before or after recording, so taking both locks in one order everywhere keeps
+        concurrent writers from deadlocking.
+        """
+        if organization_id:
+            rows = Organization.objects.select_for_update().filter(pk=organization_id)
+            list(rows.values("pk"))
+        key = cls.key_for(organization_id)
+        heads = cls.objects.select_for_update()
+        head = heads.filter(key=key).first()
+        if head is None:
+            # Two first writers may race here: ON CONFLICT DO NOTHING lets both continue.
+            cls.objects.bulk_create(
+                [cls(key=key, organization_id=organization_id or None)], ignore_conflicts=True
+            )
+            head = heads.get(key=key)
+        return head
 
     @staticmethod
     def key_for(organization_id: object) -> str:

@@ -15,8 +15,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from audit import events
-from audit.chain import lock_head
-from audit.models import AuditEvent
+from audit.models import AuditChain, AuditEvent
 from audit.services import record
 from organizations.models import Organization
 
@@ -44,7 +43,7 @@ def _purge_chain(organization: Organization | None, *, cutoff: dt.datetime) -> i
     deleted = 0
     while True:
         with transaction.atomic():
-            head = lock_head(organization_id)
+            head = AuditChain.lock_head(organization_id)
             if head.purged_sequence >= last:
                 break
             upto = min(last, head.purged_sequence + BATCH)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from audit.services import record
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import HttpRequest
 
 from accounts.models import User
 from audit import events
-from audit.services import record
 from organizations.models import (
     Application,
     Organization,

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from audit.services import record
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.http import HttpRequest
@@ -15,7 +16,6 @@ from accounts import mfa
 from accounts.models import User
 from accounts.sessions import sessions_end_others
 from audit import events
-from audit.services import record
 from organizations.models import Membership, Organization
 from organizations.services.people import check_may_act_on
 

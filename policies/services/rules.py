@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Literal
 
+from audit.services import diff, record
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F, Max
@@ -13,7 +14,6 @@ from django.http import HttpRequest
 
 from accounts.models import User
 from audit import events
-from audit.services import diff, record
 from organizations.models import Project
 from organizations.services.organizations import organization_bump_authz_version
 from policies import catalogue
