@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from audit.services import record
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import HttpRequest
 
 from accounts.models import User
 from audit import events
+from audit.services import record
+from iamportal.names import unique_name
 from organizations.models import (
     Application,
     Organization,
@@ -19,17 +20,13 @@ from organizations.services.organizations import organization_bump_authz_version
 
 
 def _clean_name(*, organization: Organization, name: str, exclude: Application | None) -> str:
-    name = name.strip()
-    if not name:
-        raise ValidationError({"name": "Enter an application name."})
-    if len(name) > Application._meta.get_field("name").max_length:
-        raise ValidationError({"name": "An application name is at most 64 characters."})
-    clash = Application.objects.filter(organization=organization, name__iexact=name)
-    if exclude is not None:
-        clash = clash.exclude(pk=exclude.pk)
-    if clash.exists():
-        raise ValidationError({"name": f'An application named "{name}" already exists.'})
-    return name
+    return unique_name(
+        name,
+        taken=Application.objects.filter(organization=organization),
+        exclude=exclude,
+        what="an application",
+        max_length=Application._meta.get_field("name").max_length,
+    )
 
 
 def _clean_description(description: str) -> str:

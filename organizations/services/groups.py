@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from audit.services import diff, record
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import HttpRequest
 
 from accounts.models import User
 from audit import events
+from audit.services import diff, record
+from iamportal.names import unique_name
 from organizations.models import Application, Group, Membership, Organization
 from organizations.services.organizations import organization_bump_authz_version
 from policies.delegation import require_within_rights
@@ -21,15 +22,7 @@ from policies.selectors.rules import compile_policy_rules
 
 
 def _check_group_name(*, organization: Organization, name: str, exclude: Group | None) -> str:
-    name = name.strip()
-    if not name:
-        raise ValidationError({"name": "Give the group a name."})
-    taken = organization.groups.filter(name__iexact=name)
-    if exclude is not None:
-        taken = taken.exclude(pk=exclude.pk)
-    if taken.exists():
-        raise ValidationError({"name": f"A group named {name} already exists."})
-    return name
+    return unique_name(name, taken=organization.groups.all(), exclude=exclude, what="a group")
 
 
 @transaction.atomic

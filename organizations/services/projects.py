@@ -2,27 +2,21 @@
 
 from __future__ import annotations
 
-from audit.services import diff, record
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import HttpRequest
 
 from accounts.models import User
 from audit import events
+from audit.services import diff, record
+from iamportal.names import unique_name
 from organizations.models import Organization, Project
 from organizations.services.organizations import organization_bump_authz_version
 
 
 def _check_project_name(*, organization: Organization, name: str, exclude: Project | None) -> str:
-    name = name.strip()
-    if not name:
-        raise ValidationError({"name": "Enter a project name."})
-    clash = Project.objects.filter(organization=organization, name__iexact=name)
-    if exclude is not None:
-        clash = clash.exclude(pk=exclude.pk)
-    if clash.exists():
-        raise ValidationError({"name": f'A project named "{name}" already exists.'})
-    return name
+    projects = Project.objects.filter(organization=organization)
+    return unique_name(name, taken=projects, exclude=exclude, what="a project")
 
 
 @transaction.atomic

@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from audit.services import diff, record
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
@@ -14,6 +13,8 @@ from django.http import HttpRequest
 
 from accounts.models import User
 from audit import events
+from audit.services import diff, record
+from iamportal.names import unique_name
 from organizations.models import Organization
 from organizations.services.organizations import organization_bump_authz_version
 from policies import catalogue
@@ -60,19 +61,15 @@ MAX_LABEL_LENGTH = 50
 
 
 def _clean_name(*, organization: Organization, name: str, exclude: Policy | None) -> str:
-    name = name.strip()
-    if not name:
-        raise ValidationError({"name": "Enter a policy name."})
-    if len(name) > Policy._meta.get_field("name").max_length:
-        raise ValidationError({"name": "A policy name is at most 128 characters."})
-    clash = Policy.objects.filter(
-        Q(organization=organization) | Q(kind=Policy.Kind.MANAGED), name__iexact=name
+    # Managed policies and the guardrails share the organization's namespace of policies.
+    return unique_name(
+        name,
+        taken=Policy.objects.filter(Q(organization=organization) | Q(kind=Policy.Kind.MANAGED)),
+        exclude=exclude,
+        what="a policy",
+        max_length=Policy._meta.get_field("name").max_length,
+        reserved=(GUARDRAIL_NAME,),
     )
-    if exclude is not None:
-        clash = clash.exclude(pk=exclude.pk)
-    if clash.exists() or name.lower() == GUARDRAIL_NAME.lower():
-        raise ValidationError({"name": f'A policy named "{name}" already exists.'})
-    return name
 
 
 def _clean_labels(labels: Sequence[str]) -> list[str]:
