@@ -27,7 +27,7 @@ from accounts.models import User
 from accounts.sudo import safe_next, sudo_grant, sudo_is_fresh, sudo_required
 from accounts.trail import record_account_event
 from audit import events
-from iamportal.forms import apply_errors
+from iamportal.forms import save_form
 from organizations.selectors.organizations import membership_for
 from policies.guards import public, signed_in
 
@@ -221,17 +221,16 @@ def mfa_page(request: HttpRequest) -> HttpResponse:
 @require_POST
 def mfa_confirm(request: HttpRequest) -> HttpResponse:
     form = EnrollForm(request.POST)
-    if form.is_valid():
-        try:
-            codes = mfa.mfa_enrollment_confirm(
-                user=request.user, code=form.cleaned_data["code"], request=request
-            )
-        except ValidationError as error:
-            apply_errors(form, error)
-        else:
-            request.session[NEW_CODES_KEY] = codes
-            messages.success(request, "Your authenticator app is set up.")
-            return redirect("accounts:mfa")
+    if saved := save_form(
+        form,
+        lambda data: mfa.mfa_enrollment_confirm(
+            user=request.user, code=data["code"], request=request
+        ),
+    ):
+        codes = saved.value
+        request.session[NEW_CODES_KEY] = codes
+        messages.success(request, "Your authenticator app is set up.")
+        return redirect("accounts:mfa")
     device = mfa.totp_device_of(request.user, confirmed=False)
     if device is None:
         return redirect("accounts:mfa")
@@ -256,16 +255,13 @@ def mfa_backup_codes(request: HttpRequest) -> HttpResponse:
 @require_POST
 def mfa_remove(request: HttpRequest) -> HttpResponse:
     form = CodeForm(request.POST, auto_id=REMOVE_FORM_ID)
-    if form.is_valid():
-        try:
-            mfa.mfa_remove(user=request.user, code=form.cleaned_data["code"], request=request)
-        except ValidationError as error:
-            apply_errors(form, error)
-        else:
-            messages.success(
-                request, "Authenticator app and backup codes removed. Your other sessions ended."
-            )
-            return redirect("accounts:mfa")
+    if save_form(
+        form, lambda data: mfa.mfa_remove(user=request.user, code=data["code"], request=request)
+    ):
+        messages.success(
+            request, "Authenticator app and backup codes removed. Your other sessions ended."
+        )
+        return redirect("accounts:mfa")
     device = mfa.totp_device_of(request.user)
     if device is None:
         return redirect("accounts:mfa")

@@ -3,11 +3,35 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 from django import forms
 from django.core.exceptions import ValidationError
 from django.forms import BaseForm
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Saved(Generic[T]):
+    """A write that went through; `value` is what the service returned."""
+
+    value: T
+
+
+def save_form(form: BaseForm, write: Callable[[dict[str, Any]], T]) -> Saved[T] | None:
+    """Validate `form` and hand its cleaned data to `write` (a service call): the shape of
+    every form view. None when the form or the service refused; the service's
+    ValidationError is then on the form, per field when it names one."""
+    if not form.is_valid():
+        return None
+    try:
+        return Saved(write(form.cleaned_data))
+    except ValidationError as error:
+        apply_errors(form, error)
+        return None
 
 
 def apply_errors(form: BaseForm, error: ValidationError) -> None:

@@ -8,7 +8,6 @@ from typing import Any
 from uuid import UUID
 
 from django.contrib import messages
-from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -17,7 +16,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.sudo import sudo_required
-from iamportal.forms import apply_errors
+from iamportal.forms import save_form
 from iamportal.request import next_in_organization, paginate
 from organizations.forms.api_keys import APIKeyForm
 from organizations.models import APIKey
@@ -106,25 +105,25 @@ def api_key_create(request: HttpRequest, org_id: UUID) -> HttpResponse:
         projects=projects_of(organization),
         expiry_limit=expiry_limit,
     )
-    if request.method == "POST" and form.is_valid():
-        try:
-            created = api_key_services.api_key_create(
+    if request.method == "POST" and (
+        saved := save_form(
+            form,
+            lambda data: api_key_services.api_key_create(
                 organization=organization,
                 creator=request.membership,
-                bearer=form.cleaned_data["bearer"],
-                description=form.cleaned_data["description"],
-                expires_on=form.cleaned_data["expires_on"],
-                default_project=form.cleaned_data["default_project"],
+                bearer=data["bearer"],
+                description=data["description"],
+                expires_on=data["expires_on"],
+                default_project=data["default_project"],
                 request=request,
-            )
-        except ValidationError as error:
-            apply_errors(form, error)
-        else:
-            # Kept in the session only until the next page shows it, once.
-            request.session[_secret_session_key(created.api_key.pk)] = created.secret
-            return redirect(
-                "organizations:api_key_created", org_id=org_id, api_key_id=created.api_key.pk
-            )
+            ),
+        )
+    ):
+        created = saved.value
+        request.session[_secret_session_key(created.api_key.pk)] = created.secret
+        return redirect(
+            "organizations:api_key_created", org_id=org_id, api_key_id=created.api_key.pk
+        )
     return render(
         request,
         f"{TEMPLATES}/api_key_form.html",

@@ -12,10 +12,9 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
-from policies.views.attachments import policies_panel, with_policies_panel
 
 from accounts.sudo import sudo_required
-from iamportal.forms import CONFIRM_NAME, ConfirmNameForm, apply_errors
+from iamportal.forms import CONFIRM_NAME, ConfirmNameForm, apply_errors, save_form
 from iamportal.request import paginate, search_term
 from organizations.forms.applications import ApplicationForm, GroupPickForm
 from organizations.models import Application
@@ -25,6 +24,7 @@ from organizations.selectors.groups import group_for
 from organizations.services import applications as application_services
 from organizations.services import groups as group_services
 from policies.guards import requires
+from policies.views.attachments import policies_panel, with_policies_panel
 
 DETAIL = "organizations/iam/applications/application_detail.html"
 
@@ -89,23 +89,22 @@ def application_list(request: HttpRequest, org_id: UUID) -> HttpResponse:
 @require_POST
 def application_create(request: HttpRequest, org_id: UUID) -> HttpResponse:
     form = ApplicationForm(request.POST)
-    if form.is_valid():
-        try:
-            application = application_services.application_create(
-                organization=request.organization,
-                name=form.cleaned_data["name"],
-                description=form.cleaned_data["description"],
-                actor=request.user,
-                request=request,
-            )
-        except ValidationError as error:
-            apply_errors(form, error)
-        else:
-            messages.success(
-                request, f"Application {application.name} created. Give it groups or an API key."
-            )
-            url = application_url(application)
-            return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+    if saved := save_form(
+        form,
+        lambda data: application_services.application_create(
+            organization=request.organization,
+            name=data["name"],
+            description=data["description"],
+            actor=request.user,
+            request=request,
+        ),
+    ):
+        application = saved.value
+        messages.success(
+            request, f"Application {application.name} created. Give it groups or an API key."
+        )
+        url = application_url(application)
+        return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
     context = {
         "page": paginate(request, application_selectors.applications_of(request.organization)),
         "form": form,
@@ -138,22 +137,23 @@ def application_update(request: HttpRequest, org_id: UUID, application_id: UUID)
     """Rename and describe: in place on the detail page with HTMX, or on its own page."""
     application = _application(request, application_id)
     form = _edit_form(application, request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            application = application_services.application_update(
+    if request.method == "POST" and (
+        saved := save_form(
+            form,
+            lambda data: application_services.application_update(
                 application=application,
-                name=form.cleaned_data["name"],
-                description=form.cleaned_data["description"],
+                name=data["name"],
+                description=data["description"],
                 actor=request.user,
                 request=request,
-            )
-        except ValidationError as error:
-            apply_errors(form, error)
-        else:
-            messages.success(request, f"Application {application.name} saved.")
-            if request.htmx:
-                return render(request, f"{DETAIL}#details", {"application": application})
-            return redirect(application_url(application))
+            ),
+        )
+    ):
+        application = saved.value
+        messages.success(request, f"Application {application.name} saved.")
+        if request.htmx:
+            return render(request, f"{DETAIL}#details", {"application": application})
+        return redirect(application_url(application))
     if request.htmx:
         # 200 even on errors: htmx 2 does not swap 4xx responses.
         return render(request, f"{DETAIL}#details-edit", {"application": application, "form": form})
@@ -172,19 +172,19 @@ def application_delete(request: HttpRequest, org_id: UUID, application_id: UUID)
     form = ConfirmNameForm(
         request.POST or None, expected=application.name, what="application name", field=CONFIRM_NAME
     )
-    if request.method == "POST" and form.is_valid():
-        try:
-            application_services.application_delete(
+    if request.method == "POST" and (
+        save_form(
+            form,
+            lambda data: application_services.application_delete(
                 application=application,
-                confirm_name=form.cleaned_data[CONFIRM_NAME],
+                confirm_name=data[CONFIRM_NAME],
                 actor=request.user,
                 request=request,
-            )
-        except ValidationError as error:
-            apply_errors(form, error)
-        else:
-            messages.success(request, f"Application {application.name} and its API keys deleted.")
-            return redirect("organizations:application_list", org_id=org_id)
+            ),
+        )
+    ):
+        messages.success(request, f"Application {application.name} and its API keys deleted.")
+        return redirect("organizations:application_list", org_id=org_id)
     return render(
         request,
         "organizations/iam/applications/application_delete.html",

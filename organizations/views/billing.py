@@ -5,12 +5,11 @@ from __future__ import annotations
 from uuid import UUID
 
 from django.contrib import messages
-from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from iamportal.forms import apply_errors
+from iamportal.forms import save_form
 from iamportal.request import paginate
 from organizations.forms.billing import BillingContactForm
 from organizations.models import BillingContact
@@ -65,18 +64,16 @@ def billing_contact_update(request: HttpRequest, org_id: UUID) -> HttpResponse:
     organization = request.organization
     contact = BillingContact.objects.filter(organization=organization).first()
     form = BillingContactForm(request.POST, instance=contact)
-    if form.is_valid():
-        try:
-            billing_services.billing_contact_update(
-                organization=organization,
-                values=form.cleaned_data,
-                actor=request.user,
-                request=request,
-            )
-        except ValidationError as error:
-            apply_errors(form, error)
-        else:
-            messages.success(request, "Billing contact saved.")
-            return redirect("organizations:billing_contact", org_id=org_id)
+    if save_form(
+        form,
+        lambda data: billing_services.billing_contact_update(
+            organization=organization,
+            values=data,
+            actor=request.user,
+            request=request,
+        ),
+    ):
+        messages.success(request, "Billing contact saved.")
+        return redirect("organizations:billing_contact", org_id=org_id)
     contact = BillingContact.objects.filter(organization=organization).first()
     return _contact_page(request, form, contact, 400)

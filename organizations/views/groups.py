@@ -9,10 +9,9 @@ from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
-from policies.views.attachments import policies_panel
 
 from accounts.sudo import sudo_required
-from iamportal.forms import ConfirmNameForm, apply_errors
+from iamportal.forms import ConfirmNameForm, save_form
 from iamportal.request import paginate, search_term
 from organizations.forms.groups import GroupForm
 from organizations.models import Group
@@ -22,6 +21,7 @@ from organizations.selectors.applications import application_for
 from organizations.services import groups as group_services
 from policies.guards import requires
 from policies.lockout import refuses_self_lockout
+from policies.views.attachments import policies_panel
 
 
 def _list_context(request: HttpRequest, form: GroupForm) -> dict[str, object]:
@@ -46,20 +46,19 @@ def group_list(request: HttpRequest, org_id: UUID) -> HttpResponse:
 @require_POST
 def group_create(request: HttpRequest, org_id: UUID) -> HttpResponse:
     form = GroupForm(request.POST)
-    if form.is_valid():
-        try:
-            group = group_services.group_create(
-                organization=request.organization,
-                actor=request.user,
-                name=form.cleaned_data["name"],
-                description=form.cleaned_data["description"],
-                request=request,
-            )
-        except ValidationError as error:
-            apply_errors(form, error)
-        else:
-            messages.success(request, f"Group {group.name} created.")
-            return redirect("organizations:group_detail", org_id=org_id, group_id=group.pk)
+    if saved := save_form(
+        form,
+        lambda data: group_services.group_create(
+            organization=request.organization,
+            actor=request.user,
+            name=data["name"],
+            description=data["description"],
+            request=request,
+        ),
+    ):
+        group = saved.value
+        messages.success(request, f"Group {group.name} created.")
+        return redirect("organizations:group_detail", org_id=org_id, group_id=group.pk)
     context = _list_context(request, form)
     if request.htmx:
         return render(request, "organizations/iam/groups/list.html#create", context)
@@ -107,22 +106,21 @@ def group_detail(request: HttpRequest, org_id: UUID, group_id: UUID) -> HttpResp
 def group_update(request: HttpRequest, org_id: UUID, group_id: UUID) -> HttpResponse:
     group = group_selectors.group_for(organization=request.organization, group_id=group_id)
     form = GroupForm(request.POST, instance=group, auto_id="group-%s")
-    if form.is_valid():
-        try:
-            group = group_services.group_update(
-                group=group,
-                actor=request.user,
-                name=form.cleaned_data["name"],
-                description=form.cleaned_data["description"],
-                request=request,
-            )
-        except ValidationError as error:
-            apply_errors(form, error)
-        else:
-            messages.success(request, "Group saved.")
-            if not request.htmx:
-                return redirect("organizations:group_detail", org_id=org_id, group_id=group.pk)
-            form = GroupForm(instance=group, auto_id="group-%s")
+    if saved := save_form(
+        form,
+        lambda data: group_services.group_update(
+            group=group,
+            actor=request.user,
+            name=data["name"],
+            description=data["description"],
+            request=request,
+        ),
+    ):
+        group = saved.value
+        messages.success(request, "Group saved.")
+        if not request.htmx:
+            return redirect("organizations:group_detail", org_id=org_id, group_id=group.pk)
+        form = GroupForm(instance=group, auto_id="group-%s")
     if form.errors:
         group.refresh_from_db()  # headings show what is stored, not a refused name
     if request.htmx:

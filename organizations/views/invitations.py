@@ -17,7 +17,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.models import User
 from accounts.sudo import sudo_required
-from iamportal.forms import apply_errors
+from iamportal.forms import apply_errors, save_form
 from iamportal.request import paginate
 from organizations.forms.invitations import InvitationSignupForm, InviteForm
 from organizations.models import Invitation
@@ -59,33 +59,32 @@ def invitation_list(request: HttpRequest, org_id: UUID) -> HttpResponse:
 def invite(request: HttpRequest, org_id: UUID) -> HttpResponse:
     organization = request.organization
     form = InviteForm(request.POST or None, organization=organization)
-    if request.method == "POST" and form.is_valid():
-        try:
-            issued = invitation_services.invitations_create(
+    if request.method == "POST" and (
+        saved := save_form(
+            form,
+            lambda data: invitation_services.invitations_create(
                 organization=organization,
                 actor=request.membership,
-                emails=form.cleaned_data["emails"],
-                role=form.cleaned_data["role"],
-                groups=form.cleaned_data["groups"],
+                emails=data["emails"],
+                role=data["role"],
+                groups=data["groups"],
                 request=request,
+            ),
+        )
+    ):
+        issued = saved.value
+        request.session[ISSUED_LINKS_SESSION_KEY] = [
+            [item.invitation.email, item.link] for item in issued
+        ]
+        count = len(issued)
+        messages.success(request, f"{count} invitation{'s' if count != 1 else ''} sent by email.")
+        if not form.cleaned_data["role"] and not form.cleaned_data["groups"]:
+            messages.info(
+                request,
+                "With no role and no group, they join with no permission at all: add them "
+                "to a group or attach a policy once they accept.",
             )
-        except ValidationError as error:
-            apply_errors(form, error)
-        else:
-            request.session[ISSUED_LINKS_SESSION_KEY] = [
-                [item.invitation.email, item.link] for item in issued
-            ]
-            count = len(issued)
-            messages.success(
-                request, f"{count} invitation{'s' if count != 1 else ''} sent by email."
-            )
-            if not form.cleaned_data["role"] and not form.cleaned_data["groups"]:
-                messages.info(
-                    request,
-                    "With no role and no group, they join with no permission at all: add them "
-                    "to a group or attach a policy once they accept.",
-                )
-            return redirect("organizations:invitation_list", org_id=org_id)
+        return redirect("organizations:invitation_list", org_id=org_id)
     return render(
         request,
         "organizations/iam/invitations/invite.html",

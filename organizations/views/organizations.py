@@ -9,7 +9,6 @@ from typing import Any
 from uuid import UUID
 
 from django.contrib import messages
-from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -17,7 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import HttpResponseClientRedirect
 
 from audit.selectors import recent_events
-from iamportal.forms import apply_errors
+from iamportal.forms import save_form
 from iamportal.request import paginate
 from organizations.forms.organizations import OrganizationForm
 from organizations.selectors import api_keys as api_key_selectors
@@ -46,16 +45,17 @@ def home(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def organization_list(request: HttpRequest) -> HttpResponse:
     form = OrganizationForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            organization = organization_services.organization_create(
-                name=form.cleaned_data["name"], owner=request.user, request=request
-            )
-        except ValidationError as error:
-            apply_errors(form, error)
-        else:
-            messages.success(request, f"Organization {organization.name} created.")
-            return redirect("organizations:dashboard", org_id=organization.pk)
+    if request.method == "POST" and (
+        saved := save_form(
+            form,
+            lambda data: organization_services.organization_create(
+                name=data["name"], owner=request.user, request=request
+            ),
+        )
+    ):
+        organization = saved.value
+        messages.success(request, f"Organization {organization.name} created.")
+        return redirect("organizations:dashboard", org_id=organization.pk)
     memberships = organization_selectors.memberships_with_counts(request.user)
     return render(
         request,

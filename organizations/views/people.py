@@ -12,10 +12,9 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
-from policies.views.attachments import policies_panel, with_policies_panel
 
 from accounts.sudo import sudo_required
-from iamportal.forms import ConfirmNameForm, apply_errors
+from iamportal.forms import ConfirmNameForm, save_form
 from iamportal.request import paginate, search_term
 from organizations.forms.people import MemberCreateForm
 from organizations.models import Membership
@@ -28,6 +27,7 @@ from organizations.services import people as people_services
 from organizations.views.invitations import ISSUED_LINKS_SESSION_KEY, issued_links
 from policies.guards import requires, signed_in
 from policies.lockout import refuses_self_lockout
+from policies.views.attachments import policies_panel, with_policies_panel
 
 
 def _filters(request: HttpRequest) -> people_selectors.UserFilters:
@@ -96,26 +96,27 @@ def user_detail(request: HttpRequest, org_id: UUID, membership_id: UUID) -> Http
 def member_create(request: HttpRequest, org_id: UUID) -> HttpResponse:
     organization = request.organization
     form = MemberCreateForm(request.POST or None, organization=organization)
-    if request.method == "POST" and form.is_valid():
-        try:
-            created = people_services.member_create(
+    if request.method == "POST" and (
+        saved := save_form(
+            form,
+            lambda data: people_services.member_create(
                 organization=organization,
                 actor=request.user,
-                email=form.cleaned_data["email"],
-                full_name=form.cleaned_data["full_name"],
-                groups=form.cleaned_data["groups"],
+                email=data["email"],
+                full_name=data["full_name"],
+                groups=data["groups"],
                 request=request,
-            )
-        except ValidationError as error:
-            apply_errors(form, error)
-        else:
-            membership = created.membership
-            # The password link is shown once, like a secret; it was also emailed.
-            request.session[ISSUED_LINKS_SESSION_KEY] = [[membership.user.email, created.link]]
-            messages.success(
-                request, f"Member {membership.user.email} created; a password link was emailed."
-            )
-            return redirect("organizations:user_detail", org_id=org_id, membership_id=membership.pk)
+            ),
+        )
+    ):
+        created = saved.value
+        membership = created.membership
+        # The password link is shown once, like a secret; it was also emailed.
+        request.session[ISSUED_LINKS_SESSION_KEY] = [[membership.user.email, created.link]]
+        messages.success(
+            request, f"Member {membership.user.email} created; a password link was emailed."
+        )
+        return redirect("organizations:user_detail", org_id=org_id, membership_id=membership.pk)
     return render(
         request,
         "organizations/iam/users/create.html",
@@ -202,16 +203,16 @@ def user_remove(request: HttpRequest, org_id: UUID, membership_id: UUID) -> Http
     form = ConfirmNameForm(
         request.POST or None, expected=membership.user.email, what="user's email address"
     )
-    if request.method == "POST" and form.is_valid():
-        try:
-            people_services.membership_remove(
+    if request.method == "POST" and (
+        save_form(
+            form,
+            lambda _data: people_services.membership_remove(
                 membership=membership, actor=request.membership, request=request
-            )
-        except ValidationError as error:
-            apply_errors(form, error)
-        else:
-            messages.success(request, f"{membership.user.email} was removed.")
-            return redirect("organizations:user_list", org_id=org_id)
+            ),
+        )
+    ):
+        messages.success(request, f"{membership.user.email} was removed.")
+        return redirect("organizations:user_list", org_id=org_id)
     return render(
         request,
         "organizations/iam/users/remove.html",

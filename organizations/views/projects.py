@@ -6,12 +6,11 @@ from typing import Any
 from uuid import UUID
 
 from django.contrib import messages
-from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from iamportal.forms import CONFIRM_NAME, ConfirmNameForm, apply_errors
+from iamportal.forms import CONFIRM_NAME, ConfirmNameForm, save_form
 from iamportal.request import paginate
 from organizations.forms.projects import ProjectForm
 from organizations.models import Project
@@ -47,23 +46,22 @@ def _project_list_context(request: HttpRequest, form: ProjectForm) -> dict[str, 
 def project_create(request: HttpRequest, org_id: UUID) -> HttpResponse:
     organization = request.organization
     form = ProjectForm(request.POST, organization=organization)
-    if form.is_valid():
-        try:
-            project = project_services.project_create(
-                organization=organization,
-                name=form.cleaned_data["name"],
-                description=form.cleaned_data["description"],
-                actor=request.user,
-                request=request,
-            )
-        except ValidationError as error:
-            apply_errors(form, error)
+    if saved := save_form(
+        form,
+        lambda data: project_services.project_create(
+            organization=organization,
+            name=data["name"],
+            description=data["description"],
+            actor=request.user,
+            request=request,
+        ),
+    ):
+        project = saved.value
+        messages.success(request, f"Project {project.name} created.")
+        if request.htmx:
+            form = ProjectForm(organization=organization)
         else:
-            messages.success(request, f"Project {project.name} created.")
-            if request.htmx:
-                form = ProjectForm(organization=organization)
-            else:
-                return redirect("organizations:project_list", org_id=org_id)
+            return redirect("organizations:project_list", org_id=org_id)
     context = _project_list_context(request, form)
     if request.htmx:
         return render(request, "organizations/project_list.html#projects", context)
@@ -97,24 +95,25 @@ def project_update(request: HttpRequest, org_id: UUID, project_id: UUID) -> Http
         # Unique ids: the inline edit row shares its page with the create form.
         auto_id=f"project-{project.pk}-%s",
     )
-    if request.method == "POST" and form.is_valid():
-        try:
-            project = project_services.project_update(
+    if request.method == "POST" and (
+        saved := save_form(
+            form,
+            lambda data: project_services.project_update(
                 project=project,
-                name=form.cleaned_data["name"],
-                description=form.cleaned_data["description"],
+                name=data["name"],
+                description=data["description"],
                 actor=request.user,
                 request=request,
+            ),
+        )
+    ):
+        project = saved.value
+        if request.htmx:
+            return render(
+                request, "organizations/project_list.html#project-row", {"project": project}
             )
-        except ValidationError as error:
-            apply_errors(form, error)
-        else:
-            if request.htmx:
-                return render(
-                    request, "organizations/project_list.html#project-row", {"project": project}
-                )
-            messages.success(request, f"Project {project.name} saved.")
-            return redirect("organizations:project_detail", org_id=org_id, project_id=project.pk)
+        messages.success(request, f"Project {project.name} saved.")
+        return redirect("organizations:project_detail", org_id=org_id, project_id=project.pk)
     if form.is_bound:
         # Do not show the rejected name in headings: reload what is stored.
         project.refresh_from_db()
@@ -151,19 +150,19 @@ def _delete_form(project: Project, data: Any = None) -> ConfirmNameForm:
 def project_delete(request: HttpRequest, org_id: UUID, project_id: UUID) -> HttpResponse:
     project = request.project
     form = _delete_form(project, request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            project_services.project_delete(
+    if request.method == "POST" and (
+        save_form(
+            form,
+            lambda data: project_services.project_delete(
                 project=project,
-                confirm_name=form.cleaned_data[CONFIRM_NAME],
+                confirm_name=data[CONFIRM_NAME],
                 actor=request.user,
                 request=request,
-            )
-        except ValidationError as error:
-            apply_errors(form, error)
-        else:
-            messages.success(request, f"Project {project.name} deleted.")
-            return redirect("organizations:project_list", org_id=org_id)
+            ),
+        )
+    ):
+        messages.success(request, f"Project {project.name} deleted.")
+        return redirect("organizations:project_list", org_id=org_id)
     return render(
         request,
         "organizations/project_delete.html",

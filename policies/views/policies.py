@@ -11,7 +11,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.sudo import sudo_required
-from iamportal.forms import apply_errors
+from iamportal.forms import save_form
 from iamportal.request import paginate
 from policies.forms.policies import PolicyForm
 from policies.guards import requires
@@ -34,19 +34,20 @@ def policy_list(request: HttpRequest, org_id: UUID) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def policy_create(request: HttpRequest, org_id: UUID) -> HttpResponse:
     form = PolicyForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            policy = policy_services.policy_create(
+    if request.method == "POST" and (
+        saved := save_form(
+            form,
+            lambda data: policy_services.policy_create(
                 organization=request.organization,
-                **form.cleaned_data,
+                **data,
                 actor=request.user,
                 request=request,
-            )
-        except ValidationError as error:
-            apply_errors(form, error)
-        else:
-            messages.success(request, f"Policy {policy.name} created. Add its rules below.")
-            return redirect("policies:policy_detail", org_id=org_id, policy_id=policy.pk)
+            ),
+        )
+    ):
+        policy = saved.value
+        messages.success(request, f"Policy {policy.name} created. Add its rules below.")
+        return redirect("policies:policy_detail", org_id=org_id, policy_id=policy.pk)
     return render(
         request,
         "policies/policy_form.html",
@@ -74,16 +75,16 @@ def policy_update(request: HttpRequest, org_id: UUID, policy_id: UUID) -> HttpRe
     if policy.kind == Policy.Kind.GUARDRAIL:
         return redirect("policies:guardrails", org_id=org_id)
     form = PolicyForm.for_policy(policy, request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            policy_services.policy_update(
-                policy=policy, **form.cleaned_data, actor=request.user, request=request
-            )
-        except ValidationError as error:
-            apply_errors(form, error)
-        else:
-            messages.success(request, "Policy saved.")
-            return redirect("policies:policy_detail", org_id=org_id, policy_id=policy.pk)
+    if request.method == "POST" and (
+        save_form(
+            form,
+            lambda data: policy_services.policy_update(
+                policy=policy, **data, actor=request.user, request=request
+            ),
+        )
+    ):
+        messages.success(request, "Policy saved.")
+        return redirect("policies:policy_detail", org_id=org_id, policy_id=policy.pk)
     return render(
         request,
         "policies/policy_form.html",
