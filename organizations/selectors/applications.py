@@ -11,7 +11,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce, Lower
 
 from organizations.models import APIKey, Application, Group, Organization
-from organizations.selectors.organizations import get_or_404
+from organizations.selectors.organizations import in_organization
 
 _GroupApplication = Group.applications.through
 
@@ -48,12 +48,7 @@ def application_choices(organization: Organization) -> QuerySet[Application]:
 
 
 def application_for(*, organization: Organization, application_id: object) -> Application:
-    return get_or_404(
-        Application.objects.select_related("organization"),
-        "No such application.",
-        organization=organization,
-        pk=application_id,
-    )
+    return in_organization(Application, organization, application_id)
 
 
 def groups_of_application(application: Application) -> QuerySet[Group]:

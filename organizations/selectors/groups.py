@@ -6,7 +6,7 @@ from django.db.models import Count, Q, QuerySet
 from django.db.models.functions import Lower
 
 from organizations.models import Group, Membership, Organization
-from organizations.selectors.organizations import get_or_404
+from organizations.selectors.organizations import in_organization
 
 
 def groups_of(organization: Organization, q: str = "") -> QuerySet[Group]:
@@ -21,12 +21,7 @@ def groups_of(organization: Organization, q: str = "") -> QuerySet[Group]:
 
 
 def group_for(*, organization: Organization, group_id: object) -> Group:
-    return get_or_404(
-        Group.objects.select_related("organization"),
-        "No such group.",
-        organization=organization,
-        pk=group_id,
-    )
+    return in_organization(Group, organization, group_id)
 
 
 def group_members(group: Group) -> QuerySet[Membership]:

@@ -7,7 +7,7 @@ from django.db.models.functions import Lower
 
 from accounts.tokens import token_digest
 from organizations.models import Group, Invitation, Organization
-from organizations.selectors.organizations import get_or_404
+from organizations.selectors.organizations import in_organization
 
 
 def invitations_of(organization: Organization, status: str = "") -> QuerySet[Invitation]:
@@ -20,12 +20,7 @@ def invitations_of(organization: Organization, status: str = "") -> QuerySet[Inv
 
 
 def invitation_for(*, organization: Organization, invitation_id: object) -> Invitation:
-    return get_or_404(
-        Invitation.objects.select_related("organization"),
-        "No such invitation.",
-        organization=organization,
-        pk=invitation_id,
-    )
+    return in_organization(Invitation, organization, invitation_id)
 
 
 def invitation_by_token(raw: str) -> Invitation | None:

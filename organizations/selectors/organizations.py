@@ -27,6 +27,17 @@ def get_or_404(queryset: QuerySet[M], message: str, **lookup: object) -> M:
         raise Http404(message) from None
 
 
+def in_organization(model: type[M], organization: Organization, pk: object) -> M:
+    """The `model` row `pk` of `organization`, its organization loaded with it, else 404
+    ("No such group."): another organization's object does not exist for this one."""
+    return get_or_404(
+        model.objects.select_related("organization"),
+        f"No such {model._meta.verbose_name}.",
+        organization=organization,
+        pk=pk,
+    )
+
+
 def memberships_of(user: User) -> QuerySet[Membership]:
     """The user's memberships with their organizations, for the switcher."""
     return (

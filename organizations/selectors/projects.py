@@ -18,7 +18,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from organizations.models import Organization, Project
-from organizations.selectors.organizations import get_or_404
+from organizations.selectors.organizations import in_organization
 from policies.authz import can, principal_of, rules_for
 from policies.catalogue import ACTIONS, PROJECT, Action
 from policies.evaluator import CompiledRuleSet
@@ -29,12 +29,7 @@ def projects_of(organization: Organization) -> QuerySet[Project]:
 
 
 def project_for(*, organization: Organization, project_id: object) -> Project:
-    return get_or_404(
-        Project.objects.select_related("organization"),
-        "No such project.",
-        organization=organization,
-        pk=project_id,
-    )
+    return in_organization(Project, organization, project_id)
 
 
 def member_rules(request: HttpRequest) -> CompiledRuleSet:
