@@ -8,6 +8,7 @@ from typing import Any
 from django import forms
 
 from organizations.models import AUDIT_RETENTION_MIN_DAYS, Organization
+from organizations.services.security import SECURITY_FIELDS
 
 # A DNS name with at least one dot: labels of letters, digits and inner hyphens.
 _DOMAIN = re.compile(r"^(?=.{4,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
@@ -55,15 +56,7 @@ class SecuritySettingsForm(forms.ModelForm):
 
     class Meta:
         model = Organization
-        fields = [
-            "mfa_required",
-            "mfa_grace_days",
-            "login_failure_limit",
-            "session_max_age_hours",
-            "api_key_max_lifetime_days",
-            "invitation_domains",
-            "audit_retention_days",
-        ]
+        fields = list(SECURITY_FIELDS)
         labels = {
             "mfa_required": "Require MFA for every member",
             "mfa_grace_days": "Grace period (days)",

@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from audit.services import record
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.http import HttpRequest
@@ -16,6 +15,7 @@ from accounts import mfa
 from accounts.models import User
 from accounts.sessions import sessions_end_others
 from audit import events
+from audit.services import record
 from organizations.models import Membership, Organization
 from organizations.services.people import check_may_act_on
 
@@ -132,12 +132,14 @@ def _check_may_manage_mfa_of(membership: Membership, actor: User, verb: str) -> 
 
 
 @transaction.atomic
-def member_mfa_reset(*, membership: Membership, actor: User, request: HttpRequest | None) -> None:
+def member_mfa_reset(
+    *, membership: Membership, actor: User, request: HttpRequest | None
+) -> datetime:
     """Delete the member's authenticator and backup codes and end all their sessions.
 
     Only accounts this organization manages (its members) can be reset, and an owner's
     MFA only by another owner: a guest's account is theirs, used in other organizations.
-    The member gets a fresh grace period to set up a new authenticator.
+    The member gets a fresh grace period to set up a new authenticator; returns its end.
     """
     organization = membership.organization
     target = membership.user
@@ -164,6 +166,7 @@ def member_mfa_reset(*, membership: Membership, actor: User, request: HttpReques
         },
         request=request,
     )
+    return membership.mfa_grace_until
 
 
 def _new_grace(organization: Organization) -> datetime:

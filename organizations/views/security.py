@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
 from uuid import UUID
 
 from django.contrib import messages
@@ -73,45 +75,43 @@ def _back_to_user(request: HttpRequest, membership: Membership) -> HttpResponse:
     )
 
 
-@requires("iam:users:reset-mfa")
-@sudo_required
-@require_POST
-def member_mfa_reset(request: HttpRequest, org_id: UUID, membership_id: UUID) -> HttpResponse:
+def _mfa_action(
+    request: HttpRequest, membership_id: UUID, write: Callable[..., datetime], done: str
+) -> HttpResponse:
+    """Run an MFA write on a member (reset, or a new deadline) and go back to their page:
+    `done` is formatted with the member's email and the deadline the write returns."""
     membership = user_for(organization=request.organization, membership_id=membership_id)
     try:
-        security_services.member_mfa_reset(
-            membership=membership, actor=request.user, request=request
-        )
+        deadline = write(membership=membership, actor=request.user, request=request)
     except PermissionDenied as error:
         messages.error(request, str(error))
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
     else:
-        messages.success(
-            request,
-            f"MFA of {membership.user.email} reset: their sessions ended, and they have until "
-            f"{membership.mfa_grace_until:%Y-%m-%d %H:%M} UTC to set up a new authenticator.",
-        )
+        messages.success(request, done.format(email=membership.user.email, deadline=deadline))
     return _back_to_user(request, membership)
+
+
+@requires("iam:users:reset-mfa")
+@sudo_required
+@require_POST
+def member_mfa_reset(request: HttpRequest, org_id: UUID, membership_id: UUID) -> HttpResponse:
+    return _mfa_action(
+        request,
+        membership_id,
+        security_services.member_mfa_reset,
+        "MFA of {email} reset: their sessions ended, and they have until "
+        "{deadline:%Y-%m-%d %H:%M} UTC to set up a new authenticator.",
+    )
 
 
 @requires("iam:users:reset-mfa")
 @sudo_required
 @require_POST
 def member_mfa_unlock(request: HttpRequest, org_id: UUID, membership_id: UUID) -> HttpResponse:
-    membership = user_for(organization=request.organization, membership_id=membership_id)
-    try:
-        deadline = security_services.member_mfa_unlock(
-            membership=membership, actor=request.user, request=request
-        )
-    except PermissionDenied as error:
-        messages.error(request, str(error))
-    except ValidationError as error:
-        messages.error(request, " ".join(error.messages))
-    else:
-        messages.success(
-            request,
-            f"{membership.user.email} is unlocked and has until {deadline:%Y-%m-%d %H:%M} UTC "
-            "to set up MFA.",
-        )
-    return _back_to_user(request, membership)
+    return _mfa_action(
+        request,
+        membership_id,
+        security_services.member_mfa_unlock,
+        "{email} is unlocked and has until {deadline:%Y-%m-%d %H:%M} UTC to set up MFA.",
+    )

@@ -22,7 +22,7 @@ from policies.models import Policy, Rule
 from policies.selectors.rules import compile_policy_rules
 from policies.services.guardrails import GUARDRAIL_NAME
 from policies.services.rules import (
-    refuse_read_only,
+    locked_policy,
     require_rule_change_within_rights,
     rule_data,
 )
@@ -131,12 +131,7 @@ def policy_update(
     request: HttpRequest | None = None,
 ) -> Policy:
     """Rename a custom policy and change its description and labels."""
-    policy = (
-        Policy.objects.select_for_update(of=("self",))
-        .select_related("organization")
-        .get(pk=policy.pk)
-    )
-    refuse_read_only(policy)
+    policy = locked_policy(policy)
     if policy.kind == Policy.Kind.GUARDRAIL:
         raise ValidationError("The guardrail policy has no name or labels to change.")
     before = _policy_data(policy)
@@ -220,12 +215,7 @@ def policy_duplicate(
 @transaction.atomic
 def policy_delete(*, policy: Policy, actor: User, request: HttpRequest | None = None) -> None:
     """Delete a custom policy with its rules and attachments."""
-    policy = (
-        Policy.objects.select_for_update(of=("self",))
-        .select_related("organization")
-        .get(pk=policy.pk)
-    )
-    refuse_read_only(policy)
+    policy = locked_policy(policy)
     if policy.kind == Policy.Kind.GUARDRAIL:
         raise ValidationError("Remove the guardrail's rules instead of deleting it.")
     organization = policy.organization

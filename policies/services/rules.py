@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from audit.services import diff, record
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F, Max
@@ -14,6 +13,7 @@ from django.http import HttpRequest
 
 from accounts.models import User
 from audit import events
+from audit.services import diff, record
 from organizations.models import Project
 from organizations.services.organizations import organization_bump_authz_version
 from policies import catalogue
@@ -82,15 +82,22 @@ def _check_rule(
     return condition, compiled
 
 
-def _lock_policy(policy: Policy, *, actor: User, request: HttpRequest | None) -> Policy:
-    """The policy, locked: concurrent rule edits of one policy run one after the other.
-    The guardrails change only by their own permission (see `catalogue.GUARDRAIL_EDIT`)."""
+def locked_policy(policy: Policy) -> Policy:
+    """The policy, locked: concurrent writes to one policy run one after the other.
+    Managed policies are refused (read-only)."""
     policy = (
         Policy.objects.select_for_update(of=("self",))
         .select_related("organization")
         .get(pk=policy.pk)
     )
     refuse_read_only(policy)
+    return policy
+
+
+def _lock_policy(policy: Policy, *, actor: User, request: HttpRequest | None) -> Policy:
+    """`locked_policy` for a rule edit. The guardrails change only by their own permission
+    (see `catalogue.GUARDRAIL_EDIT`)."""
+    policy = locked_policy(policy)
     if policy.kind == Policy.Kind.GUARDRAIL:
         require_guardrail_editor(organization=policy.organization, actor=actor, request=request)
     return policy
