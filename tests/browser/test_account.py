@@ -7,7 +7,8 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.factories import PASSWORD, MembershipFactory, UserFactory
+from tests.browser.helpers import sign_in
+from tests.factories import MembershipFactory, UserFactory
 
 pytestmark = pytest.mark.usefixtures("transactional_db")
 
@@ -18,10 +19,7 @@ def test_from_the_dashboard_a_user_finds_their_two_step_verification(page: Page)
         organization__name="Analytical Engines",
         user=UserFactory(email="ada@example.com"),
     )
-    page.goto("/accounts/login/")
-    page.get_by_label("Email").fill("ada@example.com")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    sign_in(page, "ada@example.com")
     expect(page).to_have_url(re.compile(rf"/o/{membership.organization_id}/$"))
 
     # The organization's settings and the person's own are told apart.

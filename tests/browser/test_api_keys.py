@@ -6,17 +6,14 @@ from playwright.sync_api import Page, expect
 
 from organizations.models import APIKey, Organization
 from organizations.services.api_keys import api_key_authenticate
+from tests.browser.helpers import sign_up
 from tests.factories import GroupFactory
 
 
 def test_create_an_api_key_and_see_its_secret_once(page: Page) -> None:
-    page.goto("/accounts/signup/")
-    page.get_by_label("Your name").fill("Katherine Johnson")
-    page.get_by_label("Email").fill("katherine@example.com")
-    page.get_by_label("Password").fill("trajectories-1962-orbit")
-    page.get_by_label("Organization name").fill("Langley")
-    page.get_by_role("button", name="Create account").click()
-    expect(page).to_have_url(re.compile(r"/o/[0-9a-f-]{36}/$"))
+    sign_up(
+        page, "Katherine Johnson", "katherine@example.com", "trajectories-1962-orbit", "Langley"
+    )
 
     page.get_by_role("navigation", name="Organization").get_by_role("link", name="IAM").click()
     page.get_by_role("navigation", name="Identity and access").get_by_role(
@@ -55,13 +52,9 @@ def test_create_an_api_key_and_see_its_secret_once(page: Page) -> None:
 
 
 def test_application_page_renames_groups_policies_and_keys_inline(page: Page) -> None:
-    page.goto("/accounts/signup/")
-    page.get_by_label("Your name").fill("Dorothy Vaughan")
-    page.get_by_label("Email").fill("dorothy@example.com")
-    page.get_by_label("Password").fill("fortran-west-computing")
-    page.get_by_label("Organization name").fill("West Computing")
-    page.get_by_role("button", name="Create account").click()
-    expect(page).to_have_url(re.compile(r"/o/[0-9a-f-]{36}/$"))
+    sign_up(
+        page, "Dorothy Vaughan", "dorothy@example.com", "fortran-west-computing", "West Computing"
+    )
     organization = Organization.objects.get(name="West Computing")
     GroupFactory(organization=organization, name="deployers")
 

@@ -8,7 +8,8 @@ from playwright.sync_api import Browser, expect
 
 from audit.models import AuditEvent
 from policies.models import Policy, PolicyAttachment
-from tests.factories import PASSWORD, MembershipFactory, OrganizationFactory, UserFactory
+from tests.browser.helpers import sign_in
+from tests.factories import MembershipFactory, OrganizationFactory, UserFactory
 
 pytestmark = pytest.mark.usefixtures("transactional_db")
 
@@ -27,10 +28,7 @@ def test_an_iam_manager_cannot_give_themself_billing_access(
 
     context = browser.new_context(base_url=live_server.url)
     page = context.new_page()
-    page.goto("/accounts/login/")
-    page.get_by_label("Email").fill("ian@ceiling.example")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    sign_in(page, "ian@ceiling.example")
     page.goto(f"/o/{organization.pk}/iam/users/{manager.pk}/")
     page.locator("#principal-policies").get_by_label("Policy").select_option(
         label="BillingAccess (managed)"

@@ -7,15 +7,11 @@ import re
 
 from playwright.sync_api import Browser, Page, expect
 
+from tests.browser.helpers import sign_up
+
 
 def _sign_up(page: Page) -> None:
-    page.goto("/accounts/signup/")
-    page.get_by_label("Your name").fill("Olive Owner")
-    page.get_by_label("Email").fill("olive@example.com")
-    page.get_by_label("Password").fill("owner-passphrase-2026")
-    page.get_by_label("Organization name").fill("Invite Co")
-    page.get_by_role("button", name="Create account").click()
-    expect(page).to_have_url(re.compile(r"/o/[0-9a-f-]{36}/$"))
+    sign_up(page, "Olive Owner", "olive@example.com", "owner-passphrase-2026", "Invite Co")
 
 
 def test_invite_accept_group_policy_and_see_only_allowed_pages(

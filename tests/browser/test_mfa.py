@@ -14,16 +14,10 @@ from playwright.sync_api import Page, expect
 
 from organizations.models import Membership, Organization
 from policies.models import Policy
+from tests.browser.helpers import sign_in, sign_up
 from tests.factories import PASSWORD, MembershipFactory, OrganizationFactory, UserFactory
 
 pytestmark = pytest.mark.usefixtures("transactional_db")
-
-
-def _sign_in(page: Page, email: str, password: str) -> None:
-    page.goto("/accounts/login/")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
 
 
 def _enroll(page: Page) -> pyotp.TOTP:
@@ -41,19 +35,13 @@ def _enroll(page: Page) -> pyotp.TOTP:
 
 
 def test_enroll_totp_sign_out_and_sign_in_with_the_second_step(page: Page) -> None:
-    page.goto("/accounts/signup/")
-    page.get_by_label("Your name").fill("Ada Lovelace")
-    page.get_by_label("Email").fill("ada@example.com")
-    page.get_by_label("Password").fill("analytical-engine-1843")
-    page.get_by_label("Organization name").fill("Analytical Engines")
-    page.get_by_role("button", name="Create account").click()
-    expect(page).to_have_url(re.compile(r"/o/[0-9a-f-]{36}/$"))
+    sign_up(page, "Ada Lovelace", "ada@example.com", "analytical-engine-1843", "Analytical Engines")
 
     page.goto("/accounts/mfa/")
     totp = _enroll(page)
     page.get_by_role("button", name="Sign out").click()
 
-    _sign_in(page, "ada@example.com", "analytical-engine-1843")
+    sign_in(page, "ada@example.com", "analytical-engine-1843")
     expect(page).to_have_url(re.compile(r"/accounts/mfa/verify/$"))
     # The enrollment code is spent (no replay); the next time step's code is within the
     # drift tolerance.
@@ -83,7 +71,7 @@ def test_an_organization_requiring_mfa_sends_an_unenrolled_member_to_set_it_up(
         organization=organization,
     )
 
-    _sign_in(page, "member@strict.example", PASSWORD)
+    sign_in(page, "member@strict.example", PASSWORD)
     expect(page.get_by_role("heading", name="Strict Co requires MFA")).to_be_visible()
     page.goto(f"/o/{organization.pk}/projects/")
     expect(page.get_by_role("heading", name="Strict Co requires MFA")).to_be_visible()

@@ -8,7 +8,8 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from policies.models import Rule
-from tests.factories import PASSWORD, MembershipFactory, PolicyFactory, UserFactory
+from tests.browser.helpers import sign_in
+from tests.factories import MembershipFactory, PolicyFactory, UserFactory
 
 pytestmark = pytest.mark.usefixtures("transactional_db")
 
@@ -16,10 +17,7 @@ pytestmark = pytest.mark.usefixtures("transactional_db")
 def test_editing_an_ip_rule_changes_its_range(page: Page) -> None:
     owner = MembershipFactory(is_owner=True, user=UserFactory(email="olga@rules.example"))
     policy = PolicyFactory(organization=owner.organization, name="Office only")
-    page.goto("/accounts/login/")
-    page.get_by_label("Email").fill("olga@rules.example")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    sign_in(page, "olga@rules.example")
     page.goto(f"/o/{owner.organization.pk}/iam/policies/{policy.pk}/")
 
     page.locator(".add-rule > summary").click()

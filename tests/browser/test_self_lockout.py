@@ -7,7 +7,8 @@ import pytest
 from playwright.sync_api import Browser, expect
 
 from policies.models import Policy, PolicyAttachment
-from tests.factories import PASSWORD, MembershipFactory, OrganizationFactory, UserFactory
+from tests.browser.helpers import sign_in
+from tests.factories import MembershipFactory, OrganizationFactory, UserFactory
 
 pytestmark = pytest.mark.usefixtures("transactional_db")
 
@@ -27,10 +28,7 @@ def test_detaching_your_own_iam_rights_asks_before_it_happens(
     # here is rightly a 403.
     context = browser.new_context(base_url=live_server.url)
     page = context.new_page()
-    page.goto("/accounts/login/")
-    page.get_by_label("Email").fill("ivy@careful.example")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    sign_in(page, "ivy@careful.example")
     page.goto(f"/o/{organization.pk}/iam/users/{manager.pk}/")
     page.get_by_role("button", name="Detach IAMManager").click()
 

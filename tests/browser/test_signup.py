@@ -5,15 +5,11 @@ import re
 from playwright.sync_api import Page, expect
 
 from organizations.models import Project
+from tests.browser.helpers import sign_up
 
 
 def test_sign_up_land_on_dashboard_and_sign_out(page: Page) -> None:
-    page.goto("/accounts/signup/")
-    page.get_by_label("Your name").fill("Ada Lovelace")
-    page.get_by_label("Email").fill("ada@example.com")
-    page.get_by_label("Password").fill("analytical-engine-1843")
-    page.get_by_label("Organization name").fill("Analytical Engines")
-    page.get_by_role("button", name="Create account").click()
+    sign_up(page, "Ada Lovelace", "ada@example.com", "analytical-engine-1843", "Analytical Engines")
 
     expect(page).to_have_url(re.compile(r"/o/[0-9a-f-]{36}/$"))
     expect(page.get_by_role("heading", level=1)).to_have_text("Analytical Engines")
@@ -29,12 +25,7 @@ def test_sign_up_land_on_dashboard_and_sign_out(page: Page) -> None:
 
 
 def test_create_and_rename_a_project_inline(page: Page) -> None:
-    page.goto("/accounts/signup/")
-    page.get_by_label("Your name").fill("Grace Hopper")
-    page.get_by_label("Email").fill("grace@example.com")
-    page.get_by_label("Password").fill("compiler-cobol-1959")
-    page.get_by_label("Organization name").fill("Navy Labs")
-    page.get_by_role("button", name="Create account").click()
+    sign_up(page, "Grace Hopper", "grace@example.com", "compiler-cobol-1959", "Navy Labs")
     page.get_by_role("navigation", name="Organization").get_by_role("link", name="Projects").click()
 
     page.get_by_label("Name").fill("mark-ii")
