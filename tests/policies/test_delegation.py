@@ -282,31 +282,21 @@ def test_project_grants_need_the_project_or_all_projects(org: Org) -> None:
         policy=target, membership=org.tech, organization=org.organization
     )
 
+    def list_instances(scope: str, *projects: object) -> None:
+        rule_services.rule_add(
+            policy=target,
+            effect="allow",
+            actions=["compute:instances:list"],
+            scope=scope,
+            projects=list(projects),
+            actor=author.user,
+        )
+
     with pytest.raises(DelegationRefused, match="in all projects"):
-        rule_services.rule_add(
-            policy=target,
-            effect="allow",
-            actions=["compute:instances:list"],
-            scope="all_projects",
-            actor=author.user,
-        )
+        list_instances("all_projects")
     with pytest.raises(DelegationRefused, match=f"in project {db.name}"):
-        rule_services.rule_add(
-            policy=target,
-            effect="allow",
-            actions=["compute:instances:list"],
-            scope="projects",
-            projects=[db],
-            actor=author.user,
-        )
-    rule_services.rule_add(
-        policy=target,
-        effect="allow",
-        actions=["compute:instances:list"],
-        scope="projects",
-        projects=[web],
-        actor=author.user,
-    )
+        list_instances("projects", db)
+    list_instances("projects", web)
 
 
 # -------------------------------------------------------------------- guardrails
