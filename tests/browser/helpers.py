@@ -1,4 +1,4 @@
-"""Steps every browser test takes: signing up, signing in."""
+"""Steps and people browser tests share: signing up, signing in, an IAM manager."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ import re
 
 from playwright.sync_api import Page, expect
 
-from tests.factories import PASSWORD
+from organizations.models import Membership
+from policies.models import Policy
+from tests.factories import PASSWORD, MembershipFactory, OrganizationFactory, UserFactory
 
 
 def sign_up(page: Page, name: str, email: str, password: str, organization: str) -> None:
@@ -26,3 +28,14 @@ def sign_in(page: Page, email: str, password: str = PASSWORD) -> None:
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
+
+
+def iam_manager(organization_name: str, email: str) -> Membership:
+    """A member of a new organization (which has an owner) holding the managed IAMManager
+    policy: an IAM administrator whom the guardrails and the delegation ceiling bind."""
+    organization = OrganizationFactory(name=organization_name)
+    MembershipFactory(organization=organization, is_owner=True)
+    manager = MembershipFactory(organization=organization, user=UserFactory(email=email))
+    policy = Policy.objects.get(kind=Policy.Kind.MANAGED, name="IAMManager")
+    manager.policy_attachments.create(policy=policy, organization=organization)
+    return manager

@@ -8,8 +8,7 @@ from playwright.sync_api import Browser, expect
 
 from audit.models import AuditEvent
 from policies.models import Policy, PolicyAttachment
-from tests.browser.helpers import sign_in
-from tests.factories import MembershipFactory, OrganizationFactory, UserFactory
+from tests.browser.helpers import iam_manager, sign_in
 
 pytestmark = pytest.mark.usefixtures("transactional_db")
 
@@ -17,13 +16,8 @@ pytestmark = pytest.mark.usefixtures("transactional_db")
 def test_an_iam_manager_cannot_give_themself_billing_access(
     browser: Browser, live_server: object
 ) -> None:
-    organization = OrganizationFactory(name="Ceiling Co")
-    MembershipFactory(organization=organization, is_owner=True)
-    manager = MembershipFactory(
-        organization=organization, user=UserFactory(email="ian@ceiling.example")
-    )
-    iam_manager = Policy.objects.get(kind=Policy.Kind.MANAGED, name="IAMManager")
-    manager.policy_attachments.create(policy=iam_manager, organization=organization)
+    manager = iam_manager("Ceiling Co", "ian@ceiling.example")
+    organization = manager.organization
     billing = Policy.objects.get(kind=Policy.Kind.MANAGED, name="BillingAccess")
 
     context = browser.new_context(base_url=live_server.url)

@@ -7,8 +7,7 @@ import pytest
 from playwright.sync_api import Browser, expect
 
 from policies.models import Policy, PolicyAttachment
-from tests.browser.helpers import sign_in
-from tests.factories import MembershipFactory, OrganizationFactory, UserFactory
+from tests.browser.helpers import iam_manager, sign_in
 
 pytestmark = pytest.mark.usefixtures("transactional_db")
 
@@ -16,13 +15,9 @@ pytestmark = pytest.mark.usefixtures("transactional_db")
 def test_detaching_your_own_iam_rights_asks_before_it_happens(
     browser: Browser, live_server: object
 ) -> None:
-    organization = OrganizationFactory(name="Careful Co")
-    MembershipFactory(organization=organization, is_owner=True)
-    manager = MembershipFactory(
-        organization=organization, user=UserFactory(email="ivy@careful.example")
-    )
-    iam_manager = Policy.objects.get(kind=Policy.Kind.MANAGED, name="IAMManager")
-    manager.policy_attachments.create(policy=iam_manager, organization=organization)
+    manager = iam_manager("Careful Co", "ivy@careful.example")
+    organization = manager.organization
+    policy = Policy.objects.get(kind=Policy.Kind.MANAGED, name="IAMManager")
 
     # A context of its own: the page fixture fails on console errors, and the last page
     # here is rightly a 403.
@@ -34,7 +29,7 @@ def test_detaching_your_own_iam_rights_asks_before_it_happens(
 
     expect(page.get_by_role("heading", name="This change would lock you out")).to_be_visible()
     expect(page.locator("#main")).to_contain_text("iam:policies:attach")
-    assert PolicyAttachment.objects.filter(membership=manager, policy=iam_manager).exists()
+    assert PolicyAttachment.objects.filter(membership=manager, policy=policy).exists()
 
     page.get_by_role("button", name="Save anyway and lose this permission").click()
     expect(page.get_by_text("IAMManager detached from ivy@careful.example.")).to_be_visible()
