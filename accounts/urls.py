@@ -1,13 +1,16 @@
 from django.urls import path
 
-from accounts import account_views, mfa_views, password_views, views
+from accounts.views import account as account_views
+from accounts.views import mfa as mfa_views
+from accounts.views import passwords as password_views
+from accounts.views import sign_in as sign_in_views
 
 app_name = "accounts"
 
 urlpatterns = [
-    path("signup/", views.signup, name="signup"),
-    path("login/", views.login_view, name="login"),
-    path("logout/", views.logout_view, name="logout"),
+    path("signup/", sign_in_views.signup, name="signup"),
+    path("login/", sign_in_views.login_view, name="login"),
+    path("logout/", sign_in_views.logout_view, name="logout"),
     path("", account_views.account, name="account"),
     path("sessions/<uuid:session_id>/end/", account_views.end_session, name="end_session"),
     path("sessions/end-others/", account_views.end_other_sessions, name="end_other_sessions"),
@@ -19,16 +22,16 @@ urlpatterns = [
     path("mfa/required/", mfa_views.mfa_required, name="mfa_required"),
     path("confirm/", mfa_views.confirm, name="confirm"),
     path("password/set/<str:token>/", password_views.password_set, name="password_set"),
-    path("password-reset/", views.password_reset, name="password_reset"),
-    path("password-reset/sent/", views.password_reset_done, name="password_reset_done"),
+    path("password-reset/", password_views.password_reset, name="password_reset"),
+    path("password-reset/sent/", password_views.password_reset_done, name="password_reset_done"),
     path(
         "password-reset/<uidb64>/<token>/",
-        views.password_reset_confirm,
+        password_views.password_reset_confirm,
         name="password_reset_confirm",
     ),
     path(
         "password-reset/complete/",
-        views.password_reset_complete,
+        password_views.password_reset_complete,
         name="password_reset_complete",
     ),
 ]

@@ -1,4 +1,4 @@
-"""The account page: who you are, your MFA status and your signed-in sessions."""
+"""Your account: its sessions, and ending them."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""MFA pages: enrollment and management, the second sign-in step, fresh confirmation."""
+"""Two-step verification: the second sign-in step, setting up and removing the authenticator
+app, backup codes, and confirming it is you before sensitive actions."""
 
 from __future__ import annotations
 
@@ -32,14 +33,21 @@ from organizations.selectors.organizations import membership_for
 from policies.guards import public, signed_in
 
 PENDING_KEY = "_mfa_pending"
+
+
 _PENDING_SALT = "accounts.mfa.pending"
+
+
 PENDING_MAX_FAILURES = 5
+
+
 NEW_CODES_KEY = "_mfa_new_codes"
+
+
 ENROLL_NEXT_KEY = "_mfa_enroll_next"
+
+
 REMOVE_FORM_ID = "remove-%s"  # the field ids of the "Remove the authenticator app" form
-
-
-# The second step of signing in
 
 
 def mfa_pending_begin(request: HttpRequest, *, user: User, next_url: str) -> None:
@@ -168,9 +176,6 @@ def _uuid_or_none(value: str | None) -> uuid.UUID | None:
         return None
 
 
-# Enrollment and management
-
-
 def _enroll_context(device: TOTPDevice, form: EnrollForm) -> dict[str, Any]:
     """The MFA page while an authenticator is being set up."""
     return {
@@ -266,9 +271,6 @@ def mfa_remove(request: HttpRequest) -> HttpResponse:
     if device is None:
         return redirect("accounts:mfa")
     return render(request, "accounts/mfa.html", _manage_context(request, device, form), status=400)
-
-
-# Fresh confirmation before sensitive actions
 
 
 @signed_in
