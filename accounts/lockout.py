@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from audit.services import first_in_window, recorded_recently
 from axes.handlers.database import AxesDatabaseHandler
 from axes.models import AccessAttempt
 from django.conf import settings
@@ -28,6 +27,7 @@ from django.shortcuts import render
 from accounts.emails import canonical_email_or_none
 from accounts.trail import account_for_email, record_account_event
 from audit import events
+from audit.services import first_in_window, recorded_recently
 from iamportal.request import client_ip, client_user_agent
 from iamportal.text import one_line
 from organizations.models import Membership

@@ -1,11 +1,11 @@
 from __future__ import annotations
 
-from audit.services import record
 from django.db import transaction
 from django.http import HttpRequest
 
 from accounts.models import User
 from audit import events
+from audit.services import record
 from organizations.models import Organization
 from organizations.services.organizations import organization_create
 

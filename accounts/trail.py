@@ -16,13 +16,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from audit.services import record
 from django.db import transaction
 from django.http import HttpRequest
 
 from accounts.emails import canonical_email_or_none
 from accounts.models import User
 from audit import events
+from audit.services import record
 from organizations.models import Membership, Organization
 
 MAX_ORGANIZATIONS = 50

@@ -11,12 +11,12 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 
-from audit.services import record_access_denied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
 from accounts.mfa import is_verified
+from audit.services import record_access_denied
 from iamportal.request import client_ip, client_user_agent
 from organizations.models import Application, Membership
 from policies.evaluator import CompiledRuleSet, Decision, Principal, RequestFacts, decide

@@ -26,13 +26,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from audit.services import record
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
 from accounts.models import User
 from audit import events
+from audit.services import record
 from organizations.models import Membership, Organization, Project
 from policies import authz
 from policies.catalogue import GUARDRAIL_EDIT, ORGANIZATION

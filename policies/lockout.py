@@ -23,12 +23,12 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from audit.services import record
 from django.contrib.messages.storage import default_storage
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 
 from audit import events
+from audit.services import record
 from organizations.models import Membership
 from policies import authz
 from policies.evaluator import Decision, decide

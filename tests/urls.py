@@ -20,11 +20,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from audit.services import record
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
 from audit import events
+from audit.services import record
 from organizations.models import (
     APIKey,
     Application,

@@ -11,7 +11,6 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from audit.services import record
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
@@ -21,6 +20,7 @@ from django.utils import timezone
 from accounts.models import User
 from accounts.tokens import token_digest
 from audit import events
+from audit.services import record
 from organizations.models import (
     APIKey,
     Application,

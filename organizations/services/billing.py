@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from audit.services import diff, record
 from django.db import transaction
 from django.http import HttpRequest
 
 from accounts.models import User
 from audit import events
+from audit.services import diff, record
 from organizations.models import BillingContact, Organization
 
 

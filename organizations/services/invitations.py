@@ -7,7 +7,6 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from audit.services import record
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import HttpRequest
@@ -19,6 +18,7 @@ from accounts.models import User
 from accounts.tokens import new_token
 from audit import events
 from audit.models import AuditEvent
+from audit.services import record
 from organizations.models import Group, Invitation, Membership, Organization
 from organizations.services.mail import absolute_url, send_email
 from organizations.services.organizations import organization_bump_authz_version

@@ -3,7 +3,6 @@ permission change bumps."""
 
 from __future__ import annotations
 
-from audit.services import diff, record
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F
@@ -11,6 +10,7 @@ from django.http import HttpRequest
 
 from accounts.models import User
 from audit import events
+from audit.services import diff, record
 from iamportal.text import unsafe_characters
 from organizations.models import Membership, Organization, Project
 

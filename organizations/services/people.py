@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from audit.services import record
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
@@ -15,6 +14,7 @@ from django.urls import reverse
 from accounts.models import User
 from accounts.tokens import password_token_issue
 from audit import events
+from audit.services import record
 from organizations.models import Group, Invitation, Membership, Organization
 from organizations.services.mail import absolute_url, send_email
 from organizations.services.organizations import organization_bump_authz_version

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from audit.services import record
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import HttpRequest
 
 from accounts.models import User
 from audit import events
+from audit.services import record
 from organizations.models import Application, Group, Membership
 from organizations.services.organizations import organization_bump_authz_version
 from policies.delegation import require_within_rights

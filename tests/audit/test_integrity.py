@@ -4,13 +4,13 @@ import threading
 from io import StringIO
 
 import pytest
-from audit.services import record
 from django.core.management import CommandError, call_command
 from django.db import connection, connections, transaction
 
 from audit import events, integrity
 from audit.integrity import verify_chain
 from audit.models import AuditChain, AuditEvent
+from audit.services import record
 from organizations.models import Organization
 from tests.conftest import Org
 from tests.factories import OrganizationFactory

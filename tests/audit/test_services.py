@@ -4,7 +4,6 @@ import datetime as dt
 import ipaddress
 
 import pytest
-from audit.services import REDACTED, diff, record, record_access_denied, redact
 from django.core.cache import cache
 from django.db import transaction
 from django.test import RequestFactory
@@ -14,6 +13,7 @@ from audit import events
 from audit.chain import HASHED_FIELDS, content_hash
 from audit.integrity import verify_chain
 from audit.models import AppendOnlyError, AuditEvent
+from audit.services import REDACTED, diff, record, record_access_denied, redact
 from iamportal.request import client_ip, client_user_agent, request_id
 from organizations.models import APIKey
 from tests.conftest import Org

@@ -6,7 +6,6 @@ import io
 import json
 
 import pytest
-from audit.services import record
 from django.db import connection
 from django.test import Client
 from django.urls import reverse
@@ -14,6 +13,7 @@ from django.utils import timezone
 
 from audit import events
 from audit.models import AuditEvent
+from audit.services import record
 from tests.conftest import Org, assert_access
 from tests.factories import AuditEventFactory, OrganizationFactory, ProjectFactory
 

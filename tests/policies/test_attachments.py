@@ -7,13 +7,13 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.test import Client
 from django.urls import reverse
-from policies.views.attachments import policies_panel
 
 from audit.models import AuditEvent
 from organizations.models import Organization
 from policies.models import Policy, PolicyAttachment
 from policies.services import attachments as attachment_services
 from policies.services import policies as policy_services
+from policies.views.attachments import policies_panel
 from tests.conftest import Org, assert_access
 from tests.factories import (
     ApplicationFactory,
