@@ -28,13 +28,13 @@ from policies.conditions.compiler import (
     ConditionEvaluationError,
     compile_condition,
 )
+from policies.effective import effective_permissions
 from policies.evaluator import (
     CompiledRule,
     CompiledRuleSet,
     Principal,
     decide,
     describe_scope,
-    effective_permissions,
 )
 from policies.forms.rules import ConditionForm, ConditionTestForm
 from policies.forms.tools import DATETIME_LOCAL, SimulatorForm

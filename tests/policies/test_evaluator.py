@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from policies import evaluator
 from policies.catalogue import ACTIONS, MANAGED_POLICIES, ActionScopeError, UnknownActionError
 from policies.conditions.compiler import CompiledCondition, ConditionContext, ConditionError
+from policies.effective import effective_permissions
 from policies.evaluator import (
     CompiledRule,
     CompiledRuleSet,
@@ -23,7 +24,6 @@ from policies.evaluator import (
     compile_rule,
     decide,
     describe_scope,
-    effective_permissions,
 )
 
 USER = Principal(type="user", id="u-1", label="bob@example.com")
