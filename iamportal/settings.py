@@ -70,6 +70,9 @@ INSTALLED_APPS = [
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
     "axes",
+    # django-ninja: the API (iamportal.api); listed for its templates and static files,
+    # so its Swagger UI is served from here rather than a CDN.
+    "ninja",
     "accounts",
     "organizations",
     "policies",

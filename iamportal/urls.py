@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from accounts.admin_site import OperatorAdminSite
-from iamportal import views
+from iamportal import api, views
 from policies import urls as policy_urls
 
 # Operators' admin: staff accounts verified with an authenticator (django-otp), signed in
@@ -18,6 +18,7 @@ urlpatterns = [
     path("o/<uuid:org_id>/audit/", include("audit.urls")),
     path("o/<uuid:org_id>/iam/", include("policies.urls")),
     path("o/<uuid:org_id>/iam/", include(policy_urls.tool_patterns)),
+    path("api/v1/", include(api.urls(), namespace="api")),
     path("admin/", admin.site.urls),
     path("", include("organizations.urls")),
 ]

@@ -18,7 +18,7 @@ from django.utils import timezone
 from accounts.mfa import is_verified
 from audit.services import record_access_denied
 from iamportal.request import client_ip, client_user_agent
-from organizations.models import Application, Membership
+from organizations.models import APIKey, Application, Membership
 from policies.evaluator import CompiledRuleSet, Decision, Principal, RequestFacts, decide
 from policies.selectors.rules import compile_rules_for
 
@@ -42,14 +42,24 @@ def principal_of(subject: Membership | Application) -> Principal:
     )
 
 
+def bearer_of(api_key: APIKey) -> Membership | Application:
+    """The principal an API key acts as: its bearer membership or application, sharing the
+    key's organization object (read with the key, so its authorization version is fresh)."""
+    bearer: Membership | Application = api_key.bearer_membership or api_key.bearer_application
+    bearer.organization = api_key.organization
+    return bearer
+
+
 def request_facts(request: HttpRequest) -> RequestFacts:
-    # request.mfa: the session signed in with a second factor (django-otp's verification);
-    # API keys and other requests without a verified session are False.
+    # request.mfa: the session signed in with a second factor (django-otp's verification).
+    # An API key request is never MFA, whatever session cookie it may also carry: the
+    # API does not read sessions (iamportal.api sets `request.api_key`).
+    api_key = getattr(request, "api_key", None)
     return RequestFacts(
         ip=client_ip(request) or "",
         user_agent=client_user_agent(request),
         time=timezone.now(),
-        mfa=is_verified(request),
+        mfa=False if api_key is not None else is_verified(request),
     )
 
 
@@ -79,22 +89,31 @@ def forget_organization(organization_id: object) -> None:
             del _cache[key]
 
 
+def decide_for(
+    subject: Membership | Application, action: str, project_id: object, facts: RequestFacts
+) -> Decision:
+    """Decide `action` for a membership or application with its cached compiled rules: the
+    one path of the console's guards, the API's guards and `POST /api/v1/authorize`."""
+    principal = principal_of(subject)
+    # Owners and suspended principals are decided without compiling any rule.
+    rules = rules_for(subject) if principal.is_active and not principal.is_owner else None
+    return decide(
+        principal=principal,
+        rules=rules or CompiledRuleSet.empty(),
+        action=action,
+        project_id=str(project_id) if project_id else None,
+        request=facts,
+    )
+
+
 def authorize(request: HttpRequest, action: str, project_id: object = None) -> Decision:
-    """Decide `action` for the request's membership; decisions are memoised per request."""
+    """Decide `action` for the request's membership (or, in the API, the key's bearer,
+    `request.principal`); decisions are memoised per request."""
     memo: dict[tuple[str, str], Decision] = request.__dict__.setdefault("_iam_decisions", {})
     memo_key = (action, str(project_id or ""))
     if memo_key not in memo:
-        membership: Membership = request.membership  # type: ignore[attr-defined]
-        principal = principal_of(membership)
-        # Owners and suspended principals are decided without compiling any rule.
-        rules = rules_for(membership) if principal.is_active and not principal.is_owner else None
-        memo[memo_key] = decide(
-            principal=principal,
-            rules=rules or CompiledRuleSet.empty(),
-            action=action,
-            project_id=str(project_id) if project_id else None,
-            request=request_facts(request),
-        )
+        subject = getattr(request, "principal", None) or request.membership  # type: ignore[attr-defined]
+        memo[memo_key] = decide_for(subject, action, project_id, request_facts(request))
     return memo[memo_key]
 
 

@@ -152,6 +152,7 @@ iam:api-keys:read                org     See an API key's bearer, expiry and las
 iam:api-keys:create              org     Create API keys for yourself or for applications.
 iam:api-keys:delete              org     Delete API keys, including other principals' keys.
 iam:simulator:use                org     Ask the policy simulator what a principal may do, and why.
+iam:authorize:check              org     Ask the evaluator about any principal (API /authorize).
 organization:organization:read   org     See the organization's name and profile.
 organization:organization:update org     Rename the organization and change its profile.
 organization:security:read       org     See MFA, lock-out, session and API key lifetime settings.
@@ -370,8 +371,12 @@ ACTIONS: Mapping[str, Action] = MappingProxyType(_build_actions(_ACTION_TABLE, S
 # policy or permission set built from one, holds them. Guardrails bind every non-owner, so
 # the people they bind (IAM managers included) must not be able to edit them. A deny's
 # wildcard does cover them: denying `iam:*` denies them too.
+# `AUTHORIZE_CHECK` makes a key a decision point for the platform's other services: it
+# answers for every principal of the organization, a capability for a service account
+# granted on purpose, not one an IAM manager's `iam:*` (or any `*` policy) should carry.
 GUARDRAIL_EDIT = "iam:guardrails:update"
-EXPLICIT_ONLY: frozenset[str] = frozenset({GUARDRAIL_EDIT})
+AUTHORIZE_CHECK = "iam:authorize:check"
+EXPLICIT_ONLY: frozenset[str] = frozenset({GUARDRAIL_EDIT, AUTHORIZE_CHECK})
 
 
 def _match_wildcard(pattern: str, *, deny: bool = False) -> frozenset[str] | None:

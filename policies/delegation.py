@@ -268,12 +268,14 @@ def refused_response(request: HttpRequest, error: DelegationRefused) -> HttpResp
 
 
 def record_refusals(request: HttpRequest) -> None:
-    """Record the refusals of this request in the trail, after the change rolled back."""
+    """Record the refusals of this request in the trail, after the change rolled back.
+    The actor is the API key of an API request (iamportal.api), else the signed-in user."""
+    actor = getattr(request, "api_key", None) or request.user
     for data in request.__dict__.pop(_REFUSALS, ()):
         record(
             action=events.DELEGATION_REFUSED,
             organization=request.organization,  # type: ignore[attr-defined]
-            actor=request.user,
+            actor=actor,
             target_label=data["principals"] or "(no principal)",
             data=data,
             request=request,

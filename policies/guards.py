@@ -1,12 +1,17 @@
-"""Access declarations for views.
+"""Access declarations for views and API operations.
 
 Every view names what it needs: `@public` (no sign-in), `@signed_in` (any signed-in
 user, no organization), or `@requires("service:resource:verb")` for organization pages.
 The system check `policies.E001` refuses any URL whose view declares none of these.
+
+API operations (iamportal.api) are authenticated by key before they run; each declares
+`@api_requires("service:resource:verb")` or `@api_any_key`, which also write the required
+permission into the operation's documentation.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
@@ -15,11 +20,13 @@ from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse
 
+from audit.services import record_access_denied
 from organizations.selectors.organizations import membership_for
 from organizations.selectors.projects import project_for
 from policies import catalogue
 from policies.authz import authorize, deny_response
 from policies.delegation import DelegationRefused, record_refusals, refused_response
+from policies.evaluator import Decision
 
 View = Callable[..., HttpResponse]
 
@@ -80,3 +87,71 @@ def requires(action: str, *, project_kwarg: str | None = None) -> Callable[[View
         return guarded
 
     return decorator
+
+
+# ------------------------------------------------------------------------------- API
+
+
+class APIAccessDenied(Exception):
+    """An API key's bearer may not do the operation's action: answered 403 with the
+    decision's explanation (iamportal.api)."""
+
+    def __init__(self, decision: Decision) -> None:
+        super().__init__(decision.explanation)
+        self.decision = decision
+
+
+def _api_operation(view: Callable[..., Any], guarded: Callable[..., Any], access: str) -> None:
+    # Ninja reads the operation's parameters and their types from the signature; the
+    # annotations are resolved here, in the view's module (the wrapper's globals are ours).
+    guarded.__signature__ = inspect.signature(view, eval_str=True)  # type: ignore[attr-defined]
+    doc = inspect.cleandoc(view.__doc__ or "")
+    guarded.__doc__ = f"{doc}\n\n{access}".strip()
+
+
+def api_requires(action: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Guard an API operation with one organization-level catalogue action, decided for
+    the key's bearer (a user or an application) with the request's facts.
+
+    A denial is audited with the key as the actor and answered 403 naming the action
+    and the decision's explanation. The action goes into the operation's description,
+    from this declaration, so the documentation cannot drift from the check.
+    """
+    if not catalogue.is_valid_action(action):
+        raise ImproperlyConfigured(f"@api_requires names an unknown action {action!r}.")
+    if catalogue.ACTIONS[action].level != catalogue.ORGANIZATION:
+        raise ImproperlyConfigured(f"@api_requires: {action!r} is a project-level action.")
+
+    def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
+        @wraps(view)
+        def guarded(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+            decision = authorize(request, action)
+            if not decision.allowed:
+                api_key = request.api_key  # type: ignore[attr-defined]
+                record_access_denied(
+                    organization=api_key.organization,
+                    actor=api_key,
+                    permission=action,
+                    data={"action": action, "explanation": decision.explanation},
+                    request=request,
+                )
+                raise APIAccessDenied(decision)
+            return view(request, *args, **kwargs)
+
+        _api_operation(view, guarded, f"**Required permission:** `{action}`.")
+        guarded.iam_action = action  # type: ignore[attr-defined]
+        return guarded
+
+    return decorator
+
+
+def api_any_key(view: Callable[..., Any]) -> Callable[..., Any]:
+    """An API operation any live key may call: it reads only the key's own identity."""
+
+    @wraps(view)
+    def guarded(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        return view(request, *args, **kwargs)
+
+    _api_operation(view, guarded, "**Required permission:** none (any live API key).")
+    guarded.iam_action = None  # type: ignore[attr-defined]
+    return guarded

@@ -7,6 +7,7 @@ import base64
 import datetime
 import hashlib
 import hmac
+import re
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +34,10 @@ from policies.delegation import require_within_rights
 from policies.selectors.rules import compile_rules_for
 
 ACCESS_KEY_PREFIX = "IAMK"
+TOKEN_SEPARATOR = "."  # noqa: S105 (a separator, not a password)
+# What a well-formed token's parts look like (bounded, so junk never reaches a query).
+_ACCESS_KEY = re.compile(r"IAMK[A-Z0-9]{1,28}")
+_SECRET = re.compile(r"[A-Za-z0-9_-]{16,128}")
 
 
 # Last-use bookkeeping writes at most once a minute per key: busy keys would otherwise
@@ -250,7 +255,29 @@ def api_key_authenticate(
     bearer = api_key.bearer_membership
     if bearer is not None and not (bearer.is_active and bearer.user.is_active):
         return None
-    stale = Q(last_used_at__isnull=True) | Q(last_used_at__lte=now - LAST_USED_RESOLUTION)
-    if APIKey.objects.filter(stale, pk=api_key.pk).update(last_used_at=now, last_used_ip=ip):
-        api_key.last_used_at, api_key.last_used_ip = now, ip
+    # Checked on the row just read first: a key used within the minute costs no query.
+    # The conditional update keeps concurrent requests to one write.
+    cutoff = now - LAST_USED_RESOLUTION
+    if api_key.last_used_at is None or api_key.last_used_at <= cutoff:
+        stale = Q(last_used_at__isnull=True) | Q(last_used_at__lte=cutoff)
+        if APIKey.objects.filter(stale, pk=api_key.pk).update(last_used_at=now, last_used_ip=ip):
+            api_key.last_used_at, api_key.last_used_ip = now, ip
     return api_key
+
+
+def api_key_token(*, access_key: str, secret: str) -> str:
+    """The token a client presents (`Authorization: Bearer <token>` or `X-Auth-Token`):
+    `<access_key>.<secret>`. The access key finds the row through its unique index; the
+    secret is then compared in constant time. Neither part contains a dot."""
+    return f"{access_key}{TOKEN_SEPARATOR}{secret}"
+
+
+def api_key_authenticate_token(
+    *, token: str, ip: str | None = None, now: datetime.datetime | None = None
+) -> APIKey | None:
+    """`api_key_authenticate` for a presented token; a malformed one is refused without
+    touching the database."""
+    access_key, separator, secret = token.strip().partition(TOKEN_SEPARATOR)
+    if not separator or not _ACCESS_KEY.fullmatch(access_key) or not _SECRET.fullmatch(secret):
+        return None
+    return api_key_authenticate(access_key=access_key, secret=secret, ip=ip, now=now)

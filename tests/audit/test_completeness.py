@@ -45,7 +45,10 @@ from tests.factories import (
 OK_STATUSES = {200, 201, 204, 302, 303}
 # Operators' admin writes are audited by `audit.admin.AuditedModelAdmin` (every admin uses
 # it: tests/iamportal/test_admin.py); the admin's generic URLs are set aside, by prefix.
-EXCLUDED_PREFIXES = ("admin/",)
+# The API's operations are walked by their own tests (tests/api/): ninja routes every method
+# of a path through one view, so this walker, which reads Django's method decorators,
+# would take every API URL for a write. Today the API writes nothing.
+EXCLUDED_PREFIXES = ("admin/", "api/v1/")
 
 
 @dataclass

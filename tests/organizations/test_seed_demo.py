@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from io import StringIO
 
 import pytest
@@ -49,9 +50,10 @@ def test_seed_demo_is_idempotent_and_prints_working_logins() -> None:
         APIKey.objects.count(),
         Invitation.objects.count(),
     )
-    # The application's secret is printed once, when its key is created.
-    assert "API key for ci-deployer:" in first and "API key for" not in second
-    assert first.split("\n", 1)[1] == second
+    # The application's token is printed once, when its key is created, with a curl line.
+    assert "API key token for ci-deployer (shown once):" in first and "API key" not in second
+    assert "curl -s -X POST http://127.0.0.1:8000/api/v1/authorize" in first
+    assert first.split("\n", 2)[2] == second
     for email in ("owner@", "tech@", "billing@", "readonly@", "iam@", "member@"):
         assert email in first
     acme = Organization.objects.get(name="Acme Cloud")
@@ -81,3 +83,22 @@ def test_seeded_personas_see_what_their_role_allows() -> None:
             "audit": client.get(f"/o/{acme.pk}/audit/").status_code,
         }
         assert seen == expected, email
+
+
+def test_the_printed_curl_line_asks_the_authorize_endpoint() -> None:
+    output = _seed()
+    line = next(line for line in output.splitlines() if "curl -s -X POST" in line)
+    token = re.search(r"Authorization: Bearer (\S+)'", line).group(1)
+    body = re.search(r"-d '(.+)'$", line).group(1)
+    response = Client().post(
+        "/api/v1/authorize",
+        body,
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert response.status_code == 200, response.content
+    assert response.json()["decisions"][0]["allowed"] is True  # tech may create projects
+    _seed()  # a rerun keeps the one grant of iam:authorize:check
+    acme = Organization.objects.get(name="Acme Cloud")
+    authorizer = acme.applications.get(name="ci-deployer").policy_attachments.get()
+    assert authorizer.policy.name == "platform-authorizer"

@@ -138,7 +138,8 @@ def test_all_products_full_access_covers_every_product_action_and_nothing_else()
 
 def test_iam_manager_set_holds_every_iam_action() -> None:
     every_iam = {n for n in ACTIONS if n.startswith("iam:")}
-    assert expand_pattern("IAMManager") == every_iam - {"iam:guardrails:update"}
+    assert expand_pattern("IAMManager") == every_iam - EXPLICIT_ONLY
+    assert {"iam:guardrails:update", "iam:authorize:check"} == EXPLICIT_ONLY
 
 
 def test_guardrail_permission_is_granted_only_by_name() -> None:

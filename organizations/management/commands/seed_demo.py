@@ -34,6 +34,7 @@ from organizations.services import invitations as invitation_services
 from organizations.services import organizations as organization_services
 from organizations.services import people as people_services
 from organizations.services import projects as project_services
+from policies.catalogue import AUTHORIZE_CHECK
 from policies.models import Policy
 from policies.services import guardrails as guardrail_services
 from policies.services import policies as policy_services
@@ -60,6 +61,7 @@ DEVELOPERS_POLICY = "developers-staging"
 APPLICATION = "ci-deployer"
 INVITEE = "new.hire@acme.example"
 OPERATORS_POLICY = "web-frontend-operators"
+AUTHORIZER_POLICY = "platform-authorizer"
 # The demo is served on 127.0.0.1, which counts as "the office" so the rule shows as allowed.
 OFFICE_NETWORK = 'ip_in_range(request.ip, "10.0.0.0/8") || ip_in_range(request.ip, "127.0.0.0/8")'
 PROJECTS = [
@@ -244,8 +246,16 @@ class Command(BaseCommand):
                 bearer=application,
                 description="CI pipeline",
             )
+            token = api_key_services.api_key_token(
+                access_key=key.api_key.access_key, secret=key.secret
+            )
+            tech_id = users["tech@acme.example"].pk
+            self.stdout.write(f"API key token for {APPLICATION} (shown once): {token}")
             self.stdout.write(
-                f"API key for {APPLICATION}: {key.api_key.access_key} / {key.secret} (shown once)"
+                "  try it: curl -s -X POST http://127.0.0.1:8000/api/v1/authorize "
+                f"-H 'Authorization: Bearer {token}' -H 'Content-Type: application/json' "
+                f"""-d '{{"questions": [{{"principal": {{"type": "user", "id": "{tech_id}"}}, """
+                """"action": "projects:projects:create"}]}'"""
             )
             tech = Membership.objects.get(
                 organization=organization, user__email="tech@acme.example"
@@ -257,6 +267,7 @@ class Command(BaseCommand):
                 description="Laptop scripts",
                 expires_on=timezone.localdate() + datetime.timedelta(days=5),
             )
+        self._authorizer(organization, owner)
         if not Invitation.objects.filter(organization=organization, email=INVITEE).exists():
             invitation_services.invitations_create(
                 organization=organization,
@@ -264,6 +275,30 @@ class Command(BaseCommand):
                 emails=[INVITEE],
                 role=Invitation.Role.READ_ONLY,
             )
+
+    def _authorizer(self, organization: Organization, owner: User) -> None:
+        """ci-deployer may call `POST /api/v1/authorize`: `iam:authorize:check` is granted
+        only by name, through this custom policy (kept, or made again, on every run)."""
+        application = Application.objects.get(organization=organization, name=APPLICATION)
+        policy = Policy.objects.filter(organization=organization, name=AUTHORIZER_POLICY).first()
+        if policy is None:
+            policy = policy_services.policy_create(
+                organization=organization,
+                name=AUTHORIZER_POLICY,
+                description="Ask the policy evaluator about the organization's principals "
+                "(POST /api/v1/authorize).",
+                labels=["api"],
+                actor=owner,
+            )
+            rule_services.rule_add(
+                policy=policy,
+                effect="allow",
+                actions=[AUTHORIZE_CHECK],
+                scope="organization",
+                actor=owner,
+            )
+        if not application.policy_attachments.filter(policy=policy).exists():
+            policy_attach(policy=policy, principal=application, actor=owner)
 
     def _invoices(self, organization: Organization) -> None:
         today = timezone.localdate()

@@ -1,0 +1,1 @@
+"""The policies app's API operations, one module per domain (iamportal.api mounts them)."""

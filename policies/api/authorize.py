@@ -1,0 +1,167 @@
+"""`POST /api/v1/authorize`: the platform's services ask the evaluator "may principal P do
+action A (in project X) with this request?", up to 100 questions a call.
+
+Each question is decided by `policies.evaluator.decide` with the principal's cached
+compiled rules, exactly as the console decides its own pages. The answers are not
+audited as denials of the caller: a service asking about its users is not being refused
+anything. Principals and projects are those of the calling key's organization; a
+question naming any other makes the whole call 404 (its `details` say which), so a
+caller's mistake is never mistaken for a decision.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import uuid
+from typing import Literal
+
+from django.http import HttpRequest
+from django.utils import timezone
+from ninja import Field, Router, Schema
+from pydantic import AwareDatetime, ConfigDict, field_validator
+
+from iamportal.api_errors import APIError, error_responses
+from policies.authz import decide_for
+from policies.catalogue import AUTHORIZE_CHECK
+from policies.evaluator import CompiledRule, Decision, Reason, RequestFacts
+from policies.guards import api_requires
+from policies.selectors.authorize import principals_named, projects_named
+
+router = Router(tags=["Authorization"])
+
+MAX_QUESTIONS = 100
+# Longest textual IPv6 address (with an embedded IPv4 part) is 45 characters.
+IP_MAX_LENGTH = 45
+USER_AGENT_MAX_LENGTH = 512
+ACTION_MAX_LENGTH = 128
+
+
+class _Strict(Schema):
+    # A misspelt field ("MFA", "project_id") is refused rather than silently ignored.
+    model_config = ConfigDict(extra="forbid")
+
+
+class PrincipalIn(_Strict):
+    type: Literal["user", "application"]
+    id: uuid.UUID = Field(description="A user's account id, or an application's id.")
+
+
+class ContextIn(_Strict):
+    """What conditions see of the request being decided (`request.*` in CEL)."""
+
+    ip: str = Field("", max_length=IP_MAX_LENGTH, description="The client's IP address.")
+    user_agent: str = Field("", max_length=USER_AGENT_MAX_LENGTH)
+    time: AwareDatetime | None = Field(
+        None, description="With its UTC offset; the time of this call when absent."
+    )
+    mfa: bool = Field(False, description="Whether the principal signed in with a second factor.")
+
+    @field_validator("ip")
+    @classmethod
+    def _an_address(cls, value: str) -> str:
+        if not value:
+            return value
+        try:
+            return str(ipaddress.ip_address(value))
+        except ValueError:
+            raise ValueError("not an IPv4 or IPv6 address") from None
+
+
+class QuestionIn(_Strict):
+    principal: PrincipalIn
+    action: str = Field(max_length=ACTION_MAX_LENGTH, examples=["compute:instances:create"])
+    project: uuid.UUID | None = Field(
+        None, description="For a project-level action; none asks about every project."
+    )
+    context: ContextIn = Field(default_factory=ContextIn)
+
+
+class AuthorizeIn(_Strict):
+    questions: list[QuestionIn] = Field(min_length=1, max_length=MAX_QUESTIONS)
+
+
+class RuleOut(Schema):
+    policy_id: str
+    policy_name: str
+    rule_index: int = Field(description="1-based position of the rule in its policy.")
+    effect: Literal["allow", "deny"]
+    guardrail: bool
+    label: str
+
+
+class DecisionOut(Schema):
+    allowed: bool
+    reason: Reason
+    explanation: str
+    deciding_rule: RuleOut | None
+    matched_rules: list[RuleOut]
+
+
+class AuthorizeOut(Schema):
+    decisions: list[DecisionOut] = Field(description="One per question, in the same order.")
+
+
+def _rule_out(rule: CompiledRule) -> RuleOut:
+    return RuleOut(
+        policy_id=rule.policy_id,
+        policy_name=rule.policy_name,
+        rule_index=rule.rule_index,
+        effect=rule.effect,
+        guardrail=rule.is_guardrail,
+        label=rule.label,
+    )
+
+
+def _decision_out(decision: Decision) -> DecisionOut:
+    return DecisionOut(
+        allowed=decision.allowed,
+        reason=decision.reason,
+        explanation=decision.explanation,
+        deciding_rule=_rule_out(decision.deciding_rule) if decision.deciding_rule else None,
+        matched_rules=[_rule_out(rule) for rule in decision.matched_rules],
+    )
+
+
+@router.post(
+    "/authorize",
+    response={200: AuthorizeOut, **error_responses(401, 403, 404, 422)},
+    operation_id="authorize",
+)
+@api_requires(AUTHORIZE_CHECK)
+def authorize(request: HttpRequest, payload: AuthorizeIn) -> AuthorizeOut:
+    """Decide up to 100 questions "may this principal do this action (in this project) with
+    this request?", each with the rules that matched and an explanation in words.
+
+    Principals and projects must be the calling key's organization's: any other makes
+    the whole call 404, `details` naming the questions (`questions.<i>.principal`).
+    """
+    organization = request.organization  # type: ignore[attr-defined]
+    questions = payload.questions
+    subjects = principals_named(
+        organization, ((q.principal.type, q.principal.id) for q in questions)
+    )
+    projects = projects_named(organization, (q.project for q in questions if q.project))
+    unknown: dict[str, list[str]] = {}
+    for index, question in enumerate(questions):
+        if (question.principal.type, question.principal.id) not in subjects:
+            unknown[f"questions.{index}.principal"] = ["No such principal in this organization."]
+        if question.project is not None and question.project not in projects:
+            unknown[f"questions.{index}.project"] = ["No such project in this organization."]
+    if unknown:
+        raise APIError(
+            404, "not_found", "Some questions name unknown principals or projects.", unknown
+        )
+    now = timezone.now()
+    decisions = []
+    for question in questions:
+        context = question.context
+        facts = RequestFacts(
+            ip=context.ip,
+            user_agent=context.user_agent,
+            time=context.time or now,
+            mfa=context.mfa,
+        )
+        subject = subjects[(question.principal.type, question.principal.id)]
+        decision = decide_for(subject, question.action, question.project, facts)
+        decisions.append(_decision_out(decision))
+    return AuthorizeOut(decisions=decisions)
