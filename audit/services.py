@@ -124,7 +124,10 @@ def record(
     result = result or action.result
     if result not in events.RESULTS:
         raise ValueError(f"Unknown audit result {result!r}.")
-    actor_fields = _actor_fields(actor, actor_label)
+    # A change made through the API is the key's, whoever its bearer is: the services
+    # name the bearer as `actor`, the request knows the key (iamportal.api).
+    api_key = getattr(request, "api_key", None) if request is not None else None
+    actor_fields = _actor_fields(api_key or actor, actor_label)
     actor_fields["actor_label"] = actor_fields["actor_label"][:254]  # given or str(actor)
     event = AuditEvent(
         organization=organization,

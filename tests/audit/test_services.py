@@ -18,6 +18,7 @@ from iamportal.request import client_ip, client_user_agent, request_id
 from organizations.models import APIKey
 from tests.conftest import Org
 from tests.factories import (
+    APIKeyFactory,
     ApplicationFactory,
     AuditEventFactory,
     OrganizationFactory,
@@ -282,3 +283,22 @@ def test_event_names_follow_the_service_resource_verb_scheme() -> None:
         events.register("badname", "x")
     with pytest.raises(ValueError, match="registered twice"):
         events.register(events.PROJECT_CREATED.name, "x")
+
+
+def test_a_change_made_through_the_api_is_the_keys(org: Org) -> None:
+    """Services name the bearer as actor; the request knows the key, which is recorded."""
+    api_key = APIKeyFactory(
+        organization=org.organization, bearer_application=None, bearer_membership=org.tech
+    )
+    request = RequestFactory().post("/api/v1/groups")
+    request.api_key = api_key
+    event = record(
+        action=events.GROUP_CREATED,
+        organization=org.organization,
+        actor=org.tech.user,
+        request=request,
+    )
+    assert event.actor_type == AuditEvent.ActorType.API_KEY
+    assert event.actor_id == str(api_key.pk)
+    assert event.actor_user == org.tech.user
+    assert event.actor_label == f"API key {api_key.access_key}"
