@@ -2,67 +2,32 @@
 
 from __future__ import annotations
 
-import csv
 import json
-from collections.abc import Iterator
 from typing import Any
-from urllib.parse import urlencode
 from uuid import UUID
 
 from django.core.exceptions import PermissionDenied
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
-from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
-from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from audit import events
-from audit.forms import EventFilterForm
+from audit.exports import EXPORT_FORMATS, export_response, filters_of
 from audit.integrity import verify_chain
-from audit.models import AuditEvent
-from audit.selectors import EventFilters, event_for, event_page, filter_events
+from audit.selectors import event_for, event_page, filter_events
 from audit.services import record
 from policies.guards import requires
 
-EXPORT_CHUNK = 2000
-EXPORT_FORMATS = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson"}
-CSV_COLUMNS = (
-    "occurred_at",
-    "action",
-    "result",
-    "actor_type",
-    "actor_id",
-    "actor_label",
-    "target_type",
-    "target_id",
-    "target_label",
-    "ip",
-    "user_agent",
-    "request_id",
-    "data",
-    "event_id",
-    "sequence",
-    "hash",
-)
 _ANY_EVENT = UUID(int=0)
-_FILTER_FIELDS = ("action", "principal", "target", "target_type", "result", "since", "until")
-
-
-def _filters(request: HttpRequest) -> tuple[EventFilterForm, EventFilters, str]:
-    """The bound filter form, the filters it yields (valid fields only) and their query
-    string (without cursors), for links that keep the filters."""
-    params = {k: v for k, v in request.GET.items() if k in _FILTER_FIELDS and v}
-    form = EventFilterForm(params, organization=request.organization)  # type: ignore[attr-defined]
-    form.is_valid()
-    return form, EventFilters.from_cleaned(form.cleaned_data), urlencode(params)
 
 
 @requires("audit:events:list")
 @require_GET
 def event_list(request: HttpRequest, org_id: UUID) -> HttpResponse:
-    form, filters, query = _filters(request)
+    form, filters, query = filters_of(request.GET, request.organization)  # type: ignore[attr-defined]
     page = event_page(
         filter_events(request.organization, filters),  # type: ignore[attr-defined]
         older_than=request.GET.get("older"),
@@ -125,81 +90,14 @@ def event_detail(request: HttpRequest, org_id: UUID, event_id: UUID) -> HttpResp
     return render(request, "audit/event_detail.html", context)
 
 
-class _Echo:
-    """A file-like object for csv.writer that hands back each line instead of storing it."""
-
-    def write(self, value: str) -> str:
-        return value
-
-
-def _csv_safe(value: str) -> str:
-    # Spreadsheets run cells starting with these as formulas: a label is not code.
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
-
-
-def _row(event: AuditEvent) -> dict[str, Any]:
-    return {
-        "occurred_at": event.occurred_at.isoformat(),
-        "action": event.action,
-        "result": event.result,
-        "actor_type": event.actor_type,
-        "actor_id": event.actor_id,
-        "actor_label": event.actor_label,
-        "target_type": event.target_type,
-        "target_id": event.target_id,
-        "target_label": event.target_label,
-        "ip": event.ip or "",
-        "user_agent": event.user_agent,
-        "request_id": event.request_id,
-        "data": event.data,
-        "event_id": str(event.public_id),
-        "sequence": event.sequence,
-        "hash": event.hash,
-    }
-
-
-def _csv_lines(rows: Iterator[AuditEvent]) -> Iterator[str]:
-    writer = csv.writer(_Echo())
-    yield writer.writerow(CSV_COLUMNS)
-    for event in rows:
-        row = _row(event)
-        row["data"] = json.dumps(row["data"], sort_keys=True, cls=DjangoJSONEncoder)
-        yield writer.writerow([_csv_safe(str(row[column])) for column in CSV_COLUMNS])
-
-
-def _json_lines(rows: Iterator[AuditEvent]) -> Iterator[str]:
-    for event in rows:
-        yield json.dumps(_row(event), cls=DjangoJSONEncoder) + "\n"
-
-
 @requires("audit:events:export")
 @require_GET
 def event_export(request: HttpRequest, org_id: UUID, fmt: str) -> HttpResponse:
     """The filtered events, streamed in chunks: memory stays flat for any trail size."""
     if fmt not in EXPORT_FORMATS:
         raise Http404("No such export format.")
-    organization = request.organization  # type: ignore[attr-defined]
-    _, filters, query = _filters(request)
-    with transaction.atomic():
-        exported = record(
-            action=events.AUDIT_EXPORTED,
-            organization=organization,
-            actor=request.user,
-            target_label=fmt.upper() + (f" of {query}" if query else ""),
-            data={"format": fmt, "filters": {k: str(v) for k, v in vars(filters).items() if v}},
-            request=request,
-        )
-    # Only what was recorded before this export: a stable snapshot of a growing trail.
-    rows = filter_events(organization, filters).filter(id__lt=exported.pk)
-    lines = _csv_lines if fmt == "csv" else _json_lines
-    response = StreamingHttpResponse(
-        lines(rows.iterator(chunk_size=EXPORT_CHUNK)), content_type=EXPORT_FORMATS[fmt]
-    )
-    stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
-    name = f"audit-{organization.pk}-{stamp}.{fmt}"
-    response["Content-Disposition"] = f'attachment; filename="{name}"'
-    response["Cache-Control"] = "no-store"
-    return response
+    _, filters, query = filters_of(request.GET, request.organization)  # type: ignore[attr-defined]
+    return export_response(request, filters, query, fmt)
 
 
 @requires("audit:events:list")
@@ -227,7 +125,7 @@ def verify(request: HttpRequest, org_id: UUID) -> HttpResponse:
         )
     if request.htmx:  # type: ignore[attr-defined]
         return render(request, "audit/event_list.html#verification", {"verification": verification})
-    form, filters, query = _filters(request)
+    form, filters, query = filters_of(request.GET, request.organization)  # type: ignore[attr-defined]
     page = event_page(filter_events(organization, filters))
     context = {
         "form": form,

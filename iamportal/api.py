@@ -21,6 +21,7 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import URLPattern, URLResolver, path
 from ninja import NinjaAPI, Swagger
 
+from audit.api import events as audit_events
 from iamportal import api_errors
 from organizations.api import api_keys
 from organizations.api.auth import API_KEY_AUTH
@@ -49,6 +50,7 @@ api = NinjaAPI(
 api_errors.install(api)
 api.add_router("", authorize.router)
 api.add_router("", api_keys.router)
+api.add_router("", audit_events.router)
 
 
 def _declare_api(view: Callable[..., Any]) -> None:
