@@ -50,7 +50,13 @@ api = NinjaAPI(
 api_errors.install(api)
 api.add_router("", authorize.router)
 api.add_router("", api_keys.router)
+for _mine in ("applications", "projects", "security"):
+    api.add_router("", f"organizations.api.{_mine}.router")
 api.add_router("", audit_events.router)
+for _people in ("people", "invitations", "groups"):
+    api.add_router("", f"organizations.api.{_people}.router")
+for _module in ("policies", "rules", "attachments", "guardrails", "tools"):
+    api.add_router("", f"policies.api.{_module}.router")
 
 
 def _declare_api(view: Callable[..., Any]) -> None:

@@ -33,7 +33,7 @@ from django.utils import timezone
 from accounts.models import User
 from audit import events
 from audit.services import record
-from organizations.models import Membership, Organization, Project
+from organizations.models import Application, Membership, Organization, Project
 from policies import authz
 from policies.catalogue import GUARDRAIL_EDIT, ORGANIZATION
 from policies.evaluator import CompiledRule, CompiledRuleSet, Principal, RequestFacts, decide
@@ -123,10 +123,22 @@ def author_of(
 ) -> Author | None:
     """The author of a change in `organization`, or None when `actor` is no member of it.
 
-    In a request the guard's membership and its cached rules (the rules before the change)
-    are used with the request's facts. Without a request (commands, the demo seed) the
+    An application's API key (`request.principal`, iamportal.api) makes the application
+    the author. In a request the guard's membership and its cached rules (the rules before
+    the change) are used with the request's facts. Without a request (commands, the demo seed) the
     membership is read and the facts are a request from nowhere, without MFA.
     """
+    application = getattr(request, "principal", None) if request is not None else None
+    if (
+        isinstance(application, Application)
+        and getattr(request, "api_key", None) is not None
+        and application.organization_id == organization.pk
+    ):
+        # An application's API key: the application is the author, judged by its own rights.
+        principal = authz.principal_of(application)
+        rules = authz.rules_for(application) if principal.is_active else CompiledRuleSet.empty()
+        facts = authz.request_facts(request)  # type: ignore[arg-type]
+        return Author(membership=None, principal=principal, rules=rules, facts=facts)
     membership = getattr(request, "membership", None) if request is not None else None
     if membership is None or membership.organization_id != organization.pk:
         if actor is None or not actor.is_authenticated:

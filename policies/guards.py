@@ -109,9 +109,36 @@ def _api_operation(view: Callable[..., Any], guarded: Callable[..., Any], access
     guarded.__doc__ = f"{doc}\n\n{access}".strip()
 
 
-def api_requires(action: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Guard an API operation with one organization-level catalogue action, decided for
-    the key's bearer (a user or an application) with the request's facts.
+def api_deny(request: HttpRequest, decision: Decision) -> APIAccessDenied:
+    """Audit a denied API operation with the key as the actor; the exception to raise
+    (answered 403 naming the action and the decision's explanation)."""
+    api_key = request.api_key  # type: ignore[attr-defined]
+    record_access_denied(
+        organization=api_key.organization,
+        actor=api_key,
+        permission=decision.action,
+        data={"action": decision.action, "explanation": decision.explanation},
+        request=request,
+    )
+    return APIAccessDenied(decision)
+
+
+def api_operation(view: Callable[..., Any], guarded: Callable[..., Any], action: str) -> None:
+    """Give `guarded` the operation's signature and a description naming `action`."""
+    _api_operation(view, guarded, f"**Required permission:** `{action}`.")
+    guarded.iam_action = action  # type: ignore[attr-defined]
+
+
+def api_requires(
+    action: str, *, project_param: str | None = None
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Guard an API operation with one catalogue action, decided for the key's bearer (a
+    user or an application) with the request's facts.
+
+    Organization-level actions are decided for the organization. For project-level
+    actions, `project_param` names the path parameter holding the project id: the
+    project is found in the key's organization (another's is a 404), set as
+    `request.project`, and the action decided in it (the console's `project_kwarg`).
 
     A denial is audited with the key as the actor and answered 403 naming the action
     and the decision's explanation. The action goes into the operation's description,
@@ -119,27 +146,28 @@ def api_requires(action: str) -> Callable[[Callable[..., Any]], Callable[..., An
     """
     if not catalogue.is_valid_action(action):
         raise ImproperlyConfigured(f"@api_requires names an unknown action {action!r}.")
-    if catalogue.ACTIONS[action].level != catalogue.ORGANIZATION:
-        raise ImproperlyConfigured(f"@api_requires: {action!r} is a project-level action.")
+    if catalogue.ACTIONS[action].level != catalogue.ORGANIZATION and project_param is None:
+        raise ImproperlyConfigured(
+            f"@api_requires: {action!r} is a project-level action: name its project_param."
+        )
 
     def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
         @wraps(view)
         def guarded(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
-            decision = authorize(request, action)
-            if not decision.allowed:
-                api_key = request.api_key  # type: ignore[attr-defined]
-                record_access_denied(
-                    organization=api_key.organization,
-                    actor=api_key,
-                    permission=action,
-                    data={"action": action, "explanation": decision.explanation},
-                    request=request,
+            project = None
+            if project_param is not None:
+                project = project_for(
+                    organization=request.organization,  # type: ignore[attr-defined]
+                    project_id=kwargs[project_param],
                 )
-                raise APIAccessDenied(decision)
+                request.project = project  # type: ignore[attr-defined]
+            decision = authorize(request, action, project_id=project.pk if project else None)
+            if not decision.allowed:
+                raise api_deny(request, decision)
             return view(request, *args, **kwargs)
 
-        _api_operation(view, guarded, f"**Required permission:** `{action}`.")
-        guarded.iam_action = action  # type: ignore[attr-defined]
+        api_operation(view, guarded, action)
+        guarded.iam_project_param = project_param  # type: ignore[attr-defined]
         return guarded
 
     return decorator

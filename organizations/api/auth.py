@@ -11,7 +11,8 @@ from __future__ import annotations
 from django.http import HttpRequest
 from ninja.security import APIKeyHeader, HttpBearer
 
-from iamportal.api_errors import InvalidAPIKey
+from accounts.models import User
+from iamportal.api_errors import APIError, InvalidAPIKey
 from iamportal.request import client_ip
 from organizations.models import APIKey, Membership
 from organizations.services.api_keys import api_key_authenticate_token
@@ -57,3 +58,24 @@ class AuthTokenHeader(APIKeyHeader):
 
 
 API_KEY_AUTH = [BearerToken(), AuthTokenHeader()]
+
+
+def acting_user(request: HttpRequest) -> User | None:
+    """The user a service names as actor: a user key's bearer; None for an application's
+    key (the audit trail records the key itself either way, and the delegation ceiling
+    judges the application, `request.principal`)."""
+    membership = getattr(request, "membership", None)
+    return membership.user if membership is not None else None
+
+
+def acting_membership(request: HttpRequest) -> Membership:
+    """The user key's bearer, for services whose actor is a membership (they check the
+    last-owner and owner-only rules on it). Application keys cannot call them yet."""
+    membership = getattr(request, "membership", None)
+    if membership is None:
+        raise APIError(
+            403,
+            "user_key_required",
+            "This operation acts as a user of the organization: call it with a user's API key.",
+        )
+    return membership

@@ -18,9 +18,10 @@ from typing import Literal
 from django.http import HttpRequest
 from django.utils import timezone
 from ninja import Field, Router, Schema
-from pydantic import AwareDatetime, ConfigDict, field_validator
+from pydantic import AwareDatetime, field_validator
 
 from iamportal.api_errors import APIError, error_responses
+from policies.api.policies import Strict
 from policies.authz import decide_for
 from policies.catalogue import AUTHORIZE_CHECK
 from policies.evaluator import CompiledRule, Decision, Reason, RequestFacts
@@ -36,17 +37,12 @@ USER_AGENT_MAX_LENGTH = 512
 ACTION_MAX_LENGTH = 128
 
 
-class _Strict(Schema):
-    # A misspelt field ("MFA", "project_id") is refused rather than silently ignored.
-    model_config = ConfigDict(extra="forbid")
-
-
-class PrincipalIn(_Strict):
+class PrincipalIn(Strict):
     type: Literal["user", "application"]
     id: uuid.UUID = Field(description="A user's account id, or an application's id.")
 
 
-class ContextIn(_Strict):
+class ContextIn(Strict):
     """What conditions see of the request being decided (`request.*` in CEL)."""
 
     ip: str = Field("", max_length=IP_MAX_LENGTH, description="The client's IP address.")
@@ -67,7 +63,7 @@ class ContextIn(_Strict):
             raise ValueError("not an IPv4 or IPv6 address") from None
 
 
-class QuestionIn(_Strict):
+class QuestionIn(Strict):
     principal: PrincipalIn
     action: str = Field(max_length=ACTION_MAX_LENGTH, examples=["compute:instances:create"])
     project: uuid.UUID | None = Field(
@@ -76,7 +72,7 @@ class QuestionIn(_Strict):
     context: ContextIn = Field(default_factory=ContextIn)
 
 
-class AuthorizeIn(_Strict):
+class AuthorizeIn(Strict):
     questions: list[QuestionIn] = Field(min_length=1, max_length=MAX_QUESTIONS)
 
 

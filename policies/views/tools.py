@@ -31,15 +31,13 @@ from policies.conditions.compiler import (
 from policies.effective import effective_permissions
 from policies.evaluator import (
     CompiledRule,
-    CompiledRuleSet,
-    Principal,
     decide,
     describe_scope,
 )
 from policies.forms.rules import ConditionForm, ConditionTestForm
 from policies.forms.tools import DATETIME_LOCAL, SimulatorForm
 from policies.guards import requires
-from policies.selectors.rules import compile_rules_for
+from policies.selectors.tools import rules_of as _rules_of
 
 
 def _evaluate(
@@ -136,13 +134,6 @@ def _project_names(organization: Organization) -> dict[str, str]:
 
 def _rows(rules: Iterable[CompiledRule], project_names: Mapping[str, str]) -> list[RuleRow]:
     return [RuleRow(rule, describe_scope(rule.scope, project_names)) for rule in rules]
-
-
-def _rules_of(subject: Membership | Application, principal: Principal) -> CompiledRuleSet:
-    # Owners and inactive principals are decided before any rule is read.
-    if principal.is_owner or not principal.is_active:
-        return CompiledRuleSet.empty()
-    return compile_rules_for(subject)
 
 
 # ------------------------------------------------------------------------- catalogue
