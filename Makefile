@@ -18,6 +18,7 @@ $(VENV)/.installed: requirements.txt
 
 migrate: install
 	$(PY) manage.py migrate --noinput
+	$(PY) manage.py createcachetable
 
 seed: migrate
 	$(PY) manage.py seed_demo
@@ -53,9 +54,11 @@ test-browser: install
 	env -u DATABASE_URL $(PYTEST) -m browser -q
 
 # Each bench file runs on its own and ends with its `BENCH ...` line; the audit trail's
-# needs PostgreSQL (DATABASE_URL when it names one, else a throwaway local cluster).
+# and the API's need PostgreSQL (DATABASE_URL when it names one, else a throwaway local
+# cluster). bench_api.py serves the API with gunicorn on its own `test_` database.
 BENCH_RUN = $(PYTEST) benchmarks/bench_evaluator.py --benchmark-only -q \
-	&& $(PYTEST) benchmarks/bench_audit.py --benchmark-only -q
+	&& $(PYTEST) benchmarks/bench_audit.py --benchmark-only -q \
+	&& $(PY) benchmarks/bench_api.py
 bench: install
 	@if echo "$$DATABASE_URL" | grep -q '^postgres'; then \
 		sh -c '$(BENCH_RUN)'; \

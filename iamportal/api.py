@@ -22,7 +22,7 @@ from django.urls import URLPattern, URLResolver, path
 from ninja import NinjaAPI, Swagger
 
 from audit.api import events as audit_events
-from iamportal import api_errors
+from iamportal import api_errors, api_ratelimit
 from organizations.api import api_keys
 from organizations.api.auth import API_KEY_AUTH
 from policies.api import authorize
@@ -48,6 +48,7 @@ api = NinjaAPI(
     docs=Swagger(settings={"persistAuthorization": False}),
 )
 api_errors.install(api)
+api_ratelimit.install(api)
 api.add_router("", authorize.router)
 api.add_router("", api_keys.router)
 for _mine in ("applications", "projects", "security"):
@@ -69,6 +70,8 @@ def _declared(patterns: list[URLPattern | URLResolver]) -> list[URLPattern | URL
         if isinstance(entry, URLResolver):
             _declared(entry.url_patterns)
         else:
+            # Every URL, the docs and schema included, behind the per-address rate limit.
+            entry.callback = api_ratelimit.limited(api, entry.callback)
             _declare_api(entry.callback)
     return patterns
 
@@ -86,5 +89,5 @@ def urls() -> tuple[list[URLPattern | URLResolver], str]:
     """For `path("api/v1/", include(urls(), namespace="api"))`."""
     patterns, app_name, _namespace = api.urls
     patterns = _declared(list(patterns))
-    patterns.append(path("<path:rest>", not_found, name="not-found"))
+    patterns.append(path("<path:rest>", api_ratelimit.limited(api, not_found), name="not-found"))
     return patterns, app_name

@@ -95,6 +95,34 @@ def _validation_details(errors: list[dict[str, Any]]) -> dict[str, Any]:
     return details
 
 
+_ERROR_CONTENT = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}}
+
+
+def _document(responses: dict[Any, Any], status: int, description: str) -> None:
+    if status not in responses and str(status) not in responses:
+        responses[status] = {"description": description, "content": _ERROR_CONTENT}
+
+
+def _document_request_validation(api: NinjaAPI) -> None:
+    """Whether or not an operation declared them, the schema says what any can answer: 422
+    when it takes parameters or a body that do not match its schema, 400 when its body
+    is not JSON at all (ninja's "Cannot parse request body")."""
+    build = api.get_openapi_schema
+
+    def get_openapi_schema(*args: Any, **kwargs: Any) -> Any:
+        schema = build(*args, **kwargs)
+        for item in schema["paths"].values():
+            for operation in item.values():
+                responses = operation["responses"]
+                if operation.get("requestBody"):
+                    _document(responses, 400, "Bad Request")
+                if operation.get("parameters") or operation.get("requestBody"):
+                    _document(responses, 422, "Unprocessable Entity")
+        return schema
+
+    api.get_openapi_schema = get_openapi_schema  # type: ignore[method-assign]
+
+
 def install(api: NinjaAPI) -> None:
     """Register the handlers that turn refusals into the one error shape."""
 
@@ -175,6 +203,7 @@ def install(api: NinjaAPI) -> None:
         return error_response(api, request, status, _CODES.get(status, "error"), str(exc))
 
     api.add_exception_handler(NinjaValidationError, on_request_invalid)
+    _document_request_validation(api)
     api.add_exception_handler(DjangoValidationError, on_service_invalid)
     api.add_exception_handler(DelegationRefused, on_delegation_refused)
     api.add_exception_handler(APIAccessDenied, on_access_denied)

@@ -168,6 +168,20 @@ SIGNUP_ENABLED = env_bool("IAMPORTAL_SIGNUP_ENABLED", default=True)
 IAMPORTAL_BASE_URL = env_str("IAMPORTAL_BASE_URL", "http://127.0.0.1:8000")
 # Events with no organization (failed sign-ins of unknown emails) are purged after this.
 AUDIT_UNSCOPED_RETENTION_DAYS = env_int("IAMPORTAL_AUDIT_UNSCOPED_RETENTION_DAYS", 90)
+# The API's rate limits, requests a minute (0 turns one off): per API key, and per source
+# address before authentication (iamportal.api_ratelimit).
+API_RATE_PER_KEY = env_int("IAMPORTAL_API_RATE_PER_KEY", 600, minimum=0)
+API_RATE_PER_IP = env_int("IAMPORTAL_API_RATE_PER_IP", 1200, minimum=0)
+# `default` is each process' own (short-lived windows, compiled rules); `ratelimit` is
+# shared by every process through the database (`manage.py createcachetable` makes it).
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "ratelimit": {
+        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+        "LOCATION": "iamportal_ratelimit",
+        "OPTIONS": {"MAX_ENTRIES": 100_000},
+    },
+}
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

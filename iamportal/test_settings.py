@@ -5,3 +5,6 @@ from iamportal.settings import *  # noqa: F403
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"  # noqa: F405
+# The API's rate limits are off for the suite (their extra queries would change the query
+# counts that tests assert); tests/api/test_rate_limits.py turns them on.
+API_RATE_PER_KEY = API_RATE_PER_IP = 0

@@ -113,7 +113,7 @@ class APIKeyIn(Schema):
         description="Yourself when absent. Nobody creates a key for another person; an "
         "application's key is created by a person (a user's key).",
     )
-    description: str = Field("", max_length=1000)
+    description: str = Field("", max_length=APIKey._meta.get_field("description").max_length)
     expires_on: datetime.date | None = Field(
         None, description="The key stops working at 00:00 UTC that day; never when absent."
     )

@@ -37,14 +37,18 @@ class ApplicationPage(Schema):
     next: str | None = Field(description="Cursor of the next page; null on the last one.")
 
 
+_NAME_MAX = Application._meta.get_field("name").max_length
+_DESCRIPTION_MAX = Application._meta.get_field("description").max_length
+
+
 class ApplicationIn(Schema):
-    name: str = Field(max_length=200)
-    description: str = Field("", max_length=2000)
+    name: str = Field(max_length=_NAME_MAX)
+    description: str = Field("", max_length=_DESCRIPTION_MAX)
 
 
 class ApplicationPatch(Schema):
-    name: str | None = Field(None, max_length=200)
-    description: str | None = Field(None, max_length=2000)
+    name: str | None = Field(None, max_length=_NAME_MAX)
+    description: str | None = Field(None, max_length=_DESCRIPTION_MAX)
 
 
 class ApplicationDeleteIn(Schema):

@@ -13,6 +13,7 @@ from ninja.security import APIKeyHeader, HttpBearer
 
 from accounts.models import User
 from iamportal.api_errors import APIError, InvalidAPIKey
+from iamportal.api_ratelimit import check_key
 from iamportal.request import client_ip
 from organizations.models import APIKey, Membership
 from organizations.services.api_keys import api_key_authenticate_token
@@ -25,12 +26,14 @@ _TOKEN_MAX_LENGTH = 256
 def authenticate_token(request: HttpRequest, token: str) -> APIKey:
     """The live key `token` opens, set on the request for the guards and the audit trail
     (`request.api_key`, `request.organization`, `request.principal` and, for a user's key,
-    `request.membership`); raises `InvalidAPIKey` (401) otherwise."""
+    `request.membership`); raises `InvalidAPIKey` (401) otherwise, `RateLimited` (429) when
+    the key is over its rate limit."""
     api_key = None
     if len(token) <= _TOKEN_MAX_LENGTH:
         api_key = api_key_authenticate_token(token=token, ip=client_ip(request))
     if api_key is None:
         raise InvalidAPIKey
+    check_key(api_key)  # over its limit: 429 (`RateLimited`), the operation does not run
     principal = bearer_of(api_key)
     request.api_key = api_key  # type: ignore[attr-defined]
     request.organization = api_key.organization  # type: ignore[attr-defined]

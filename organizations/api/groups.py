@@ -74,7 +74,7 @@ class ApplicationRef(Schema):
     name: str
 
 
-class ApplicationPage(Schema):
+class GroupApplicationPage(Schema):
     items: list[ApplicationRef]
     next: str | None
 
@@ -175,17 +175,19 @@ def groups_members(
 
 @router.get(
     "/groups/{group_id}/applications",
-    response={200: ApplicationPage, **error_responses(400, 401, 403, 404)},
+    response={200: GroupApplicationPage, **error_responses(400, 401, 403, 404)},
     operation_id="groups_applications",
 )
 @api_requires("iam:groups:read")
 def groups_applications(
     request: HttpRequest, group_id: uuid.UUID, paging: Query[PageQuery]
-) -> ApplicationPage:
+) -> GroupApplicationPage:
     """The group's applications, by name."""
     applications = _group(request, group_id).applications.annotate(sort_name=Lower("name"))
     rows, cursor = page_of(applications, paging, key="sort_name")
-    return ApplicationPage(items=[ApplicationRef(id=a.pk, name=a.name) for a in rows], next=cursor)
+    return GroupApplicationPage(
+        items=[ApplicationRef(id=a.pk, name=a.name) for a in rows], next=cursor
+    )
 
 
 @router.patch(

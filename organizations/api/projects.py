@@ -22,6 +22,7 @@ from policies.guards import api_requires
 router = Router(tags=["Projects"])
 
 READ = "projects:projects:read"
+_NAME_MAX = Project._meta.get_field("name").max_length
 _DESCRIPTION_MAX = Project._meta.get_field("description").max_length
 
 
@@ -40,12 +41,12 @@ class ProjectPage(Schema):
 
 
 class ProjectIn(Schema):
-    name: str = Field(max_length=200)
+    name: str = Field(max_length=_NAME_MAX)
     description: str = Field("", max_length=_DESCRIPTION_MAX)
 
 
 class ProjectPatch(Schema):
-    name: str | None = Field(None, max_length=200)
+    name: str | None = Field(None, max_length=_NAME_MAX)
     description: str | None = Field(None, max_length=_DESCRIPTION_MAX)
 
 

@@ -76,7 +76,7 @@ class AuthorizeIn(Strict):
     questions: list[QuestionIn] = Field(min_length=1, max_length=MAX_QUESTIONS)
 
 
-class RuleOut(Schema):
+class MatchedRuleOut(Schema):
     policy_id: str
     policy_name: str
     rule_index: int = Field(description="1-based position of the rule in its policy.")
@@ -89,16 +89,16 @@ class DecisionOut(Schema):
     allowed: bool
     reason: Reason
     explanation: str
-    deciding_rule: RuleOut | None
-    matched_rules: list[RuleOut]
+    deciding_rule: MatchedRuleOut | None
+    matched_rules: list[MatchedRuleOut]
 
 
 class AuthorizeOut(Schema):
     decisions: list[DecisionOut] = Field(description="One per question, in the same order.")
 
 
-def _rule_out(rule: CompiledRule) -> RuleOut:
-    return RuleOut(
+def _rule_out(rule: CompiledRule) -> MatchedRuleOut:
+    return MatchedRuleOut(
         policy_id=rule.policy_id,
         policy_name=rule.policy_name,
         rule_index=rule.rule_index,

@@ -145,3 +145,11 @@ def test_outsider_gets_404_for_this_organizations_key(org: Org) -> None:
     key_id = API(key_token(org.tech, org.tech)).get("/me").json()["api_key"]["id"]
     assert call(persona_api(org, "outsider"), "DELETE", f"/api-keys/{key_id}").status_code == 404
     assert APIKey.objects.filter(pk=key_id).exists()
+
+
+def test_a_description_longer_than_its_column_is_422(org: Org) -> None:
+    """The description's limit is the model's 200 characters, not 1000 (a 500 on
+    PostgreSQL)."""
+    api = API(key_token(org.owner, org.owner))
+    assert api.post("/api-keys", {"description": "d" * 201}).status_code == 422
+    assert api.post("/api-keys", {"description": "d" * 200}).status_code == 201

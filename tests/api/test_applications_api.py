@@ -114,3 +114,13 @@ def test_role_matrix(org: Org, who: str, method: str, path: str, body: Any, acti
     else:
         assert response.status_code == 403
         assert response.json()["error"]["details"]["permission"] == action
+
+
+def test_fields_longer_than_their_columns_are_422(org: Org) -> None:
+    """The schema's limits are the model's (name 64, description 1000), not 200 and 2000."""
+    api = API(key_token(org.owner, org.owner))
+    assert api.post("/applications", {"name": "a" * 65}).status_code == 422
+    assert api.post("/applications", {"name": "a", "description": "d" * 1001}).status_code == 422
+    app = ApplicationFactory(organization=org.organization)
+    assert call(api, "PATCH", f"/applications/{app.pk}", {"name": "a" * 65}).status_code == 422
+    assert api.post("/applications", {"name": "a" * 64}).status_code == 201

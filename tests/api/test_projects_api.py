@@ -122,3 +122,13 @@ def test_role_matrix(org: Org, who: str, method: str, path: str, body: Any, acti
     else:
         assert response.status_code == 403
         assert response.json()["error"]["details"]["permission"] == action
+
+
+def test_a_name_longer_than_the_column_is_422_not_a_database_error(org: Org) -> None:
+    """Found by schemathesis on PostgreSQL: a 200-character name passed the schema and
+    overflowed the 64-character column (500)."""
+    api = API(key_token(org.owner, org.owner))
+    assert api.post("/projects", {"name": "p" * 65}).status_code == 422
+    web = ProjectFactory(organization=org.organization)
+    assert call(api, "PATCH", f"/projects/{web.pk}", {"name": "p" * 65}).status_code == 422
+    assert api.post("/projects", {"name": "p" * 64}).status_code == 201

@@ -1,0 +1,125 @@
+"""The API's rate limits: per key and per source address, in one shared store, 429 with
+`Retry-After`. The suite runs with the limits off (iamportal/test_settings.py); each test
+here turns on the ones it checks."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from django.core.cache import CacheHandler, caches
+from django.core.cache.backends.db import DatabaseCache
+from django.db import connection
+
+from iamportal import api_ratelimit
+from organizations.models import Group
+from tests.api.conftest import API, key_token
+from tests.conftest import Org
+
+NOW = 1_000_000_000.0  # 40 s into its minute (999_999_960 is a multiple of 60)
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The limiter's clock, frozen at `clock[0]`; tests move it."""
+    now = [NOW]
+    monkeypatch.setattr(api_ratelimit, "_now", lambda: now[0])
+    return now
+
+
+def assert_limited(response: Any, scope: str, limit: int) -> None:
+    assert response.status_code == 429, response.content
+    error = response.json()["error"]
+    assert error["code"] == "rate_limited"
+    assert error["details"] == {"scope": scope, "limit": limit, "window_seconds": 60}
+    assert 1 <= int(response["Retry-After"]) <= 60
+
+
+def test_a_key_over_its_limit_is_429_and_another_key_is_not(
+    org: Org, settings: Any, clock: list[float]
+) -> None:
+    settings.API_RATE_PER_KEY = 3
+    api, other = API(key_token(org.owner, org.owner)), API(key_token(org.tech, org.tech))
+    assert [api.get("/me").status_code for _ in range(3)] == [200, 200, 200]
+    limited = api.get("/me")
+    assert_limited(limited, "key", 3)
+    # 1_000_000_000 s is 40 s into its minute: the next window begins in 20 s.
+    assert limited["Retry-After"] == "20"
+    assert other.get("/me").status_code == 200  # same address, its own key count
+
+
+def test_a_limited_operation_does_not_run(org: Org, settings: Any, clock: list[float]) -> None:
+    settings.API_RATE_PER_KEY = 1
+    api = API(key_token(org.owner, org.owner))
+    assert api.get("/me").status_code == 200
+    assert_limited(api.post("/groups", {"name": "ops"}), "key", 1)
+    assert not Group.objects.filter(name="ops").exists()
+
+
+def test_the_address_limit_spans_keys_and_applies_before_authentication(
+    org: Org, settings: Any, clock: list[float]
+) -> None:
+    settings.API_RATE_PER_IP = 4
+    owner, tech = API(key_token(org.owner, org.owner)), API(key_token(org.tech, org.tech))
+    here = {"REMOTE_ADDR": "198.51.100.7"}
+    assert owner.get("/me", meta=here).status_code == 200
+    assert tech.get("/me", meta=here).status_code == 200
+    assert API("IAMKnope.bad").get("/me", meta=here).status_code == 401  # a bad key counts
+    assert API().get("/me", meta=here).status_code == 401  # so does no key at all
+    assert_limited(owner.get("/me", meta=here), "ip", 4)
+    assert_limited(API("IAMKnope.bad").get("/me", meta=here), "ip", 4)
+    assert_limited(API().get("/no-such-path", meta=here), "ip", 4)
+    # Another address is counted on its own.
+    assert owner.get("/me", meta={"REMOTE_ADDR": "198.51.100.8"}).status_code == 200
+
+
+def test_the_count_starts_again_in_the_next_window(
+    org: Org, settings: Any, clock: list[float]
+) -> None:
+    settings.API_RATE_PER_KEY = 2
+    api = API(key_token(org.owner, org.owner))
+    assert [api.get("/me").status_code for _ in range(3)] == [200, 200, 429]
+    clock[0] += 19
+    assert api.get("/me")["Retry-After"] == "1"
+    clock[0] += 1  # the next minute
+    assert [api.get("/me").status_code for _ in range(3)] == [200, 200, 429]
+
+
+def test_zero_turns_a_limit_off(org: Org, settings: Any) -> None:
+    settings.API_RATE_PER_KEY = settings.API_RATE_PER_IP = 0
+    api = API(key_token(org.owner, org.owner))
+    assert {api.get("/me").status_code for _ in range(5)} == {200}
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT COUNT(*) FROM iamportal_ratelimit")
+        assert cursor.fetchone()[0] == 0
+
+
+def test_the_counts_are_shared_through_the_database(
+    org: Org, settings: Any, clock: list[float]
+) -> None:
+    """Two clients (as two workers would serve them) spend one count, and the count is in
+    the database's cache table, where a freshly built cache (another process') reads it."""
+    settings.API_RATE_PER_KEY = 4
+    token = key_token(org.owner, org.owner)
+    first, second = API(token), API(token)
+    assert first.get("/me").status_code == second.get("/me").status_code == 200
+    assert first.get("/me").status_code == second.get("/me").status_code == 200
+    assert_limited(second.get("/me"), "key", 4)
+
+    assert isinstance(caches["ratelimit"], DatabaseCache)
+    another_process = CacheHandler()["ratelimit"]
+    window = int(NOW // 60)
+    refused = json.loads(first.get("/me").content)  # refused, and still counted
+    assert refused["error"]["code"] == "rate_limited"
+    buckets = [
+        key for key in _cache_keys() if key.startswith(":1:api:key:") and key.endswith(f":{window}")
+    ]
+    assert len(buckets) == 1
+    assert another_process.get(buckets[0].removeprefix(":1:")) == 6
+
+
+def _cache_keys() -> list[str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT cache_key FROM iamportal_ratelimit")
+        return [row[0] for row in cursor.fetchall()]
