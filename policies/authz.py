@@ -106,19 +106,39 @@ def decide_for(
     )
 
 
+def subject_of(request: HttpRequest) -> Membership | Application | None:
+    """Who the request acts as: an API key's bearer (`request.principal`), else the
+    guard's membership; None outside an organization."""
+    return getattr(request, "principal", None) or getattr(request, "membership", None)
+
+
 def authorize(request: HttpRequest, action: str, project_id: object = None) -> Decision:
     """Decide `action` for the request's membership (or, in the API, the key's bearer,
     `request.principal`); decisions are memoised per request."""
     memo: dict[tuple[str, str], Decision] = request.__dict__.setdefault("_iam_decisions", {})
     memo_key = (action, str(project_id or ""))
     if memo_key not in memo:
-        subject = getattr(request, "principal", None) or request.membership  # type: ignore[attr-defined]
+        subject = subject_of(request)
+        assert subject is not None, "authorize() needs a guarded request"
         memo[memo_key] = decide_for(subject, action, project_id, request_facts(request))
     return memo[memo_key]
 
 
+def authorize_on_key(request: HttpRequest, api_key: APIKey, action: str) -> Decision | None:
+    """`action` on one API key: None when allowed; else the denial. A key's own bearer
+    passes when the only reason to refuse would be that no policy grants `action`."""
+    decision = authorize(request, action)
+    subject = subject_of(request)
+    is_bearer = (
+        isinstance(subject, Membership) and api_key.bearer_membership_id == subject.pk
+    ) or (isinstance(subject, Application) and api_key.bearer_application_id == subject.pk)
+    if decision.allowed or (is_bearer and decision.reason == "implicit_deny"):
+        return None
+    return decision
+
+
 def can(request: HttpRequest, action: str, project_id: object = None) -> bool:
-    if getattr(request, "membership", None) is None:
+    if subject_of(request) is None:
         return False
     return authorize(request, action, project_id).allowed
 

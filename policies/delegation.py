@@ -36,7 +36,7 @@ from audit.services import record
 from organizations.models import Application, Membership, Organization, Project
 from policies import authz
 from policies.catalogue import GUARDRAIL_EDIT, ORGANIZATION
-from policies.evaluator import CompiledRule, CompiledRuleSet, Principal, RequestFacts, decide
+from policies.evaluator import CompiledRule, RequestFacts
 from policies.interruptions import back_url, interruption
 
 ALL_PROJECTS = "all_projects"
@@ -110,12 +110,20 @@ def widening(before: Iterable[CompiledRule], after: Iterable[CompiledRule]) -> l
 
 @dataclass(frozen=True, slots=True)
 class Author:
-    """Who makes a change, as the evaluator sees them for their current request."""
+    """Who makes a change (a membership, or an application through its API key), and the
+    facts of their current request."""
 
-    membership: Membership | None
-    principal: Principal
-    rules: CompiledRuleSet
+    subject: Membership | Application
     facts: RequestFacts
+
+    @property
+    def is_owner(self) -> bool:
+        principal = authz.principal_of(self.subject)
+        return principal.is_owner and principal.is_active
+
+    def may(self, action: str, project_id: str | None = None) -> bool:
+        """Decided with the author's rules as they stand before the change (cached)."""
+        return authz.decide_for(self.subject, action, project_id, self.facts).allowed
 
 
 def author_of(
@@ -123,44 +131,27 @@ def author_of(
 ) -> Author | None:
     """The author of a change in `organization`, or None when `actor` is no member of it.
 
-    An application's API key (`request.principal`, iamportal.api) makes the application
-    the author. In a request the guard's membership and its cached rules (the rules before
-    the change) are used with the request's facts. Without a request (commands, the demo seed) the
-    membership is read and the facts are a request from nowhere, without MFA.
+    In a request, its principal (the guard's membership, or an API key's bearer: an
+    application key's changes are judged by the application's own rights) with the
+    request's facts. Without a request (commands, the demo seed) the actor's membership is
+    read and the facts are a request from nowhere, without MFA.
     """
-    application = getattr(request, "principal", None) if request is not None else None
-    if (
-        isinstance(application, Application)
-        and getattr(request, "api_key", None) is not None
-        and application.organization_id == organization.pk
-    ):
-        # An application's API key: the application is the author, judged by its own rights.
-        principal = authz.principal_of(application)
-        rules = authz.rules_for(application) if principal.is_active else CompiledRuleSet.empty()
-        facts = authz.request_facts(request)  # type: ignore[arg-type]
-        return Author(membership=None, principal=principal, rules=rules, facts=facts)
-    membership = getattr(request, "membership", None) if request is not None else None
-    if membership is None or membership.organization_id != organization.pk:
+    subject = authz.subject_of(request) if request is not None else None
+    if subject is None or subject.organization_id != organization.pk:
         if actor is None or not actor.is_authenticated:
             return None
-        membership = (
+        subject = (
             Membership.objects.select_related("user", "organization")
             .filter(organization=organization, user=actor)
             .first()
         )
-        if membership is None:
+        if subject is None:
             return None
-    principal = authz.principal_of(membership)
     if request is not None:
         facts = authz.request_facts(request)
     else:
         facts = RequestFacts(ip="", user_agent="", time=timezone.now(), mfa=False)
-    rules = (
-        authz.rules_for(membership)
-        if principal.is_active and not principal.is_owner
-        else CompiledRuleSet.empty()
-    )
-    return Author(membership=membership, principal=principal, rules=rules, facts=facts)
+    return Author(subject=subject, facts=facts)
 
 
 class DelegationRefused(ValidationError):
@@ -210,21 +201,11 @@ def require_within_rights(
     if not grants:
         return
     author = author_of(organization=organization, actor=actor, request=request)
-    if author is not None and author.principal.is_owner and author.principal.is_active:
+    if author is not None and author.is_owner:
         return
     exceeding = grants
     if author is not None:
-        exceeding = [
-            grant
-            for grant in grants
-            if not decide(
-                principal=author.principal,
-                rules=author.rules,
-                action=grant.action,
-                project_id=grant.project_id,
-                request=author.facts,
-            ).allowed
-        ]
+        exceeding = [grant for grant in grants if not author.may(grant.action, grant.project_id)]
     if not exceeding:
         return
     words = describe(exceeding, organization)
@@ -249,18 +230,7 @@ def require_guardrail_editor(
     """Refuse a change to the guardrails unless its author is an owner or holds
     `GUARDRAIL_EDIT` by name: the guardrails bind everyone else, IAM managers included."""
     author = author_of(organization=organization, actor=actor, request=request)
-    if author is not None and author.principal.is_owner and author.principal.is_active:
-        return
-    if (
-        author is not None
-        and decide(
-            principal=author.principal,
-            rules=author.rules,
-            action=GUARDRAIL_EDIT,
-            project_id=None,
-            request=author.facts,
-        ).allowed
-    ):
+    if author is not None and (author.is_owner or author.may(GUARDRAIL_EDIT)):
         return
     message = (
         "Only owners, and people granted iam:guardrails:update by name, change the guardrails: "

@@ -19,7 +19,7 @@ from organizations.models import APIKey, Membership
 from organizations.selectors import api_keys as api_key_selectors
 from organizations.selectors.projects import project_for
 from organizations.services import api_keys as api_key_services
-from policies.authz import authorize, principal_of
+from policies.authz import authorize_on_key, principal_of
 from policies.guards import api_any_key, api_deny, api_operation, api_requires
 from policies.selectors.authorize import principals_named
 
@@ -209,9 +209,8 @@ def api_keys_create(request: HttpRequest, payload: APIKeyIn) -> Status:
 
 
 def _bearer_or_requires(action: str) -> Any:
-    """The console's rule for one key (organizations.views.api_keys.bearer_or_requires):
-    its bearer, or `action`. The bearer passes when the only reason to refuse would be
-    that no policy grants `action` (implicit deny)."""
+    """The console's rule for one key (`policies.authz.authorize_on_key`): its bearer, or
+    `action`."""
 
     def decorator(view: Any) -> Any:
         @wraps(view)
@@ -220,15 +219,8 @@ def _bearer_or_requires(action: str) -> Any:
                 organization=request.organization,  # type: ignore[attr-defined]
                 api_key_id=api_key_id,
             )
-            principal = request.principal  # type: ignore[attr-defined]
-            is_bearer = (
-                api_key.bearer_membership_id == principal.pk
-                if isinstance(principal, Membership)
-                else api_key.bearer_application_id == principal.pk
-            )
-            decision = authorize(request, action)
-            if not decision.allowed and not (is_bearer and decision.reason == "implicit_deny"):
-                raise api_deny(request, decision)
+            if (denied := authorize_on_key(request, api_key, action)) is not None:
+                raise api_deny(request, denied)
             request.target_api_key = api_key  # type: ignore[attr-defined]
             return view(request, *args, api_key_id=api_key_id, **kwargs)
 

@@ -11,9 +11,9 @@ from django.db.models.functions import Lower
 from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema, Status
 
-from accounts.models import User
 from iamportal.api_errors import error_responses
 from iamportal.api_paging import PageQuery, page_of
+from organizations.api.auth import acting_user
 from organizations.models import Group
 from organizations.selectors import groups as group_selectors
 from organizations.selectors import people as people_selectors
@@ -79,13 +79,6 @@ class GroupApplicationPage(Schema):
     next: str | None
 
 
-def _actor(request: HttpRequest) -> User | None:
-    """The actor the services name: a user key's user. An application key has none; the
-    delegation ceiling then judges the application by its own rights (author_of)."""
-    membership = getattr(request, "membership", None)
-    return membership.user if membership is not None else None
-
-
 def _group(request: HttpRequest, group_id: uuid.UUID) -> Group:
     return group_selectors.group_for(
         organization=request.organization,  # type: ignore[attr-defined]
@@ -127,7 +120,7 @@ def groups_create(request: HttpRequest, payload: GroupIn) -> Status:
     """A new, empty group; names are unique in the organization."""
     group = group_services.group_create(
         organization=request.organization,  # type: ignore[attr-defined]
-        actor=_actor(request),  # type: ignore[arg-type]
+        actor=acting_user(request),  # type: ignore[arg-type]
         name=payload.name,
         description=payload.description,
         request=request,
@@ -201,7 +194,7 @@ def groups_update(request: HttpRequest, group_id: uuid.UUID, payload: GroupPatch
     group = _group(request, group_id)
     group_services.group_update(
         group=group,
-        actor=_actor(request),  # type: ignore[arg-type]
+        actor=acting_user(request),  # type: ignore[arg-type]
         name=payload.name if payload.name is not None else group.name,
         description=payload.description if payload.description is not None else group.description,
         request=request,
@@ -219,7 +212,7 @@ def groups_delete(request: HttpRequest, group_id: uuid.UUID) -> Status:
     """Delete a group: its users and applications lose its policies at once."""
     group_services.group_delete(
         group=_group(request, group_id),
-        actor=_actor(request),  # type: ignore[arg-type]
+        actor=acting_user(request),  # type: ignore[arg-type]
         request=request,
     )
     return Status(204, None)
@@ -246,7 +239,7 @@ def groups_add_user(
             organization=request.organization,  # type: ignore[attr-defined]
             membership_id=membership_id,
         ),
-        actor=_actor(request),  # type: ignore[arg-type]
+        actor=acting_user(request),  # type: ignore[arg-type]
         request=request,
     )
     return _group_out(request, group.pk)
@@ -270,7 +263,7 @@ def groups_remove_user(
             organization=request.organization,  # type: ignore[attr-defined]
             membership_id=membership_id,
         ),
-        actor=_actor(request),  # type: ignore[arg-type]
+        actor=acting_user(request),  # type: ignore[arg-type]
         request=request,
     )
     return _group_out(request, group.pk)
@@ -293,7 +286,7 @@ def groups_add_application(
             organization=request.organization,  # type: ignore[attr-defined]
             application_id=application_id,
         ),
-        actor=_actor(request),  # type: ignore[arg-type]
+        actor=acting_user(request),  # type: ignore[arg-type]
         request=request,
     )
     return _group_out(request, group.pk)
@@ -316,7 +309,7 @@ def groups_remove_application(
             organization=request.organization,  # type: ignore[attr-defined]
             application_id=application_id,
         ),
-        actor=_actor(request),  # type: ignore[arg-type]
+        actor=acting_user(request),  # type: ignore[arg-type]
         request=request,
     )
     return _group_out(request, group.pk)

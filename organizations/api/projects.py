@@ -13,10 +13,9 @@ from ninja import Field, Query, Router, Schema, Status
 from iamportal.api_errors import error_responses
 from iamportal.api_paging import PageQuery, page_of
 from organizations.api.auth import acting_user
-from organizations.models import Membership, Project
+from organizations.models import Project
 from organizations.selectors import projects as project_selectors
 from organizations.services import projects as project_services
-from policies.authz import authorize
 from policies.guards import api_requires
 
 router = Router(tags=["Projects"])
@@ -61,19 +60,6 @@ def _out(project: Project) -> ProjectOut:
     return ProjectOut.from_orm(project)
 
 
-def _readable(request: HttpRequest) -> object:
-    """The projects the key's bearer may read. For a user's key, the console's selector
-    (constant queries); it reads `request.membership`, so for an application's key each
-    project is decided by the evaluator with the application's rules (compiled once)."""
-    if isinstance(request.principal, Membership):  # type: ignore[attr-defined]
-        return project_selectors.projects_allowing(request, [READ])
-    projects = project_selectors.projects_of(request.organization)  # type: ignore[attr-defined]
-    allowed = [
-        pk for pk in projects.values_list("pk", flat=True) if authorize(request, READ, pk).allowed
-    ]
-    return projects.filter(pk__in=allowed)
-
-
 @router.get(
     "/projects",
     response={200: ProjectPage, **error_responses(400, 401, 403, 422)},
@@ -83,7 +69,7 @@ def _readable(request: HttpRequest) -> object:
 def projects_list(request: HttpRequest, page: Query[PageQuery]) -> ProjectPage:
     """The projects the key's bearer may read (`projects:projects:read` in each), oldest
     first."""
-    items, following = page_of(_readable(request), page)  # type: ignore[arg-type]
+    items, following = page_of(project_selectors.projects_allowing(request, [READ]), page)
     return ProjectPage(items=[_out(p) for p in items], next=following)
 
 

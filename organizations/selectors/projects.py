@@ -19,7 +19,7 @@ from django.http import HttpRequest
 
 from organizations.models import Organization, Project
 from organizations.selectors.organizations import in_organization
-from policies.authz import can, principal_of, rules_for
+from policies.authz import can, principal_of, rules_for, subject_of
 from policies.catalogue import ACTIONS, PROJECT, Action
 from policies.evaluator import CompiledRuleSet
 
@@ -33,13 +33,13 @@ def project_for(*, organization: Organization, project_id: object) -> Project:
 
 
 def member_rules(request: HttpRequest) -> CompiledRuleSet:
-    """The request member's compiled rules; empty for owners and inactive members, whom
-    the evaluator decides without rules."""
-    membership = request.membership  # type: ignore[attr-defined]
-    principal = principal_of(membership)
+    """The compiled rules of whom the request acts as (a member, or an API key's bearer);
+    empty for owners and inactive principals, whom the evaluator decides without rules."""
+    subject = subject_of(request)
+    principal = principal_of(subject)  # type: ignore[arg-type]
     if principal.is_owner or not principal.is_active:
         return CompiledRuleSet.empty()
-    return rules_for(membership)
+    return rules_for(subject)  # type: ignore[arg-type]
 
 
 def projects_allowing(request: HttpRequest, actions: Iterable[str]) -> QuerySet[Project]:

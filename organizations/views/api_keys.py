@@ -25,7 +25,7 @@ from organizations.selectors import applications as application_selectors
 from organizations.selectors.organizations import membership_for
 from organizations.selectors.projects import projects_of
 from organizations.services import api_keys as api_key_services
-from policies.authz import authorize, deny_response
+from policies.authz import authorize_on_key, deny_response
 from policies.guards import requires
 
 View = Callable[..., HttpResponse]
@@ -54,10 +54,8 @@ def bearer_or_requires(action: str) -> Callable[[View], View]:
             api_key = api_key_selectors.api_key_for(
                 organization=membership.organization, api_key_id=api_key_id
             )
-            decision = authorize(request, action)
-            is_bearer = api_key.bearer_membership_id == membership.pk
-            if not decision.allowed and not (is_bearer and decision.reason == "implicit_deny"):
-                return deny_response(request, decision)
+            if (denied := authorize_on_key(request, api_key, action)) is not None:
+                return deny_response(request, denied)
             request.api_key = api_key  # type: ignore[attr-defined]
             return view(request, org_id=org_id, api_key_id=api_key_id, **kwargs)
 
