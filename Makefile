@@ -18,7 +18,6 @@ $(VENV)/.installed: requirements.txt
 
 migrate: install
 	$(PY) manage.py migrate --noinput
-	$(PY) manage.py createcachetable
 
 seed: migrate
 	$(PY) manage.py seed_demo

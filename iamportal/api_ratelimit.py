@@ -6,14 +6,11 @@ The address limit applies to every request under `/api/v1/` before anything else
 missing keys is limited too; the key limit applies once a key authenticated
 (`check_key`, from `organizations.api.auth`), before the operation runs.
 
-The counts live in the `ratelimit` cache alias, Django's `DatabaseCache` (the table that
-`manage.py createcachetable` makes, beside the data): every process and every server
-shares one count, with nothing to run beyond the database. Counting is the cache's
-`incr` (a read then a write): requests that arrive at the very same moment may both read
-the same count, so a burst can pass a few requests over the limit; the limit still holds
-a client to its order of magnitude, which is its purpose. A cache with an atomic `incr`
-(Redis, Memcached) can replace the alias with no other change. A fixed window lets a
-client spend up to twice the limit across a window's boundary.
+The counts live in the database (iamportal.ratelimit: one row per address or key), so
+every process and every server shares one count, with nothing to run beyond the
+database. Each limit costs one atomic SQL statement per request, so the count is exact:
+requests that arrive at the very same moment each get their own number. A fixed window
+lets a client spend up to twice the limit across a window's boundary.
 
 Limits come from `API_RATE_PER_KEY` and `API_RATE_PER_IP` (requests a minute; 0 turns
 that limit off).
@@ -21,22 +18,19 @@ that limit off).
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import caches
 from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI
 
-from iamportal import api_errors
+from iamportal import api_errors, ratelimit
 from iamportal.api_errors import APIError
 from iamportal.request import client_ip
 
-CACHE_ALIAS = "ratelimit"
 WINDOW_SECONDS = 60
 
 
@@ -56,7 +50,7 @@ class RateLimited(APIError):
 
 
 def _now() -> float:
-    """The clock of the windows (tests move it; the cache keeps its own)."""
+    """The clock of the windows (tests move it)."""
     return time.time()
 
 
@@ -66,18 +60,10 @@ def _count(scope: str, ident: str, limit: int) -> None:
     refused until the window ends)."""
     if limit <= 0:
         return
-    now = _now()
-    window = int(now // WINDOW_SECONDS)
-    bucket = f"api:{scope}:{ident}:{window}"
-    cache = caches[CACHE_ALIAS]
-    try:
-        count = cache.incr(bucket)
-    except ValueError:  # the window's first request (or the bucket just expired)
-        # Kept a little past the window's end, so no process' clock outlives it; when
-        # another request created it in between, count on it.
-        count = 1 if cache.add(bucket, 1, timeout=WINDOW_SECONDS + 5) else cache.incr(bucket)
-    if count > limit:
-        retry_after = max(1, math.ceil((window + 1) * WINDOW_SECONDS - now))
+    used, retry_after = ratelimit.count(
+        f"api:{scope}:{ident}", window_seconds=WINDOW_SECONDS, now=_now()
+    )
+    if used > limit:
         raise RateLimited(scope, limit, retry_after)
 
 

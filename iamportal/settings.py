@@ -77,6 +77,8 @@ INSTALLED_APPS = [
     "organizations",
     "policies",
     "audit",
+    # The project package is an app for its one table, the shared rate-limit counter.
+    "iamportal",
 ]
 
 MIDDLEWARE = [
@@ -172,16 +174,9 @@ AUDIT_UNSCOPED_RETENTION_DAYS = env_int("IAMPORTAL_AUDIT_UNSCOPED_RETENTION_DAYS
 # address before authentication (iamportal.api_ratelimit).
 API_RATE_PER_KEY = env_int("IAMPORTAL_API_RATE_PER_KEY", 600, minimum=0)
 API_RATE_PER_IP = env_int("IAMPORTAL_API_RATE_PER_IP", 1200, minimum=0)
-# `default` is each process' own (short-lived windows, compiled rules); `ratelimit` is
-# shared by every process through the database (`manage.py createcachetable` makes it).
-CACHES = {
-    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
-    "ratelimit": {
-        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
-        "LOCATION": "iamportal_ratelimit",
-        "OPTIONS": {"MAX_ENTRIES": 100_000},
-    },
-}
+# Each process' own (short-lived windows, compiled rules). The API's rate limits count in
+# the database instead, shared by every process (iamportal.ratelimit).
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -89,21 +90,35 @@ def forget_organization(organization_id: object) -> None:
             del _cache[key]
 
 
+def decider_for(
+    subject: Membership | Application,
+) -> Callable[[str, object, RequestFacts], Decision]:
+    """`decide(action, project_id, facts)` for one membership or application, its principal
+    and cached compiled rules looked up once: a batch of questions about one principal
+    pays for them once."""
+    principal = principal_of(subject)
+    # Owners and suspended principals are decided without compiling any rule.
+    rules = rules_for(subject) if principal.is_active and not principal.is_owner else None
+    rules = rules or CompiledRuleSet.empty()
+
+    def decide_one(action: str, project_id: object, facts: RequestFacts) -> Decision:
+        return decide(
+            principal=principal,
+            rules=rules,
+            action=action,
+            project_id=str(project_id) if project_id else None,
+            request=facts,
+        )
+
+    return decide_one
+
+
 def decide_for(
     subject: Membership | Application, action: str, project_id: object, facts: RequestFacts
 ) -> Decision:
     """Decide `action` for a membership or application with its cached compiled rules: the
     one path of the console's guards, the API's guards and `POST /api/v1/authorize`."""
-    principal = principal_of(subject)
-    # Owners and suspended principals are decided without compiling any rule.
-    rules = rules_for(subject) if principal.is_active and not principal.is_owner else None
-    return decide(
-        principal=principal,
-        rules=rules or CompiledRuleSet.empty(),
-        action=action,
-        project_id=str(project_id) if project_id else None,
-        request=facts,
-    )
+    return decider_for(subject)(action, project_id, facts)
 
 
 def subject_of(request: HttpRequest) -> Membership | Application | None:

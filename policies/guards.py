@@ -70,6 +70,7 @@ def requires(action: str, *, project_kwarg: str | None = None) -> Callable[[View
                     organization=membership.organization, project_id=kwargs[project_kwarg]
                 )
                 request.project = project  # type: ignore[attr-defined]
+            request.iam_action = action  # type: ignore[attr-defined]
             decision = authorize(request, action, project_id=project.pk if project else None)
             if not decision.allowed:
                 return deny_response(request, decision)
@@ -161,6 +162,7 @@ def api_requires(
                     project_id=kwargs[project_param],
                 )
                 request.project = project  # type: ignore[attr-defined]
+            request.iam_action = action  # type: ignore[attr-defined]
             decision = authorize(request, action, project_id=project.pk if project else None)
             if not decision.allowed:
                 raise api_deny(request, decision)

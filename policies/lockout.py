@@ -29,7 +29,7 @@ from django.http import HttpRequest, HttpResponse
 
 from audit import events
 from audit.services import record
-from organizations.models import Membership
+from iamportal.api_errors import APIError
 from policies import authz
 from policies.evaluator import Decision, decide
 from policies.interruptions import back_url, interruption
@@ -48,17 +48,44 @@ class _WouldLockOut(Exception):
 
 
 def decision_after_change(request: HttpRequest) -> Decision:
-    """The view's action decided for its author as the database now stands (inside the
-    caller's transaction). The decorated views change rules, attachments and groups,
-    never the author's membership itself, so only the rules are read again."""
-    membership: Membership = request.membership  # type: ignore[attr-defined]
+    """The view's action decided for its author (the signed-in member, or an API key's
+    bearer) as the database now stands, inside the caller's transaction. The guarded
+    changes touch rules, attachments and groups, never the author's membership itself,
+    so only the rules are read again."""
+    subject = authz.subject_of(request)
+    assert subject is not None, "decision_after_change() needs a guarded request"
     return decide(
-        principal=authz.principal_of(membership),
-        rules=compile_rules_for(membership),
+        principal=authz.principal_of(subject),
+        rules=compile_rules_for(subject),
         action=request.iam_action,  # type: ignore[attr-defined]
         project_id=None,
         request=authz.request_facts(request),
     )
+
+
+def _run_refusing_lockout(request: HttpRequest, confirmed: bool, run: Callable[[], Any]) -> Any:
+    """`run()` in a transaction, rolled back by raising `_WouldLockOut` when its author
+    would lose the view's action and did not confirm; a confirmed lockout is audited."""
+    try:
+        with transaction.atomic():
+            result = run()
+            decision = decision_after_change(request)
+            if not decision.allowed:
+                if not confirmed:
+                    raise _WouldLockOut(decision)
+                # Knowingly giving up one's own access is part of the trail.
+                record(
+                    action=events.SELF_LOCKOUT_CONFIRMED,
+                    organization=request.organization,  # type: ignore[attr-defined]
+                    actor=request.user,
+                    target_label=decision.action,
+                    data={"action": decision.action, "explanation": decision.explanation},
+                    request=request,
+                )
+    except _WouldLockOut:
+        _forget_rolled_back_work(request)
+        raise
+    return result
 
 
 def refuses_self_lockout(view: View) -> View:
@@ -69,25 +96,36 @@ def refuses_self_lockout(view: View) -> View:
             return view(request, *args, **kwargs)
         confirmed = request.POST.get(CONFIRM_FIELD) == "1"
         try:
-            with transaction.atomic():
-                response = view(request, *args, **kwargs)
-                decision = decision_after_change(request)
-                if not decision.allowed:
-                    if not confirmed:
-                        raise _WouldLockOut(decision)
-                    # Knowingly giving up one's own access is part of the trail.
-                    record(
-                        action=events.SELF_LOCKOUT_CONFIRMED,
-                        organization=request.organization,  # type: ignore[attr-defined]
-                        actor=request.user,
-                        target_label=decision.action,
-                        data={"action": decision.action, "explanation": decision.explanation},
-                        request=request,
-                    )
+            return _run_refusing_lockout(request, confirmed, lambda: view(request, *args, **kwargs))
         except _WouldLockOut as refused:
-            _forget_rolled_back_work(request)
             return _confirmation(request, refused.decision)
-        return response
+
+    return wrapped
+
+
+def api_refuses_self_lockout(view: Callable[..., Any]) -> Callable[..., Any]:
+    """The API's form, below `@api_requires`: a change that would take the operation's
+    own action away from the key's bearer is refused 409 `would_lock_out` (nothing
+    saved) unless the call is repeated with `?confirm_lockout=true`."""
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        subject = authz.subject_of(request)
+        if subject is None or authz.principal_of(subject).is_owner:
+            return view(request, *args, **kwargs)
+        confirmed = request.GET.get(CONFIRM_FIELD, "").lower() in ("1", "true")
+        try:
+            return _run_refusing_lockout(request, confirmed, lambda: view(request, *args, **kwargs))
+        except _WouldLockOut as refused:
+            decision = refused.decision
+            raise APIError(
+                409,
+                "would_lock_out",
+                f"This change would take {decision.action} away from this key's bearer, "
+                "who could then not undo it. Nothing was saved; repeat the call with "
+                f"?{CONFIRM_FIELD}=true to make it anyway.",
+                {"permission": decision.action, "explanation": decision.explanation},
+            ) from None
 
     return wrapped
 

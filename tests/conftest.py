@@ -45,8 +45,9 @@ def _attach_managed(membership: Membership, name: str) -> None:
 
 @pytest.fixture(autouse=True)
 def _fresh_cache() -> None:
-    """Each test starts with an empty cache: rate windows (audit denials, lock-out events,
-    the condition tester) must not carry over from another test."""
+    """Each test starts with an empty cache: rate windows (audit denials, lock-out events)
+    must not carry over from another test. (The shared rate counters live in the database,
+    which each test's rollback resets.)"""
     cache.clear()
 
 

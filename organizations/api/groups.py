@@ -20,6 +20,7 @@ from organizations.selectors import people as people_selectors
 from organizations.selectors.applications import application_for
 from organizations.services import groups as group_services
 from policies.guards import api_requires
+from policies.lockout import api_refuses_self_lockout
 
 router = Router(tags=["Groups"])
 
@@ -204,10 +205,11 @@ def groups_update(request: HttpRequest, group_id: uuid.UUID, payload: GroupPatch
 
 @router.delete(
     "/groups/{group_id}",
-    response={204: None, **error_responses(400, 401, 403, 404)},
+    response={204: None, **error_responses(400, 401, 403, 404, 409)},
     operation_id="groups_delete",
 )
 @api_requires("iam:groups:delete")
+@api_refuses_self_lockout
 def groups_delete(request: HttpRequest, group_id: uuid.UUID) -> Status:
     """Delete a group: its users and applications lose its policies at once."""
     group_services.group_delete(
@@ -218,7 +220,7 @@ def groups_delete(request: HttpRequest, group_id: uuid.UUID) -> Status:
     return Status(204, None)
 
 
-_MEMBER_RESPONSES = {200: GroupOut, **error_responses(400, 401, 403, 404)}
+_MEMBER_RESPONSES = {200: GroupOut, **error_responses(400, 401, 403, 404, 409)}
 
 
 @router.put(
@@ -227,6 +229,7 @@ _MEMBER_RESPONSES = {200: GroupOut, **error_responses(400, 401, 403, 404)}
     operation_id="groups_add_user",
 )
 @api_requires("iam:groups:update")
+@api_refuses_self_lockout
 def groups_add_user(
     request: HttpRequest, group_id: uuid.UUID, membership_id: uuid.UUID
 ) -> GroupOut:
@@ -251,6 +254,7 @@ def groups_add_user(
     operation_id="groups_remove_user",
 )
 @api_requires("iam:groups:update")
+@api_refuses_self_lockout
 def groups_remove_user(
     request: HttpRequest, group_id: uuid.UUID, membership_id: uuid.UUID
 ) -> GroupOut:
@@ -275,6 +279,7 @@ def groups_remove_user(
     operation_id="groups_add_application",
 )
 @api_requires("iam:groups:update")
+@api_refuses_self_lockout
 def groups_add_application(
     request: HttpRequest, group_id: uuid.UUID, application_id: uuid.UUID
 ) -> GroupOut:
@@ -298,6 +303,7 @@ def groups_add_application(
     operation_id="groups_remove_application",
 )
 @api_requires("iam:groups:update")
+@api_refuses_self_lockout
 def groups_remove_application(
     request: HttpRequest, group_id: uuid.UUID, application_id: uuid.UUID
 ) -> GroupOut:

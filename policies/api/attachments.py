@@ -10,11 +10,13 @@ from django.http import HttpRequest, HttpResponse
 from ninja import Field, Router, Status
 
 from iamportal.api_errors import error_responses
+from iamportal.api_schemas import Strict
 from organizations.api.auth import acting_user
 from organizations.models import Application, Group, Membership, Organization
 from organizations.selectors.organizations import get_or_404, members_of
-from policies.api.policies import PolicyOut, Strict, policy_out
+from policies.api.policies import PolicyOut, policy_out
 from policies.guards import api_requires
+from policies.lockout import api_refuses_self_lockout
 from policies.selectors import policies as policy_selectors
 from policies.services import attachments as attachment_services
 
@@ -45,10 +47,11 @@ def principal_for(
 
 @router.post(
     "/policies/{policy_id}/attachments",
-    response={200: PolicyOut, 201: PolicyOut, **error_responses(400, 401, 403, 404, 422)},
+    response={200: PolicyOut, 201: PolicyOut, **error_responses(400, 401, 403, 404, 409, 422)},
     operation_id="policies_attach",
 )
 @api_requires("iam:policies:attach")
+@api_refuses_self_lockout
 def policies_attach(
     request: HttpRequest, response: HttpResponse, policy_id: uuid.UUID, payload: AttachIn
 ) -> Status[PolicyOut]:
@@ -65,10 +68,11 @@ def policies_attach(
 
 @router.delete(
     "/policies/{policy_id}/attachments/{kind}/{principal_id}",
-    response={200: PolicyOut, **error_responses(400, 401, 403, 404, 422)},
+    response={200: PolicyOut, **error_responses(400, 401, 403, 404, 409, 422)},
     operation_id="policies_detach",
 )
 @api_requires("iam:policies:attach")
+@api_refuses_self_lockout
 def policies_detach(
     request: HttpRequest,
     response: HttpResponse,

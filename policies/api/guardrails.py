@@ -15,6 +15,7 @@ from policies.api.policies import RuleOut, rule_out
 from policies.api.rules import RuleIn, rule_values
 from policies.catalogue import GUARDRAIL_EDIT
 from policies.guards import api_requires
+from policies.lockout import api_refuses_self_lockout
 from policies.selectors import policies as policy_selectors
 from policies.services import guardrails as guardrail_services
 
@@ -47,10 +48,11 @@ def guardrails_read(request: HttpRequest) -> GuardrailsOut:
 
 @router.post(
     "/guardrails/rules",
-    response={201: GuardrailsOut, **error_responses(400, 401, 403, 404, 422)},
+    response={201: GuardrailsOut, **error_responses(400, 401, 403, 404, 409, 422)},
     operation_id="guardrails_rule_add",
 )
 @api_requires(GUARDRAIL_EDIT)
+@api_refuses_self_lockout
 def guardrails_rule_add(request: HttpRequest, payload: RuleIn) -> Status[GuardrailsOut]:
     """Add a rule to the guardrails (created with their first rule)."""
     guardrail_services.guardrail_rule_add(

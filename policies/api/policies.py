@@ -19,12 +19,13 @@ from typing import Literal, TypeVar
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from ninja import Field, Header, Query, Router, Schema, Status
-from pydantic import ConfigDict
 
 from iamportal.api_errors import APIError, error_responses
 from iamportal.api_paging import PageQuery, page_of
+from iamportal.api_schemas import Strict
 from organizations.api.auth import acting_user
 from policies.guards import api_requires
+from policies.lockout import api_refuses_self_lockout
 from policies.models import Policy, PolicyAttachment, Rule
 from policies.selectors import attachments as attachment_selectors
 from policies.selectors import policies as policy_selectors
@@ -37,11 +38,6 @@ T = TypeVar("T")
 
 
 # ----------------------------------------------------------------- shared helpers
-
-
-class Strict(Schema):
-    # A misspelt field is refused rather than silently ignored.
-    model_config = ConfigDict(extra="forbid")
 
 
 def etag_of(policy: Policy) -> str:
@@ -256,6 +252,7 @@ def policies_read(request: HttpRequest, response: HttpResponse, policy_id: uuid.
     operation_id="policies_update",
 )
 @api_requires("iam:policies:update")
+@api_refuses_self_lockout
 def policies_update(
     request: HttpRequest,
     response: HttpResponse,
@@ -310,6 +307,7 @@ def policies_duplicate(
     operation_id="policies_delete",
 )
 @api_requires("iam:policies:delete")
+@api_refuses_self_lockout
 def policies_delete(
     request: HttpRequest,
     policy_id: uuid.UUID,

@@ -28,6 +28,7 @@ from policies.api.policies import (
     policy_out,
 )
 from policies.guards import api_requires
+from policies.lockout import api_refuses_self_lockout
 from policies.selectors import policies as policy_selectors
 from policies.services import rules as rule_services
 
@@ -77,6 +78,7 @@ WRITE_ERRORS = error_responses(400, 401, 403, 404, 409, 422)
     operation_id="rules_add",
 )
 @api_requires("iam:policies:update")
+@api_refuses_self_lockout
 def rules_add(
     request: HttpRequest,
     response: HttpResponse,
@@ -103,6 +105,7 @@ def rules_add(
     operation_id="rules_update",
 )
 @api_requires("iam:policies:update")
+@api_refuses_self_lockout
 def rules_update(
     request: HttpRequest,
     response: HttpResponse,
@@ -131,6 +134,7 @@ def rules_update(
     operation_id="rules_move",
 )
 @api_requires("iam:policies:update")
+@api_refuses_self_lockout
 def rules_move(
     request: HttpRequest,
     response: HttpResponse,
@@ -159,6 +163,7 @@ def rules_move(
     operation_id="rules_remove",
 )
 @api_requires("iam:policies:update")
+@api_refuses_self_lockout
 def rules_remove(
     request: HttpRequest,
     response: HttpResponse,

@@ -10,21 +10,21 @@ guards and `POST /authorize`; effective permissions list what
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from django.http import Http404, HttpRequest
 from django.utils import timezone
 from ninja import Field, Router, Schema
 
 from iamportal.api_errors import error_responses
+from iamportal.api_schemas import Strict
 from organizations.models import Application, Membership
 from organizations.selectors.applications import application_for
 from organizations.selectors.organizations import get_or_404, members_of
 from organizations.selectors.projects import project_for, projects_of
-from policies.api.authorize import ContextIn, DecisionOut, PrincipalIn, _decision_out
-from policies.api.policies import Strict
+from policies.api.authorize import ContextIn, DecisionOut, PrincipalIn, decision_out, facts_of
 from policies.authz import decide_for, principal_of
 from policies.effective import effective_permissions
-from policies.evaluator import RequestFacts
 from policies.guards import api_requires
 from policies.selectors.authorize import principals_named
 from policies.selectors.tools import rules_of
@@ -64,7 +64,7 @@ class EffectiveOut(Schema):
     operation_id="simulator",
 )
 @api_requires("iam:simulator:use")
-def simulator(request: HttpRequest, payload: SimulateIn) -> DecisionOut:
+def simulator(request: HttpRequest, payload: SimulateIn) -> dict[str, Any]:
     """Would this user or application be allowed this action (in this project) with this
     request context? The decision with the rules that matched and its explanation."""
     organization = request.organization  # type: ignore[attr-defined]
@@ -74,14 +74,8 @@ def simulator(request: HttpRequest, payload: SimulateIn) -> DecisionOut:
         raise Http404("No such principal.")
     if payload.project is not None:
         project_for(organization=organization, project_id=payload.project)
-    context = payload.context
-    facts = RequestFacts(
-        ip=context.ip,
-        user_agent=context.user_agent,
-        time=context.time or timezone.now(),
-        mfa=context.mfa,
-    )
-    return _decision_out(decide_for(subject, payload.action, payload.project, facts))
+    facts = facts_of(payload.context, timezone.now())
+    return decision_out(decide_for(subject, payload.action, payload.project, facts))
 
 
 def _effective(request: HttpRequest, subject: Membership | Application) -> EffectiveOut:

@@ -1,19 +1,20 @@
-"""The API's rate limits: per key and per source address, in one shared store, 429 with
-`Retry-After`. The suite runs with the limits off (iamportal/test_settings.py); each test
-here turns on the ones it checks."""
+"""The API's rate limits: per key and per source address, counted in the database (one
+statement per limit), 429 with `Retry-After`. The suite runs with the limits off
+(iamportal/test_settings.py); each test here turns on the ones it checks."""
 
 from __future__ import annotations
 
-import json
+import math
 from typing import Any
 
 import pytest
-from django.core.cache import CacheHandler, caches
-from django.core.cache.backends.db import DatabaseCache
 from django.db import connection
+from django.test import RequestFactory
+from django.test.utils import CaptureQueriesContext
 
-from iamportal import api_ratelimit
-from organizations.models import Group
+from iamportal import api_ratelimit, ratelimit
+from iamportal.models import RateCounter
+from organizations.models import APIKey, Group
 from tests.api.conftest import API, key_token
 from tests.conftest import Org
 
@@ -26,6 +27,12 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     now = [NOW]
     monkeypatch.setattr(api_ratelimit, "_now", lambda: now[0])
     return now
+
+
+@pytest.fixture(autouse=True)
+def _no_purge(monkeypatch: pytest.MonkeyPatch) -> None:
+    """This process already purged old windows: each limit is its one statement."""
+    monkeypatch.setattr(ratelimit, "_next_purge", math.inf)
 
 
 def assert_limited(response: Any, scope: str, limit: int) -> None:
@@ -90,36 +97,53 @@ def test_zero_turns_a_limit_off(org: Org, settings: Any) -> None:
     settings.API_RATE_PER_KEY = settings.API_RATE_PER_IP = 0
     api = API(key_token(org.owner, org.owner))
     assert {api.get("/me").status_code for _ in range(5)} == {200}
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT COUNT(*) FROM iamportal_ratelimit")
-        assert cursor.fetchone()[0] == 0
+    assert not RateCounter.objects.exists()
 
 
 def test_the_counts_are_shared_through_the_database(
     org: Org, settings: Any, clock: list[float]
 ) -> None:
-    """Two clients (as two workers would serve them) spend one count, and the count is in
-    the database's cache table, where a freshly built cache (another process') reads it."""
+    """Two clients (as two workers would serve them) spend one count, and the count is the
+    key's one row in the database, where any process counts on it."""
     settings.API_RATE_PER_KEY = 4
     token = key_token(org.owner, org.owner)
     first, second = API(token), API(token)
     assert first.get("/me").status_code == second.get("/me").status_code == 200
     assert first.get("/me").status_code == second.get("/me").status_code == 200
     assert_limited(second.get("/me"), "key", 4)
+    assert_limited(first.get("/me"), "key", 4)  # refused, and still counted
 
-    assert isinstance(caches["ratelimit"], DatabaseCache)
-    another_process = CacheHandler()["ratelimit"]
-    window = int(NOW // 60)
-    refused = json.loads(first.get("/me").content)  # refused, and still counted
-    assert refused["error"]["code"] == "rate_limited"
-    buckets = [
-        key for key in _cache_keys() if key.startswith(":1:api:key:") and key.endswith(f":{window}")
-    ]
-    assert len(buckets) == 1
-    assert another_process.get(buckets[0].removeprefix(":1:")) == 6
+    key = APIKey.objects.get(bearer_membership=org.owner)
+    row = RateCounter.objects.get()
+    assert (row.bucket, row.count, row.period_end) == (f"api:key:{key.pk}", 6, 1_000_000_020)
 
 
-def _cache_keys() -> list[str]:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT cache_key FROM iamportal_ratelimit")
-        return [row[0] for row in cursor.fetchall()]
+def test_each_limit_costs_one_statement(org: Org, settings: Any, clock: list[float]) -> None:
+    settings.API_RATE_PER_KEY = settings.API_RATE_PER_IP = 0
+    api = API(key_token(org.owner, org.owner))
+    api.get("/me")  # warm up whatever a first request reads once
+    with CaptureQueriesContext(connection) as unlimited:
+        assert api.get("/me").status_code == 200
+    settings.API_RATE_PER_KEY = settings.API_RATE_PER_IP = 100
+    with CaptureQueriesContext(connection) as limited:
+        assert api.get("/me").status_code == 200
+    added = [query["sql"] for query in limited.captured_queries[len(unlimited) :]]
+    assert len(limited) == len(unlimited) + 2, added
+    assert sum("iamportal_ratecounter" in query["sql"] for query in limited) == 2
+
+
+def test_check_key_and_check_address_are_one_query_each(
+    org: Org, settings: Any, clock: list[float], django_assert_num_queries: Any
+) -> None:
+    settings.API_RATE_PER_KEY = settings.API_RATE_PER_IP = 100
+    key_token(org.owner, org.owner)
+    key = APIKey.objects.get(bearer_membership=org.owner)
+    request = RequestFactory().get("/api/v1/me", REMOTE_ADDR="198.51.100.7")
+    with django_assert_num_queries(1):
+        api_ratelimit.check_key(key)
+    with django_assert_num_queries(1):
+        api_ratelimit.check_address(request)
+    assert dict(RateCounter.objects.values_list("bucket", "count")) == {
+        f"api:key:{key.pk}": 1,
+        "api:ip:198.51.100.7": 1,
+    }

@@ -1,21 +1,133 @@
-"""The fixed-window rate limit on Django's cache."""
+"""The fixed-window rate limit counted in the database: one atomic statement per count,
+one row per bucket, old windows purged now and then."""
 
 from __future__ import annotations
 
-import uuid
+import logging
+import math
+import threading
+from typing import Any
 
 import pytest
+from django.db import connection, connections, transaction
 
 from iamportal import ratelimit
-from iamportal.ratelimit import within_limit
+from iamportal.models import RateCounter
+from iamportal.ratelimit import count, within_limit
+
+pytestmark = pytest.mark.django_db
+
+NOW = 1_000_000_000.0  # 40 s into its minute (999_999_960 is a multiple of 60)
+
+
+@pytest.fixture(autouse=True)
+def _no_purge(monkeypatch: pytest.MonkeyPatch) -> None:
+    """This process already purged: counts issue their one statement only (tests that
+    check the purge run it, or move the schedule back)."""
+    monkeypatch.setattr(ratelimit, "_next_purge", math.inf)
 
 
 def test_a_key_is_refused_past_its_limit_until_the_next_window(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    key, other = f"test:{uuid.uuid4()}", f"test:{uuid.uuid4()}"
     monkeypatch.setattr(ratelimit.time, "time", lambda: 1_000_000.0)
-    assert [within_limit(key, limit=2, window=60) for _ in range(3)] == [True, True, False]
-    assert within_limit(other, limit=2, window=60)  # each key counts on its own
+    assert [within_limit("a", limit=2, window=60) for _ in range(3)] == [True, True, False]
+    assert within_limit("b", limit=2, window=60)  # each key counts on its own
     monkeypatch.setattr(ratelimit.time, "time", lambda: 1_000_060.0)
-    assert within_limit(key, limit=2, window=60)
+    assert within_limit("a", limit=2, window=60)
+
+
+def test_a_count_is_one_statement_and_tells_when_its_window_ends(
+    django_assert_num_queries: Any,
+) -> None:
+    with django_assert_num_queries(1):
+        assert count("api:key:1", window_seconds=60, now=NOW) == (1, 20)
+    with django_assert_num_queries(1):
+        assert count("api:key:1", window_seconds=60, now=NOW + 19.5) == (2, 1)
+
+
+def test_the_count_lives_in_the_database_for_every_process() -> None:
+    """Nothing of the count stays in the process: what one process counted, the next
+    statement (from any process) counts on."""
+    count("shared", window_seconds=60, now=NOW)
+    count("shared", window_seconds=60, now=NOW + 1)
+    row = RateCounter.objects.get(bucket="shared")
+    assert (row.count, row.period_end) == (2, 1_000_000_020)
+    assert count("shared", window_seconds=60, now=NOW + 2) == (3, 18)
+
+
+def test_a_new_window_starts_again_at_one_on_the_same_row() -> None:
+    assert [count("b", window_seconds=60, now=NOW)[0] for _ in range(3)] == [1, 2, 3]
+    assert count("b", window_seconds=60, now=NOW + 20) == (1, 60)  # the next minute
+    assert count("b", window_seconds=60, now=NOW + 505) == (1, 55)  # minutes later
+    assert list(RateCounter.objects.values_list("bucket", "count")) == [("b", 1)]
+
+
+def test_buckets_may_use_windows_of_different_lengths() -> None:
+    assert count("minute", window_seconds=60, now=NOW) == (1, 20)
+    assert count("hour", window_seconds=3600, now=NOW) == (1, 800)
+    assert count("hour", window_seconds=3600, now=NOW + 60) == (2, 740)
+
+
+def test_the_purge_removes_ended_windows_and_keeps_recent_ones() -> None:
+    count("current", window_seconds=60, now=NOW)
+    count("just-ended", window_seconds=60, now=NOW - 60)  # ended 40 s ago: within grace
+    count("old", window_seconds=60, now=NOW - 120)  # ended 100 s ago
+    count("old-hour", window_seconds=3600, now=NOW - 7200)
+    count("this-hour", window_seconds=3600, now=NOW - 1800)  # began long ago, still runs
+    assert ratelimit.purge(NOW) == 2
+    assert set(RateCounter.objects.values_list("bucket", flat=True)) == {
+        "current",
+        "just-ended",
+        "this-hour",
+    }
+
+
+def test_a_process_purges_at_most_once_a_minute(monkeypatch: pytest.MonkeyPatch) -> None:
+    count("old", window_seconds=60, now=NOW - 600)
+    monkeypatch.setattr(ratelimit, "_next_purge", 0.0)  # a fresh process: due now
+    count("a", window_seconds=60, now=NOW)
+    assert not RateCounter.objects.filter(bucket="old").exists()
+    assert ratelimit._next_purge > ratelimit.time.monotonic() + 50
+
+    count("old", window_seconds=60, now=NOW - 600)
+    count("a", window_seconds=60, now=NOW)  # purged a moment ago: not again
+    assert RateCounter.objects.filter(bucket="old").exists()
+
+
+def test_counting_inside_a_transaction_leaves_it_usable(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Even a purge that fails (here: broken SQL) is rolled back to its savepoint and only
+    logged; the caller's transaction carries on."""
+    monkeypatch.setattr(ratelimit, "_PURGE", "DELETE FROM no_such_table WHERE 1 < %s")
+    monkeypatch.setattr(ratelimit, "_next_purge", 0.0)
+    with transaction.atomic(), caplog.at_level(logging.WARNING, logger=ratelimit.__name__):
+        assert count("t", window_seconds=60, now=NOW) == (1, 20)
+        assert count("t", window_seconds=60, now=NOW) == (2, 20)
+        assert RateCounter.objects.get(bucket="t").count == 2
+    assert "Purging old rate-limit counts failed" in caplog.text
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_counts_are_exact() -> None:
+    """Threads on their own connections count at once: every count is handed out once."""
+    threads, each = 8, 25
+    barrier = threading.Barrier(threads)
+    seen: list[int] = []
+
+    def run() -> None:
+        try:
+            barrier.wait()
+            seen.extend(count("race", window_seconds=3600, now=NOW)[0] for _ in range(each))
+        finally:
+            connections.close_all()
+
+    workers = [threading.Thread(target=run) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert sorted(seen) == list(range(1, threads * each + 1))
+    assert connection.vendor == "postgresql"
