@@ -13,10 +13,10 @@ from ninja import Query, Router, Schema, Status
 
 from iamportal.api_errors import error_responses
 from iamportal.api_paging import PageQuery, page_of
-from organizations.api.auth import acting_membership
 from organizations.models import Membership
 from organizations.selectors import people as people_selectors
 from organizations.services import people as people_services
+from policies.authz import subject_of
 from policies.guards import api_requires
 
 router = Router(tags=["Users"])
@@ -141,10 +141,12 @@ def users_read(request: HttpRequest, membership_id: uuid.UUID) -> UserOut:
 def users_suspend(request: HttpRequest, membership_id: uuid.UUID) -> UserOut:
     """Suspend a user: they keep their groups and policies but are denied everything and
     their API keys stop working. Never oneself, never the last owner; only owners suspend
-    owners."""
+    owners (so an application's key, e.g. a directory sync, suspends anyone else)."""
     membership = _user(request, membership_id)
     people_services.membership_suspend(
-        membership=membership, actor=acting_membership(request), request=request
+        membership=membership,
+        actor=subject_of(request),  # type: ignore[arg-type]
+        request=request,
     )
     return _reread(request, membership.pk)
 
@@ -160,7 +162,9 @@ def users_reactivate(request: HttpRequest, membership_id: uuid.UUID) -> UserOut:
     held by the caller)."""
     membership = _user(request, membership_id)
     people_services.membership_reactivate(
-        membership=membership, actor=acting_membership(request), request=request
+        membership=membership,
+        actor=subject_of(request),  # type: ignore[arg-type]
+        request=request,
     )
     return _reread(request, membership.pk)
 
@@ -176,6 +180,8 @@ def users_remove(request: HttpRequest, membership_id: uuid.UUID) -> Status:
     deleted with it). Never oneself, never the last owner; only owners remove owners."""
     membership = _user(request, membership_id)
     people_services.membership_remove(
-        membership=membership, actor=acting_membership(request), request=request
+        membership=membership,
+        actor=subject_of(request),  # type: ignore[arg-type]
+        request=request,
     )
     return Status(204, None)

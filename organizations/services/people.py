@@ -15,7 +15,7 @@ from accounts.models import User
 from accounts.tokens import password_token_issue
 from audit import events
 from audit.services import record
-from organizations.models import Group, Invitation, Membership, Organization
+from organizations.models import Application, Group, Invitation, Membership, Organization
 from organizations.services.mail import absolute_url, send_email
 from organizations.services.organizations import organization_bump_authz_version
 from policies.delegation import require_within_rights
@@ -167,12 +167,17 @@ def _owners_left(organization: Organization, *, without: Membership) -> int:
     return organization.memberships.active().filter(is_owner=True).exclude(pk=without.pk).count()
 
 
-def check_may_act_on(membership: Membership, actor: Membership, verb: str) -> None:
+# Who changes a membership: a member in the console or through their API key, or an
+# application through its API key (never an owner, so never acting on owners).
+Actor = Membership | Application
+
+
+def check_may_act_on(membership: Membership, actor: Actor, verb: str) -> None:
     """Refuse acting on oneself, and a non-owner acting on an owner (suspend, remove, their
     MFA...): only owners act on owners."""
     if membership.pk == actor.pk:
         raise ValidationError(f"You cannot {verb} yourself.")
-    if membership.is_owner and not actor.is_owner:
+    if membership.is_owner and not getattr(actor, "is_owner", False):
         raise ValidationError(f"Only owners can {verb} an owner.")
 
 
@@ -180,13 +185,24 @@ def _fresh(membership: Membership) -> Membership:
     return Membership.objects.select_for_update().select_related("user").get(pk=membership.pk)
 
 
-def fresh_actor(actor: Membership) -> Membership:
+def fresh_actor(actor: Actor) -> Actor:
     """The actor as stored once the organization is locked: a concurrent request may have
-    removed, suspended or demoted them in the meantime."""
+    removed, suspended or demoted them (or deleted the application) in the meantime."""
+    if isinstance(actor, Application):
+        stored_application = Application.objects.filter(pk=actor.pk).first()
+        if stored_application is None:
+            raise ValidationError("This application was deleted meanwhile.")
+        return stored_application
     stored = Membership.objects.select_related("user").filter(pk=actor.pk).first()
     if stored is None or not stored.is_active:
         raise ValidationError("Your own membership changed meanwhile; reload the page.")
     return stored
+
+
+def _user_of(actor: Actor) -> User | None:
+    """The person to name as the change's author; None for an application, which the
+    audit trail names through its API key and the delegation ceiling through the request."""
+    return actor.user if isinstance(actor, Membership) else None
 
 
 def _save_change(
@@ -195,7 +211,7 @@ def _save_change(
     *,
     fields: list[str],
     action: events.EventType,
-    actor: User,
+    actor: User | None,
     request: HttpRequest | None,
 ) -> None:
     """Store a membership change that alters permissions: save, bump, record."""
@@ -213,7 +229,7 @@ def _save_change(
 
 @transaction.atomic
 def membership_suspend(
-    *, membership: Membership, actor: Membership, request: HttpRequest | None = None
+    *, membership: Membership, actor: Actor, request: HttpRequest | None = None
 ) -> Membership:
     """Suspended users keep their groups and policies but are denied everything, and
     their API keys stop working."""
@@ -230,7 +246,7 @@ def membership_suspend(
             membership,
             fields=["status"],
             action=events.USER_SUSPENDED,
-            actor=actor.user,
+            actor=_user_of(actor),
             request=request,
         )
     return membership
@@ -238,7 +254,7 @@ def membership_suspend(
 
 @transaction.atomic
 def membership_reactivate(
-    *, membership: Membership, actor: Membership, request: HttpRequest | None = None
+    *, membership: Membership, actor: Actor, request: HttpRequest | None = None
 ) -> Membership:
     organization = lock_organization(membership.organization)
     membership = _fresh(membership)
@@ -248,7 +264,7 @@ def membership_reactivate(
         # Everything the suspension held back comes back: its author must hold it.
         require_within_rights(
             organization=organization,
-            actor=actor.user,
+            actor=_user_of(actor),
             request=request,
             after=compile_rules_for(membership),
             principals=membership.user.email,
@@ -259,7 +275,7 @@ def membership_reactivate(
             membership,
             fields=["status"],
             action=events.USER_REACTIVATED,
-            actor=actor.user,
+            actor=_user_of(actor),
             request=request,
         )
     return membership
@@ -275,7 +291,7 @@ def _delete_membership(membership: Membership) -> None:
 
 @transaction.atomic
 def membership_remove(
-    *, membership: Membership, actor: Membership, request: HttpRequest | None = None
+    *, membership: Membership, actor: Actor, request: HttpRequest | None = None
 ) -> None:
     organization = lock_organization(membership.organization)
     membership = _fresh(membership)
@@ -286,7 +302,7 @@ def membership_remove(
     record(
         action=events.USER_REMOVED,
         organization=organization,
-        actor=actor.user,
+        actor=_user_of(actor),
         target=membership,
         target_label=membership.user.email,
         data={"kind": membership.kind},

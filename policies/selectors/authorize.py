@@ -10,15 +10,6 @@ from organizations.models import Application, Membership, Organization, Project
 
 # A principal as the evaluator names it: ("user", user id) or ("application", its id).
 PrincipalRef = tuple[str, uuid.UUID]
-# What `policies.authz.principal_of` and the rule compiler read of a membership.
-_MEMBERSHIP_FIELDS = (
-    "organization_id",
-    "user_id",
-    "is_owner",
-    "status",
-    "user__email",
-    "user__is_active",
-)
 
 
 def principals_named(
@@ -31,12 +22,10 @@ def principals_named(
     application_ids = [pk for kind, pk in refs if kind == "application"]
     found: dict[PrincipalRef, Membership | Application] = {}
     if user_ids:
-        # Only what the evaluator reads of a principal, unordered: this runs on every
-        # authorize call, where the full rows and the default ordering's joins cost more
-        # than the decisions.
+        # Unordered: the default ordering's join and sort would cost more than the
+        # decisions of a batch.
         memberships = (
             Membership.objects.select_related("user")
-            .only(*_MEMBERSHIP_FIELDS)
             .filter(organization=organization, user_id__in=user_ids)
             .order_by()
         )

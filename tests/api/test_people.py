@@ -100,12 +100,30 @@ def test_service_rules_answer_400(org: Org, owner_api: API) -> None:
     assert "yourself" in response.json()["error"]["message"]
 
 
-def test_an_application_key_cannot_act_as_a_user(org: Org) -> None:
+def test_an_application_key_suspends_reactivates_and_removes_users(org: Org) -> None:
+    """A directory sync offboards people with its application's key: audited as the key,
+    held to the delegation ceiling like anyone else, never acting on owners."""
     robot = ApplicationFactory(organization=org.organization)
-    allow(robot, "iam:users:suspend")
-    response = API(key_token(robot, org.owner)).post(f"/users/{org.tech.pk}/suspend", {})
-    assert response.status_code == 403
-    assert response.json()["error"]["code"] == "user_key_required"
+    allow(robot, "iam:users:suspend", "iam:users:remove")
+    api = API(key_token(robot, org.owner))
+
+    suspended = api.post(f"/users/{org.tech.pk}/suspend", {})
+    assert suspended.status_code == 200, suspended.content
+    assert suspended.json()["status"] == "suspended"
+    assert last_event(org.organization, events.USER_SUSPENDED).target_label == org.tech.user.email
+
+    # Reactivating gives back TechAccess, which the application does not hold.
+    refused = api.post(f"/users/{org.tech.pk}/reactivate", {})
+    assert refused.status_code == 403, refused.content
+    assert refused.json()["error"]["code"] == "delegation_refused"
+    assert Membership.objects.get(pk=org.tech.pk).status == "suspended"
+
+    owner = api.post(f"/users/{org.owner.pk}/suspend", {})
+    assert owner.status_code == 400 and "Only owners" in owner.json()["error"]["message"]
+
+    assert call(api, "DELETE", f"/users/{org.readonly.pk}").status_code == 204
+    assert not Membership.objects.filter(pk=org.readonly.pk).exists()
+    assert last_event(org.organization, events.USER_REMOVED).actor_type == "api_key"
 
 
 OPERATIONS = [

@@ -131,3 +131,12 @@ def test_concurrent_counts_are_exact() -> None:
         worker.join()
     assert sorted(seen) == list(range(1, threads * each + 1))
     assert connection.vendor == "postgresql"
+
+
+@pytest.mark.postgres
+def test_postgresql_keeps_the_counters_out_of_its_write_ahead_log() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT relpersistence FROM pg_class WHERE relname = 'iamportal_ratecounter'"
+        )
+        assert cursor.fetchone() == ("u",)  # unlogged: a count never waits for the disk
