@@ -9,6 +9,8 @@ from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower
 
+from policies.catalogue import RESOURCE_TYPES
+
 AUDIT_RETENTION_MIN_DAYS = 7
 
 
@@ -151,6 +153,37 @@ class Project(models.Model):
                 condition=Q(is_default=True),
                 name="organizations_project_one_default",
             ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Resource(models.Model):
+    """Something a platform service runs in a project (an instance, a bucket, a DNS zone),
+    registered through the API. Policies reach it through its project, and (#14) by id or
+    by its tags."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    # Beside the project's, so a lookup by id is scoped to the organization in one step.
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="resources"
+    )
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="resources")
+    type = models.CharField(
+        max_length=32, choices=[(key, t.singular) for key, t in RESOURCE_TYPES.items()]
+    )
+    name = models.CharField(max_length=128)
+    # Key -> value, both strings (organizations.services.resources validates them).
+    tags = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["type", "name", "id"]
+        indexes = [
+            # A project's page lists one type at a time, by name (and searches names).
+            models.Index(fields=["project", "type", "name", "id"]),
         ]
 
     def __str__(self) -> str:

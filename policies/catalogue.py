@@ -367,6 +367,46 @@ SERVICES: Mapping[str, Service] = MappingProxyType(_build_services(_SERVICES))
 ACTIONS: Mapping[str, Action] = MappingProxyType(_build_actions(_ACTION_TABLE, SERVICES))
 
 
+# ----------------------------------------------------------------------- resource types
+# The things the platform's services register in projects (organizations.models.Resource):
+# `service:resource`, whose actions are the catalogue's `service:resource:*`.
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceType:
+    key: str  # "compute:instances"
+    singular: str
+    plural: str
+
+    @property
+    def actions(self) -> tuple[str, ...]:
+        """Its actions in declaration order (list, read, create, update, delete)."""
+        prefix = f"{self.key}:"
+        return tuple(name for name in ACTIONS if name.startswith(prefix))
+
+    def action(self, verb: str) -> str:
+        name = f"{self.key}:{verb}"
+        if name not in ACTIONS:
+            raise CatalogueError(f'"{self.key}" has no action "{verb}".')
+        return name
+
+
+_RESOURCE_TYPES: tuple[ResourceType, ...] = (
+    ResourceType("compute:instances", "Instance", "Instances"),
+    ResourceType("storage:buckets", "Bucket", "Buckets"),
+    ResourceType("dns:zones", "DNS zone", "DNS zones"),
+)
+RESOURCE_TYPES: Mapping[str, ResourceType] = MappingProxyType(
+    {resource_type.key: resource_type for resource_type in _RESOURCE_TYPES}
+)
+for _type in _RESOURCE_TYPES:
+    # Each type has the five verbs, all project-level: a resource lives in a project.
+    if [ACTIONS[a].verb for a in _type.actions] != ["list", "read", "create", "update", "delete"]:
+        raise CatalogueError(f'Resource type "{_type.key}" needs list/read/create/update/delete.')
+    if any(ACTIONS[a].level != PROJECT for a in _type.actions):
+        raise CatalogueError(f'Resource type "{_type.key}" has organization-level actions.')
+
+
 # Actions only granted by name: no wildcard (`*`, `iam:*`) of an allow, and so no managed
 # policy or permission set built from one, holds them. Guardrails bind every non-owner, so
 # the people they bind (IAM managers included) must not be able to edit them. A deny's

@@ -22,6 +22,7 @@ from organizations.models import (
     Membership,
     Organization,
     Project,
+    Resource,
 )
 from policies.models import Policy, PolicyAttachment, Rule
 
@@ -72,6 +73,17 @@ class ProjectFactory(factory.django.DjangoModelFactory):
     organization = factory.SubFactory(OrganizationFactory)
     name = factory.Sequence(lambda n: f"project-{n}")
     description = factory.Faker("sentence")
+
+
+class ResourceFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Resource
+
+    project = factory.SubFactory(ProjectFactory)
+    organization = factory.SelfAttribute("project.organization")
+    type = "compute:instances"
+    name = factory.Sequence(lambda n: f"resource-{n}")
+    tags = factory.LazyFunction(dict)
 
 
 class InvoiceFactory(factory.django.DjangoModelFactory):
