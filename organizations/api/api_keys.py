@@ -14,6 +14,7 @@ from ninja import Field, Query, Router, Schema, Status
 
 from iamportal.api_errors import APIError, error_responses
 from iamportal.api_paging import PageQuery, page_of
+from iamportal.api_schemas import Strict
 from organizations.api.auth import acting_user
 from organizations.models import APIKey, Membership
 from organizations.selectors import api_keys as api_key_selectors
@@ -102,12 +103,12 @@ class APIKeyListQuery(PageQuery):
     mine: bool = Field(False, description="Only the calling key's bearer's keys.")
 
 
-class BearerIn(Schema):
+class BearerIn(Strict):
     type: Literal["user", "application"]
     id: uuid.UUID
 
 
-class APIKeyIn(Schema):
+class APIKeyIn(Strict):
     bearer: BearerIn | None = Field(
         None,
         description="Yourself when absent. Nobody creates a key for another person; an "

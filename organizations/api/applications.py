@@ -12,6 +12,7 @@ from ninja import Field, Query, Router, Schema, Status
 
 from iamportal.api_errors import error_responses
 from iamportal.api_paging import PageQuery, page_of
+from iamportal.api_schemas import Strict
 from organizations.api.auth import acting_user
 from organizations.models import Application
 from organizations.selectors import applications as application_selectors
@@ -41,17 +42,17 @@ _NAME_MAX = Application._meta.get_field("name").max_length
 _DESCRIPTION_MAX = Application._meta.get_field("description").max_length
 
 
-class ApplicationIn(Schema):
+class ApplicationIn(Strict):
     name: str = Field(max_length=_NAME_MAX)
     description: str = Field("", max_length=_DESCRIPTION_MAX)
 
 
-class ApplicationPatch(Schema):
+class ApplicationPatch(Strict):
     name: str | None = Field(None, max_length=_NAME_MAX)
     description: str | None = Field(None, max_length=_DESCRIPTION_MAX)
 
 
-class ApplicationDeleteIn(Schema):
+class ApplicationDeleteIn(Strict):
     confirm_name: str = Field(
         max_length=200, description="The application's name, typed exactly: its keys stop."
     )

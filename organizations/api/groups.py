@@ -13,6 +13,7 @@ from ninja import Field, Query, Router, Schema, Status
 
 from iamportal.api_errors import error_responses
 from iamportal.api_paging import PageQuery, page_of
+from iamportal.api_schemas import Strict
 from organizations.api.auth import acting_user
 from organizations.models import Group
 from organizations.selectors import groups as group_selectors
@@ -41,12 +42,12 @@ class GroupPage(Schema):
     next: str | None
 
 
-class GroupIn(Schema):
+class GroupIn(Strict):
     name: str = Field(max_length=64)
     description: str = Field("", max_length=1000)
 
 
-class GroupPatch(Schema):
+class GroupPatch(Strict):
     name: str | None = Field(None, max_length=64)
     description: str | None = Field(None, max_length=1000)
 

@@ -14,6 +14,7 @@ from ninja import Field, Query, Router, Schema, Status
 from accounts.emails import canonical_email_or_none
 from iamportal.api_errors import error_responses
 from iamportal.api_paging import PageQuery, page_of
+from iamportal.api_schemas import Strict
 from organizations.api.auth import acting_membership
 from organizations.api.people import NamedRef
 from organizations.models import Group, Invitation, Organization
@@ -55,7 +56,7 @@ class IssuedList(Schema):
     invitations: list[IssuedOut]
 
 
-class InvitationsIn(Schema):
+class InvitationsIn(Strict):
     emails: list[str] = Field(min_length=1, max_length=MAX_INVITATIONS_AT_ONCE)
     role: Role = ""
     groups: list[uuid.UUID] = Field(default_factory=list, max_length=100)

@@ -12,6 +12,7 @@ from ninja import Field, Query, Router, Schema, Status
 
 from iamportal.api_errors import error_responses
 from iamportal.api_paging import PageQuery, page_of
+from iamportal.api_schemas import Strict
 from organizations.api.auth import acting_user
 from organizations.models import Project
 from organizations.selectors import projects as project_selectors
@@ -39,17 +40,17 @@ class ProjectPage(Schema):
     next: str | None = Field(description="Cursor of the next page; null on the last one.")
 
 
-class ProjectIn(Schema):
+class ProjectIn(Strict):
     name: str = Field(max_length=_NAME_MAX)
     description: str = Field("", max_length=_DESCRIPTION_MAX)
 
 
-class ProjectPatch(Schema):
+class ProjectPatch(Strict):
     name: str | None = Field(None, max_length=_NAME_MAX)
     description: str | None = Field(None, max_length=_DESCRIPTION_MAX)
 
 
-class ProjectDeleteIn(Schema):
+class ProjectDeleteIn(Strict):
     confirm_name: str = Field(
         max_length=200,
         description="The project's name, typed exactly: a client names what it deletes.",

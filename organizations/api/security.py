@@ -11,6 +11,7 @@ from django.http import HttpRequest
 from ninja import Field, Router, Schema
 
 from iamportal.api_errors import error_responses
+from iamportal.api_schemas import Strict
 from organizations.api.auth import acting_user
 from organizations.forms.security import SecuritySettingsForm
 from organizations.models import Organization
@@ -30,7 +31,7 @@ class SecurityOut(Schema):
     audit_retention_days: int
 
 
-class SecurityPatch(Schema):
+class SecurityPatch(Strict):
     """Absent fields keep their values; `api_key_max_lifetime_days: null` lifts the cap."""
 
     mfa_required: bool | None = None

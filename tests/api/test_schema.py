@@ -142,3 +142,38 @@ def test_no_two_schemas_share_a_name() -> None:
     components = Client().get("/api/v1/openapi.json").json()["components"]["schemas"]
     assert "position" in components["RuleOut"]["properties"]
     assert "policy_id" in components["MatchedRuleOut"]["properties"]
+
+
+def test_every_request_body_refuses_unknown_fields(org: Org) -> None:
+    """A misspelt field is a 422, never silently ignored: every body schema (and every
+    object nested in one) forbids additional properties."""
+    schema = Client().get("/api/v1/openapi.json").json()
+    components = schema["components"]["schemas"]
+    seen: set[str] = set()
+
+    def refs(node: object) -> list[str]:
+        if isinstance(node, dict):
+            found = [node["$ref"].rsplit("/", 1)[1]] if "$ref" in node else []
+            return found + [name for value in node.values() for name in refs(value)]
+        if isinstance(node, list):
+            return [name for value in node for name in refs(value)]
+        return []
+
+    pending = [
+        name
+        for item in schema["paths"].values()
+        for operation in item.values()
+        for name in refs(operation.get("requestBody", {}))
+    ]
+    assert pending, "no request bodies found"
+    while pending:
+        name = pending.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        body = components[name]
+        if body.get("type") == "object":
+            assert body.get("additionalProperties") is False, name
+        pending.extend(refs(body))
+    group = API(key_token(org.owner, org.owner)).post("/groups", {"name": "ops", "descripton": "x"})
+    assert group.status_code == 422, group.content
