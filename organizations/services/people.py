@@ -172,13 +172,22 @@ def _owners_left(organization: Organization, *, without: Membership) -> int:
 Actor = Membership | Application
 
 
+def may_act_on(membership: Membership, actor: Actor) -> bool:
+    """Whether `actor` may suspend, remove or manage the MFA of `membership`: never
+    oneself, and only owners act on owners (pages hide what `check_may_act_on` refuses)."""
+    if membership.pk == actor.pk:
+        return False
+    return not membership.is_owner or getattr(actor, "is_owner", False)
+
+
 def check_may_act_on(membership: Membership, actor: Actor, verb: str) -> None:
     """Refuse acting on oneself, and a non-owner acting on an owner (suspend, remove, their
     MFA...): only owners act on owners."""
+    if may_act_on(membership, actor):
+        return
     if membership.pk == actor.pk:
         raise ValidationError(f"You cannot {verb} yourself.")
-    if membership.is_owner and not getattr(actor, "is_owner", False):
-        raise ValidationError(f"Only owners can {verb} an owner.")
+    raise ValidationError(f"Only owners can {verb} an owner.")
 
 
 def _fresh(membership: Membership) -> Membership:

@@ -74,6 +74,7 @@ def _detail_context(request: HttpRequest, membership: Membership) -> dict[str, o
         **_groups_context(membership),
         "api_keys": api_keys_of(organization=request.organization, membership=membership),
         "is_self": membership.pk == request.membership.pk,
+        "may_act": people_services.may_act_on(membership, request.membership),
         "issued": issued_links(request),
         "policies_panel": policies_panel(request, membership),
     }

@@ -9,6 +9,7 @@ from accounts.models import User
 from audit.models import AuditEvent
 from organizations.models import Membership
 from organizations.services import people as people_services
+from policies.models import Policy
 from tests.accounts.helpers import expire_sudo
 from tests.conftest import Org, assert_access
 from tests.factories import (
@@ -158,6 +159,23 @@ def test_the_last_owner_cannot_be_suspended_or_removed(org: Org) -> None:
 def test_iam_managers_cannot_act_on_owners(org: Org) -> None:
     with pytest.raises(Exception, match="Only owners"):
         people_services.membership_suspend(membership=org.owner, actor=org.tech)
+
+
+def test_a_non_owner_sees_no_action_the_services_refuse_on_an_owner(org: Org) -> None:
+    """IAMManager holds suspend and remove, but only owners act on owners: the owner's
+    page offers neither, while a colleague's page offers both."""
+    manager = MembershipFactory(organization=org.organization)
+    iam = Policy.objects.get(kind=Policy.Kind.MANAGED, name="IAMManager")
+    manager.policy_attachments.create(policy=iam, organization=org.organization)
+    client = Client()
+    client.force_login(manager.user)
+
+    owner_page = client.get(_url("user_detail", org, org.owner.pk)).content.decode()
+    colleague_page = client.get(_url("user_detail", org, org.tech.pk)).content.decode()
+
+    for page, shown in ((owner_page, False), (colleague_page, True)):
+        assert (">Suspend</button>" in page) is shown
+        assert (">Remove…</a>" in page) is shown
 
 
 def test_removing_a_guest_keeps_their_account_and_a_member_deletes_it(org: Org) -> None:
