@@ -186,3 +186,8 @@ ORGANIZATION_SECURITY_UPDATED = register(
 ADMIN_OBJECT_CREATED = register("admin.object.created", "Operator {actor} created {target}")
 ADMIN_OBJECT_UPDATED = register("admin.object.updated", "Operator {actor} changed {target}")
 ADMIN_OBJECT_DELETED = register("admin.object.deleted", "Operator {actor} deleted {target}")
+
+# --- resources registered in projects by the platform's services (#14)
+RESOURCE_CREATED = register("projects.resource.created", "{actor} registered resource {target}")
+RESOURCE_UPDATED = register("projects.resource.updated", "{actor} updated resource {target}")
+RESOURCE_DELETED = register("projects.resource.deleted", "{actor} deleted resource {target}")

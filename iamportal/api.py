@@ -53,6 +53,7 @@ api.add_router("", authorize.router)
 api.add_router("", api_keys.router)
 for _mine in ("applications", "projects", "security"):
     api.add_router("", f"organizations.api.{_mine}.router")
+api.add_router("", "organizations.api.resources.router")
 api.add_router("", audit_events.router)
 for _people in ("people", "invitations", "groups"):
     api.add_router("", f"organizations.api.{_people}.router")

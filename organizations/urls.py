@@ -8,6 +8,7 @@ from organizations.views import invitations as invitation_views
 from organizations.views import organizations as organization_views
 from organizations.views import people as people_views
 from organizations.views import projects as project_views
+from organizations.views import resources as resource_views
 from organizations.views import security as security_views
 
 app_name = "organizations"
@@ -37,6 +38,18 @@ org_patterns = [
     path("projects/<uuid:project_id>/edit/", project_views.project_update, name="project_update"),
     path("projects/<uuid:project_id>/row/", project_views.project_row, name="project_row"),
     path("projects/<uuid:project_id>/delete/", project_views.project_delete, name="project_delete"),
+    # One pattern per resource type, each guarded by its type's `list` action; reverse
+    # with `resource_type=<key>` (the pattern's extra kwarg picks the right one).
+    *(
+        path(
+            f"projects/<uuid:project_id>/resources/{key}/",
+            view,
+            {"resource_type": key},
+            name="resource_list",
+        )
+        for key, view in resource_views.resource_list_views.items()
+    ),
+    path("resources/<uuid:resource_id>/", resource_views.resource_detail, name="resource_detail"),
     path("billing/", billing_views.invoice_list, name="invoice_list"),
     path(
         "billing/invoices/<uuid:invoice_id>/", billing_views.invoice_detail, name="invoice_detail"

@@ -5,6 +5,9 @@
 and `iam_action`). `kwargs_for(url, world)` builds the URL's kwargs from objects made
 once per test (`World`), by kwarg name.
 
+A resource's URL (`iam_resource_verb` on the view, organizations.views.resources) decides
+its resource's type's verb in the resource's project: `GuardedURL.action_for` says which.
+
 Adding a URL with a new kwarg name? Add one line to `KWARGS` below: the name and a
 function of `World` returning its value (add the object to `World` and `make_world` if
 it is a new kind). When the name means different things in different URLs, add an entry
@@ -34,7 +37,9 @@ from organizations.models import (
     Membership,
     Organization,
     Project,
+    Resource,
 )
+from policies.catalogue import RESOURCE_TYPES
 from policies.models import Policy, PolicyAttachment, Rule
 from tests.factories import (
     APIKeyFactory,
@@ -44,6 +49,7 @@ from tests.factories import (
     MembershipFactory,
     PolicyFactory,
     ProjectFactory,
+    ResourceFactory,
     RuleFactory,
 )
 
@@ -58,10 +64,20 @@ class GuardedURL:
 
     route: str  # "o/<uuid:org_id>/projects/<uuid:project_id>/"
     name: str  # "organizations:project_detail" (or the route when unnamed)
-    action: str
+    action: str | None
     project_kwarg: str | None  # the kwarg naming the project of a project-level action
     bearer_allowed: bool  # an API key's bearer passes an implicit deny (API key views)
     kwarg_names: tuple[str, ...]
+    # A resource's URL: the verb its guard decides for the resource's type (`action` is None).
+    resource_verb: str | None = None
+
+    def action_for(self, kwargs: dict[str, Any]) -> tuple[str, Any]:
+        """The action the guard decides for `kwargs`, and the project id it decides it in."""
+        if self.resource_verb is not None:
+            resource = Resource.objects.get(pk=kwargs["resource_id"])
+            return RESOURCE_TYPES[resource.type].action(self.resource_verb), resource.project_id
+        assert self.action is not None
+        return self.action, kwargs[self.project_kwarg] if self.project_kwarg else None
 
     def path(self, kwargs: dict[str, Any]) -> str:
         """The URL path with `kwargs` filled in."""
@@ -108,6 +124,7 @@ def guarded_urls() -> list[GuardedURL]:
                 project_kwarg=_project_kwarg(view),
                 bearer_allowed=bool(getattr(view, "iam_bearer_allowed", False)),
                 kwarg_names=tuple(m["name"] for m in _PARAMETER.finditer(route)),
+                resource_verb=getattr(view, "iam_resource_verb", None),
             )
         )
     return found
@@ -127,6 +144,7 @@ class World:
 
     organization: Organization
     project: Project
+    resource: Resource
     invoice: Invoice
     subject: Membership
     group: Group
@@ -162,6 +180,7 @@ def make_world(organization: Organization, *, actor: Membership) -> World:
     return World(
         organization=organization,
         project=project,
+        resource=ResourceFactory(project=project, type="compute:instances", tags={"team": "web"}),
         invoice=InvoiceFactory(organization=organization),
         subject=subject,
         group=group,
@@ -179,6 +198,7 @@ def make_world(organization: Organization, *, actor: Membership) -> World:
 KWARGS: dict[str, Callable[[World], Any]] = {
     "org_id": lambda w: w.organization.pk,
     "project_id": lambda w: w.project.pk,
+    "resource_id": lambda w: w.resource.pk,
     "invoice_id": lambda w: w.invoice.pk,
     "membership_id": lambda w: w.subject.pk,
     "group_id": lambda w: w.group.pk,

@@ -16,6 +16,7 @@ from organizations.forms.projects import ProjectForm
 from organizations.models import Project
 from organizations.selectors import projects as project_selectors
 from organizations.services import projects as project_services
+from organizations.views.resources import resources_section
 from policies.guards import requires
 
 
@@ -79,6 +80,7 @@ def project_detail(request: HttpRequest, org_id: UUID, project_id: UUID) -> Http
             "project": project,
             "form": ProjectForm(instance=project, organization=request.organization),
             "delete_form": _delete_form(project),
+            "resources": resources_section(request, project),
         },
     )
 
@@ -127,7 +129,12 @@ def project_update(request: HttpRequest, org_id: UUID, project_id: UUID) -> Http
     return render(
         request,
         "organizations/project_detail.html",
-        {"project": project, "form": form, "delete_form": _delete_form(project)},
+        {
+            "project": project,
+            "form": form,
+            "delete_form": _delete_form(project),
+            "resources": resources_section(request, project),
+        },
         status=200 if not form.is_bound else 400,
     )
 

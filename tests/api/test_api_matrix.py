@@ -36,6 +36,7 @@ from policies import catalogue
 from policies.authz import forget_organization
 from tests.api.conftest import API, PERSONAS, allowed, call, persona_api
 from tests.conftest import Org
+from tests.factories import ResourceFactory
 from tests.urls import World, make_world
 
 # Operations any live key may call (`@api_any_key`): each must be a deliberate choice.
@@ -54,6 +55,16 @@ class Operation:
     action: str | None  # None: `@api_any_key`
     project_param: str | None
     description: str
+    # Resource operations also decide their type's `verb` action (organizations/api/
+    # resources.py); the world's resources and bodies are compute instances.
+    resource_verb: str | None = None
+
+    @property
+    def actions(self) -> tuple[str, ...]:
+        """Every action the operation decides, in the order it decides them."""
+        declared = (self.action,) if self.action else ()
+        typed = (f"compute:instances:{self.resource_verb}",) if self.resource_verb else ()
+        return declared + typed
 
     @property
     def params(self) -> tuple[str, ...]:
@@ -82,6 +93,7 @@ def api_operations() -> list[Operation]:
                             action=getattr(view, "iam_action", None),
                             project_param=getattr(view, "iam_project_param", None),
                             description=operation.description or view.__doc__ or "",
+                            resource_verb=getattr(view, "iam_resource_verb", None),
                         )
                     )
     return found
@@ -101,6 +113,8 @@ PARAMS: dict[str, Callable[[World], Any]] = {
     "membership_id": lambda w: w.subject.pk,
     "policy_id": lambda w: w.policy.pk,
     "project_id": lambda w: w.project.pk,
+    # An instance in the world's project (the project its guard decides in).
+    "resource_id": lambda w: ResourceFactory(project=w.project, type="compute:instances").pk,
     "rule_id": lambda w: w.rule.pk,
     "user_id": lambda w: w.subject.user_id,  # a user's account id, as /authorize names them
     # The policy is attached to the world's group (and subject and application).
@@ -143,15 +157,18 @@ BODIES: dict[str, Callable[[World], Any]] = {
     "projects_create": lambda w: {"name": "matrix-project"},
     "projects_update": lambda w: {"description": "changed by the matrix"},
     "projects_delete": lambda w: {"confirm_name": w.project.name},
+    "resources_create": lambda w: {
+        "type": "compute:instances",
+        "name": "matrix-instance",
+        "tags": {"team": "web"},
+    },
+    "resources_update": lambda w: {"tags": {"team": "data"}},
     "rules_add": _rule,
     "rules_update": _rule,
     "rules_move": lambda w: {"direction": "down"},
     "security_update": lambda w: {"mfa_grace_days": w.organization.mfa_grace_days},
     "simulator": lambda w: _question(w),
 }
-
-# Operations answered wrongly today, each with what it answers (xfail, strict).
-KNOWN_BUGS: dict[str, str] = {}
 
 
 def _path(operation: Operation, world: World) -> str:
@@ -244,19 +261,6 @@ def _outsider_problems(
     return f"{answer}: shows our {seen}" if seen else ""
 
 
-def _cases() -> list[Any]:
-    return [
-        pytest.param(
-            operation,
-            id=str(operation),
-            marks=[pytest.mark.xfail(strict=True, reason=KNOWN_BUGS[str(operation)])]
-            if str(operation) in KNOWN_BUGS
-            else [],
-        )
-        for operation in OPERATIONS
-    ]
-
-
 # ------------------------------------------------------------------------------ tests
 
 
@@ -331,7 +335,7 @@ def test_body_validation_precedes_the_guard(org: Org) -> None:
     assert response.json()["error"]["details"]["permission"] == "iam:groups:create"
 
 
-@pytest.mark.parametrize("operation", _cases())
+@pytest.mark.parametrize("operation", OPERATIONS, ids=str)
 def test_operation_answers_each_key_as_the_evaluator_decides(
     operation: Operation, org: Org
 ) -> None:
@@ -343,15 +347,16 @@ def test_operation_answers_each_key_as_the_evaluator_decides(
 
     for who in PERSONAS:
         client = persona_api(org, who)
-        denied = operation.action is not None and not allowed(
-            getattr(org, who), operation.action, project
+        refused = next(
+            (a for a in operation.actions if not allowed(getattr(org, who), a, project)), None
         )
+        denied = refused is not None
         answer = _answer(org, client, operation, path, body)
-        if problem := _member_problems(answer, denied, operation.action, empty=False):
+        if problem := _member_problems(answer, denied, refused, empty=False):
             problems.append(f"{who}: {problem}")
         if operation.operation_id in BODIES:
             answer = _answer(org, client, operation, path, {})
-            if problem := _member_problems(answer, denied, operation.action, empty=True):
+            if problem := _member_problems(answer, denied, refused, empty=True):
                 problems.append(f"{who} with {{}}: {problem}")
 
     answer = _answer(org, persona_api(org, "outsider"), operation, path, body)

@@ -35,6 +35,7 @@ from tests.factories import (
     GroupFactory,
     PolicyFactory,
     ProjectFactory,
+    ResourceFactory,
     RuleFactory,
 )
 
@@ -76,6 +77,7 @@ def real_ids(org: Org) -> dict[str, str]:
         "api_key_id": APIKeyFactory(bearer_application=application).pk,
         "application_id": application.pk,
         "project_id": ProjectFactory(organization=organization).pk,
+        "resource_id": ResourceFactory(project__organization=organization).pk,
         "event_id": AuditEventFactory(organization=organization).pk,
         "membership_id": org.tech.pk,
         "principal_id": org.tech.pk,

@@ -19,6 +19,7 @@ from django.test import Client
 from django.utils import timezone
 
 from policies.authz import principal_of, rules_for
+from policies.catalogue import RESOURCE_TYPES
 from policies.evaluator import Decision, RequestFacts, decide
 from tests.conftest import Org
 from tests.urls import GuardedURL, UnknownKwarg, World, guarded_urls, kwargs_for, make_world
@@ -30,11 +31,11 @@ GUARDED = guarded_urls()
 def _decision(org: Org, persona: str, url: GuardedURL, kwargs: dict[str, object]) -> Decision:
     """What the guard will decide for `persona` (the test client's request facts)."""
     membership = getattr(org, persona)
-    project_id = kwargs[url.project_kwarg] if url.project_kwarg else None
+    action, project_id = url.action_for(kwargs)
     return decide(
         principal=principal_of(membership),
         rules=rules_for(membership),
-        action=url.action,
+        action=action,
         project_id=str(project_id) if project_id else None,
         request=RequestFacts(ip="127.0.0.1", user_agent="", time=timezone.now()),
     )
@@ -62,9 +63,14 @@ def test_the_matrix_covers_the_portal() -> None:
         "policies:policy_detail",
         "policies:rule_update",
         "iamtools:simulator",
+        "organizations:resource_detail",
     ):
         assert name in names
     assert any(url.project_kwarg for url in GUARDED)
+    # One resource list per catalogue type, each guarded by its own `list` action.
+    assert {url.action for url in GUARDED if url.name == "organizations:resource_list"} == {
+        f"{key}:list" for key in RESOURCE_TYPES
+    }
 
 
 def test_a_new_kwarg_name_fails_with_where_to_add_it() -> None:
@@ -90,6 +96,7 @@ def test_guarded_url_answers_each_persona_as_the_evaluator_decides(
     except UnknownKwarg as error:
         pytest.fail(str(error))
     path = url.path(kwargs)
+    action, _ = url.action_for(kwargs)
     allowed = {
         persona: _allowed(org, persona, url, world, _decision(org, persona, url, kwargs))
         for persona in MEMBERS
@@ -106,11 +113,11 @@ def test_guarded_url_answers_each_persona_as_the_evaluator_decides(
         status = response.status_code
         if not allowed[persona]:
             if status != 403:
-                problems.append(f"{persona}: GET {status}, expected 403 ({url.action} denied)")
-            elif url.action not in response.content.decode():
-                problems.append(f"{persona}: the 403 page does not name {url.action}")
+                problems.append(f"{persona}: GET {status}, expected 403 ({action} denied)")
+            elif action not in response.content.decode():
+                problems.append(f"{persona}: the 403 page does not name {action}")
         elif status in (403, 404, 500):
-            problems.append(f"{persona}: GET {status}, expected the page ({url.action} allowed)")
+            problems.append(f"{persona}: GET {status}, expected the page ({action} allowed)")
         post_only = post_only or (allowed[persona] and status == 405)
 
     if post_only:
@@ -121,11 +128,11 @@ def test_guarded_url_answers_each_persona_as_the_evaluator_decides(
         for persona in sorted(MEMBERS, key=lambda persona: allowed[persona]):
             status = _client(org, persona).post(path, {}).status_code
             if not allowed[persona] and status != 403:
-                problems.append(f"{persona}: POST {status}, expected 403 ({url.action} denied)")
+                problems.append(f"{persona}: POST {status}, expected 403 ({action} denied)")
             elif status >= 500:
                 problems.append(f"{persona}: POST {status}")
 
-    assert not problems, f"{path} [{url.name}, {url.action}]:\n" + "\n".join(problems)
+    assert not problems, f"{path} [{url.name}, {action}]:\n" + "\n".join(problems)
 
 
 # Field names the portal's forms use, each given a value no form accepts.

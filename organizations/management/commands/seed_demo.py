@@ -25,6 +25,7 @@ from organizations.models import (
     Membership,
     Organization,
     Project,
+    Resource,
 )
 from organizations.services import api_keys as api_key_services
 from organizations.services import applications as application_services
@@ -34,6 +35,7 @@ from organizations.services import invitations as invitation_services
 from organizations.services import organizations as organization_services
 from organizations.services import people as people_services
 from organizations.services import projects as project_services
+from organizations.services import resources as resource_services
 from policies.catalogue import AUTHORIZE_CHECK
 from policies.models import Policy
 from policies.services import guardrails as guardrail_services
@@ -69,6 +71,31 @@ PROJECTS = [
     ("data-pipeline", "Nightly ETL jobs and the analytics warehouse."),
     ("staging", "Pre-production copies of every service."),
 ]
+# project -> (type, name, tags): a few of each type, tagged so tag conditions and the
+# resource search have something to match (team=web / team=data, env=prod / env=staging).
+_WEB_PROD = {"team": "web", "env": "prod"}
+_DATA_PROD = {"team": "data", "env": "prod"}
+_WEB_STAGING = {"team": "web", "env": "staging"}
+_DATA_STAGING = {"team": "data", "env": "staging"}
+RESOURCES = {
+    "web-frontend": [
+        ("compute:instances", "web-1", _WEB_PROD),
+        ("compute:instances", "web-2", _WEB_PROD),
+        ("storage:buckets", "web-assets", _WEB_PROD),
+        ("dns:zones", "acme.example", _WEB_PROD),
+    ],
+    "data-pipeline": [
+        ("compute:instances", "etl-worker-1", _DATA_PROD),
+        ("storage:buckets", "warehouse-raw", _DATA_PROD),
+        ("dns:zones", "data.acme.example", _DATA_PROD),
+    ],
+    "staging": [
+        ("compute:instances", "web-staging-1", _WEB_STAGING),
+        ("compute:instances", "etl-staging-1", _DATA_STAGING),
+        ("storage:buckets", "staging-uploads", _WEB_STAGING),
+        ("dns:zones", "staging.acme.example", _WEB_STAGING),
+    ],
+}
 
 
 class Command(BaseCommand):
@@ -98,6 +125,7 @@ class Command(BaseCommand):
                 project_services.project_create(
                     organization=organization, name=name, description=description, actor=owner
                 )
+        self._resources(organization, owner)
         if not BillingContact.objects.filter(organization=organization).exists():
             billing_services.billing_contact_update(
                 organization=organization,
@@ -136,6 +164,15 @@ class Command(BaseCommand):
     def _organization(self, name: str, owner: User) -> Organization:
         existing = Organization.objects.filter(name=name, memberships__user=owner).first()
         return existing or organization_services.organization_create(name=name, owner=owner)
+
+    def _resources(self, organization: Organization, owner: User) -> None:
+        for project_name, resources in RESOURCES.items():
+            project = Project.objects.get(organization=organization, name=project_name)
+            for type, name, tags in resources:
+                if not Resource.objects.filter(project=project, type=type, name=name).exists():
+                    resource_services.resource_create(
+                        project=project, type=type, name=name, tags=tags, actor=owner
+                    )
 
     def _custom_policies(self, organization: Organization, owner: User, reader: User) -> None:
         """A project-scoped, conditional policy and a guardrail, so the editor, the

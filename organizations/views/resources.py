@@ -1,0 +1,135 @@
+"""Resources in the console: a project's resources of one type, and one resource's page.
+
+A resource list's URL names its type (one pattern per catalogue type, organizations.urls),
+so each is guarded by a static `@requires` of that type's `list` action. A resource's page
+names only the resource: `requires_on_resource` finds it first, then decides its type's
+action in its project.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+from uuid import UUID
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from iamportal.request import paginate, search_term
+from organizations.models import Project
+from organizations.selectors import resources as resource_selectors
+from organizations.selectors.organizations import membership_for
+from policies.authz import authorize, can, deny_response
+from policies.catalogue import RESOURCE_TYPES
+from policies.guards import requires
+
+View = Callable[..., HttpResponse]
+
+TEMPLATES = "organizations/resources"
+
+
+def resources_section(request: HttpRequest, project: Project) -> dict[str, Any]:
+    """The project page's Resources section: each type the viewer may list here, with its
+    count (one query for all types). Types they may not list are left out, so the page
+    never links to a 403."""
+    counts = resource_selectors.type_counts(project)
+    listable = [
+        (resource_type, counts.get(key, 0))
+        for key, resource_type in RESOURCE_TYPES.items()
+        if can(request, resource_type.action("list"), project.pk)
+    ]
+    return {"types": listable, "total": sum(counts.values())}
+
+
+def requires_on_resource(verb: str) -> Callable[[View], View]:
+    """Guard a view of one resource (URL kwarg `resource_id`) with its type's `verb` action,
+    decided in its project, like `@requires`.
+
+    Outsiders get 404, and so does another organization's resource. The view finds the
+    resource in `request.resource` and its project in `request.project`.
+    """
+    for resource_type in RESOURCE_TYPES.values():
+        resource_type.action(verb)  # an unknown verb fails at import, as @requires does
+
+    def decorator(view: View) -> View:
+        @wraps(view)
+        def guarded(request: HttpRequest, org_id: Any, resource_id: Any) -> HttpResponse:
+            membership = getattr(request, "security_membership", None)
+            if membership is None or str(membership.organization_id) != str(org_id):
+                membership = membership_for(user=request.user, organization_id=org_id)
+            request.membership = membership  # type: ignore[attr-defined]
+            request.organization = membership.organization  # type: ignore[attr-defined]
+            resource = resource_selectors.resource_for(
+                organization=membership.organization, resource_id=resource_id
+            )
+            action = RESOURCE_TYPES[resource.type].action(verb)
+            request.iam_action = action  # type: ignore[attr-defined]
+            decision = authorize(request, action, project_id=resource.project_id)
+            if not decision.allowed:
+                return deny_response(request, decision)
+            request.resource = resource  # type: ignore[attr-defined]
+            request.project = resource.project  # type: ignore[attr-defined]
+            return view(request, org_id=org_id, resource_id=resource_id)
+
+        guarded.iam_access = "action"  # type: ignore[attr-defined]
+        # The action depends on the resource's type: tests/urls.py decides it from these.
+        guarded.iam_action = None  # type: ignore[attr-defined]
+        guarded.iam_resource_kwarg = "resource_id"  # type: ignore[attr-defined]
+        guarded.iam_resource_verb = verb  # type: ignore[attr-defined]
+        return guarded
+
+    return decorator
+
+
+@require_GET
+def _resource_list(
+    request: HttpRequest, org_id: UUID, project_id: UUID, resource_type: str
+) -> HttpResponse:
+    """One page of a project's resources of one type, searched by name or `key=value` tag;
+    with HTMX (search as you type), just the results."""
+    project = request.project  # type: ignore[attr-defined]
+    kind = RESOURCE_TYPES[resource_type]
+    q = search_term(request)
+    resources = resource_selectors.resources_of(project, type=kind.key, search=q)
+    context = {
+        "project": project,
+        "resource_type": kind,
+        "q": q,
+        "page": paginate(request, resources),
+        # Decided once for the page: every row is in the same project.
+        "may_read": can(request, kind.action("read"), project.pk),
+    }
+    if request.htmx and request.htmx.target == "resource-results":
+        return render(request, f"{TEMPLATES}/list.html#results", context)
+    return render(request, f"{TEMPLATES}/list.html", context)
+
+
+# One guarded view per type, each requiring its own `list` action (organizations.urls).
+resource_list_views: dict[str, View] = {
+    key: requires(resource_type.action("list"), project_kwarg="project_id")(_resource_list)
+    for key, resource_type in RESOURCE_TYPES.items()
+}
+
+
+@requires_on_resource("read")
+@require_GET
+def resource_detail(request: HttpRequest, org_id: UUID, resource_id: UUID) -> HttpResponse:
+    """A resource's tags and details, and the evaluator's decision, with its explanation,
+    on each of its type's actions for the viewer."""
+    resource = request.resource  # type: ignore[attr-defined]
+    kind = RESOURCE_TYPES[resource.type]
+    decisions = [authorize(request, action, resource.project_id) for action in kind.actions]
+    return render(
+        request,
+        f"{TEMPLATES}/detail.html",
+        {
+            "resource": resource,
+            "resource_type": kind,
+            "project": request.project,  # type: ignore[attr-defined]
+            "tags": sorted(resource.tags.items()),
+            "may_list": can(request, kind.action("list"), resource.project_id),
+            "decisions": decisions,
+        },
+    )
