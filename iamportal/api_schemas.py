@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from ninja import Schema
 from pydantic import BaseModel, ConfigDict
 
@@ -18,3 +20,12 @@ class StrictPlain(BaseModel):
     JSON (nothing read from model instances)."""
 
     model_config = ConfigDict(extra="forbid")
+
+
+def patched(patch: BaseModel, current: object, *fields: str) -> dict[str, Any]:
+    """A PATCH body's `fields`, each absent (None) one kept at its `current` value."""
+    values = {field: getattr(patch, field) for field in fields}
+    return {
+        field: getattr(current, field) if value is None else value
+        for field, value in values.items()
+    }

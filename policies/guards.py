@@ -21,8 +21,10 @@ from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse
 
 from audit.services import record_access_denied
+from organizations.models import Membership, Resource
 from organizations.selectors.organizations import membership_for
 from organizations.selectors.projects import project_for
+from organizations.selectors.resources import resource_for
 from policies import catalogue
 from policies.authz import authorize, deny_response
 from policies.delegation import DelegationRefused, record_refusals, refused_response
@@ -44,6 +46,18 @@ def signed_in(view: View) -> View:
     return view
 
 
+def _enter_organization(request: HttpRequest, org_id: Any) -> Membership:
+    """The user's membership of organization `org_id` (outsiders: 404), set on the request
+    with its organization."""
+    # The security middleware has usually read this membership already.
+    membership = getattr(request, "security_membership", None)
+    if membership is None or str(membership.organization_id) != str(org_id):
+        membership = membership_for(user=request.user, organization_id=org_id)
+    request.membership = membership  # type: ignore[attr-defined]
+    request.organization = membership.organization  # type: ignore[attr-defined]
+    return membership
+
+
 def requires(action: str, *, project_kwarg: str | None = None) -> Callable[[View], View]:
     """Guard an organization view (URL kwarg `org_id`) with one catalogue action.
 
@@ -57,13 +71,7 @@ def requires(action: str, *, project_kwarg: str | None = None) -> Callable[[View
     def decorator(view: View) -> View:
         @wraps(view)
         def guarded(request: HttpRequest, org_id: Any, **kwargs: Any) -> HttpResponse:
-            # The security middleware has usually read this membership already.
-            membership = getattr(request, "security_membership", None)
-            if membership is None or str(membership.organization_id) != str(org_id):
-                membership = membership_for(user=request.user, organization_id=org_id)
-            request.membership = membership  # type: ignore[attr-defined]
-            request.organization = membership.organization  # type: ignore[attr-defined]
-            request.iam_action = action  # type: ignore[attr-defined]
+            membership = _enter_organization(request, org_id)
             project = None
             if project_kwarg is not None:
                 project = project_for(
@@ -85,6 +93,60 @@ def requires(action: str, *, project_kwarg: str | None = None) -> Callable[[View
         guarded.iam_access = "action"  # type: ignore[attr-defined]
         guarded.iam_action = action  # type: ignore[attr-defined]
         guarded.iam_project_kwarg = project_kwarg  # type: ignore[attr-defined]
+        return guarded
+
+    return decorator
+
+
+def resource_in(request: HttpRequest, resource_id: object) -> Resource:
+    """The request organization's resource (another organization's is a 404), set as
+    `request.resource` and its project as `request.project`."""
+    resource = resource_for(
+        organization=request.organization,  # type: ignore[attr-defined]
+        resource_id=resource_id,
+    )
+    request.resource = resource  # type: ignore[attr-defined]
+    request.project = resource.project  # type: ignore[attr-defined]
+    return resource
+
+
+def decide_on_type(
+    request: HttpRequest, resource_type: str, verb: str, project_id: object
+) -> Decision:
+    """Decide the `verb` action of a resource type (`compute:instances`...) in a project:
+    a resource's actions depend on its type, which no static declaration can name."""
+    action = catalogue.RESOURCE_TYPES[resource_type].action(verb)
+    request.iam_action = action  # type: ignore[attr-defined]
+    return authorize(request, action, project_id=project_id)
+
+
+def _check_verb(verb: str) -> None:
+    for resource_type in catalogue.RESOURCE_TYPES.values():
+        resource_type.action(verb)  # an unknown verb fails at import, as @requires does
+
+
+def requires_on_resource(verb: str) -> Callable[[View], View]:
+    """`@requires` for a view of one resource (URL kwarg `resource_id`): its type's `verb`
+    action, decided in its project. Outsiders get 404, and so does another organization's
+    resource; the view finds it in `request.resource`, its project in `request.project`.
+    """
+    _check_verb(verb)
+
+    def decorator(view: View) -> View:
+        @wraps(view)
+        def guarded(request: HttpRequest, org_id: Any, resource_id: Any) -> HttpResponse:
+            _enter_organization(request, org_id)
+            resource = resource_in(request, resource_id)
+            decision = decide_on_type(request, resource.type, verb, resource.project_id)
+            if not decision.allowed:
+                return deny_response(request, decision)
+            return view(request, org_id=org_id, resource_id=resource_id)
+
+        guarded.iam_access = "action"  # type: ignore[attr-defined]
+        # The action depends on the resource's type: tests/urls.py decides it from these.
+        guarded.iam_action = None  # type: ignore[attr-defined]
+        guarded.iam_resource_kwarg = "resource_id"  # type: ignore[attr-defined]
+        guarded.iam_resource_verb = verb  # type: ignore[attr-defined]
         return guarded
 
     return decorator

@@ -12,7 +12,7 @@ from ninja import Field, Query, Router, Schema, Status
 
 from iamportal.api_errors import error_responses
 from iamportal.api_paging import PageQuery, page_of
-from iamportal.api_schemas import Strict
+from iamportal.api_schemas import Strict, patched
 from organizations.api.auth import acting_user
 from organizations.models import Application
 from organizations.selectors import applications as application_selectors
@@ -127,10 +127,7 @@ def applications_update(
     application = _application(request, application_id)
     application = application_services.application_update(
         application=application,
-        name=payload.name if payload.name is not None else application.name,
-        description=(
-            payload.description if payload.description is not None else application.description
-        ),
+        **patched(payload, application, "name", "description"),
         actor=acting_user(request),  # type: ignore[arg-type]
         request=request,
     )

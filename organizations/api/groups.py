@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import datetime
 import uuid
+from collections.abc import Callable
+from typing import Any
 
 from django.db.models.functions import Lower
 from django.http import HttpRequest
@@ -13,7 +15,7 @@ from ninja import Field, Query, Router, Schema, Status
 
 from iamportal.api_errors import error_responses
 from iamportal.api_paging import PageQuery, page_of
-from iamportal.api_schemas import Strict
+from iamportal.api_schemas import Strict, patched
 from organizations.api.auth import acting_user
 from organizations.models import Group
 from organizations.selectors import groups as group_selectors
@@ -197,8 +199,7 @@ def groups_update(request: HttpRequest, group_id: uuid.UUID, payload: GroupPatch
     group_services.group_update(
         group=group,
         actor=acting_user(request),  # type: ignore[arg-type]
-        name=payload.name if payload.name is not None else group.name,
-        description=payload.description if payload.description is not None else group.description,
+        **patched(payload, group, "name", "description"),
         request=request,
     )
     return _group_out(request, group.pk)
@@ -224,6 +225,32 @@ def groups_delete(request: HttpRequest, group_id: uuid.UUID) -> Status:
 _MEMBER_RESPONSES = {200: GroupOut, **error_responses(400, 401, 403, 404, 409)}
 
 
+def _change_members(
+    request: HttpRequest,
+    group_id: uuid.UUID,
+    change: Callable[..., bool],
+    *,
+    membership_id: uuid.UUID | None = None,
+    application_id: uuid.UUID | None = None,
+) -> GroupOut:
+    """Run one of the group services' idempotent member changes on a user (membership id)
+    or an application as the key's bearer; answers the group as it now stands."""
+    organization = request.organization  # type: ignore[attr-defined]
+    group = _group(request, group_id)
+    if membership_id is not None:
+        principal: dict[str, Any] = {
+            "membership": people_selectors.user_for(
+                organization=organization, membership_id=membership_id
+            )
+        }
+    else:
+        principal = {
+            "application": application_for(organization=organization, application_id=application_id)
+        }
+    change(group=group, actor=acting_user(request), request=request, **principal)
+    return _group_out(request, group.pk)
+
+
 @router.put(
     "/groups/{group_id}/members/{membership_id}",
     response=_MEMBER_RESPONSES,
@@ -236,17 +263,9 @@ def groups_add_user(
 ) -> GroupOut:
     """Add a user (membership id) to the group (idempotent). Refused (403
     `delegation_refused`) when the group's policies grant what the caller does not hold."""
-    group = _group(request, group_id)
-    group_services.group_add_member(
-        group=group,
-        membership=people_selectors.user_for(
-            organization=request.organization,  # type: ignore[attr-defined]
-            membership_id=membership_id,
-        ),
-        actor=acting_user(request),  # type: ignore[arg-type]
-        request=request,
+    return _change_members(
+        request, group_id, group_services.group_add_member, membership_id=membership_id
     )
-    return _group_out(request, group.pk)
 
 
 @router.delete(
@@ -261,17 +280,12 @@ def groups_remove_user(
 ) -> GroupOut:
     """Take a user out of the group (idempotent); lifting a deny of the group's is held to
     the delegation ceiling."""
-    group = _group(request, group_id)
-    group_services.group_remove_member(
-        group=group,
-        membership=people_selectors.user_for(
-            organization=request.organization,  # type: ignore[attr-defined]
-            membership_id=membership_id,
-        ),
-        actor=acting_user(request),  # type: ignore[arg-type]
-        request=request,
+    return _change_members(
+        request,
+        group_id,
+        group_services.group_remove_member,
+        membership_id=membership_id,
     )
-    return _group_out(request, group.pk)
 
 
 @router.put(
@@ -285,17 +299,12 @@ def groups_add_application(
     request: HttpRequest, group_id: uuid.UUID, application_id: uuid.UUID
 ) -> GroupOut:
     """Add an application to the group (idempotent), within the delegation ceiling."""
-    group = _group(request, group_id)
-    group_services.group_add_application(
-        group=group,
-        application=application_for(
-            organization=request.organization,  # type: ignore[attr-defined]
-            application_id=application_id,
-        ),
-        actor=acting_user(request),  # type: ignore[arg-type]
-        request=request,
+    return _change_members(
+        request,
+        group_id,
+        group_services.group_add_application,
+        application_id=application_id,
     )
-    return _group_out(request, group.pk)
 
 
 @router.delete(
@@ -309,14 +318,9 @@ def groups_remove_application(
     request: HttpRequest, group_id: uuid.UUID, application_id: uuid.UUID
 ) -> GroupOut:
     """Take an application out of the group (idempotent)."""
-    group = _group(request, group_id)
-    group_services.group_remove_application(
-        group=group,
-        application=application_for(
-            organization=request.organization,  # type: ignore[attr-defined]
-            application_id=application_id,
-        ),
-        actor=acting_user(request),  # type: ignore[arg-type]
-        request=request,
+    return _change_members(
+        request,
+        group_id,
+        group_services.group_remove_application,
+        application_id=application_id,
     )
-    return _group_out(request, group.pk)

@@ -12,7 +12,7 @@ from ninja import Field, Query, Router, Schema, Status
 
 from iamportal.api_errors import error_responses
 from iamportal.api_paging import PageQuery, page_of
-from iamportal.api_schemas import Strict
+from iamportal.api_schemas import Strict, patched
 from organizations.api.auth import acting_user
 from organizations.models import Project
 from organizations.selectors import projects as project_selectors
@@ -116,8 +116,7 @@ def projects_update(
     project: Project = request.project  # type: ignore[attr-defined]
     project = project_services.project_update(
         project=project,
-        name=payload.name if payload.name is not None else project.name,
-        description=payload.description if payload.description is not None else project.description,
+        **patched(payload, project, "name", "description"),
         actor=acting_user(request),  # type: ignore[arg-type]
         request=request,
     )

@@ -28,9 +28,11 @@ from organizations.api.auth import acting_user
 from organizations.models import Project, Resource
 from organizations.selectors import resources as resource_selectors
 from organizations.services import resources as resource_services
+from organizations.tags import TAG_VALUE_MAX_LENGTH, TAGS_MAX
 from policies.authz import authorize
 from policies.catalogue import RESOURCE_TYPES
-from policies.guards import api_deny, api_operation, api_requires
+from policies.evaluator import Decision
+from policies.guards import api_deny, api_operation, api_requires, decide_on_type, resource_in
 
 router = Router(tags=["Resources"])
 
@@ -38,8 +40,8 @@ PROJECT_READ = "projects:projects:read"
 ResourceTypeKey = Literal[tuple(RESOURCE_TYPES)]  # type: ignore[valid-type]
 _TYPES = ", ".join(f"`{key}`" for key in RESOURCE_TYPES)
 Name = Annotated[str, StringConstraints(min_length=1, max_length=resource_services.NAME_MAX_LENGTH)]
-TagValue = Annotated[str, StringConstraints(max_length=resource_services.TAG_VALUE_MAX_LENGTH)]
-Tags = Annotated[dict[str, TagValue], Field(max_length=resource_services.TAGS_MAX)]
+TagValue = Annotated[str, StringConstraints(max_length=TAG_VALUE_MAX_LENGTH)]
+Tags = Annotated[dict[str, TagValue], Field(max_length=TAGS_MAX)]
 _TAGS_HELP = (
     "Key -> value strings, at most 50; keys of 1 to 64 letters, digits or `_.:/+=@-`, "
     "values of at most 256 characters. Policy conditions read them (`resource.tags`)."
@@ -95,11 +97,8 @@ def _out(resource: Resource) -> ResourceOut:
     )
 
 
-def _require(request: HttpRequest, type: str, verb: str, project_id: object) -> None:
-    """Decide the type's `verb` action in the project; a denial is audited and 403."""
-    action = RESOURCE_TYPES[type].action(verb)
-    request.iam_action = action  # type: ignore[attr-defined]
-    decision = authorize(request, action, project_id=project_id)
+def _require(request: HttpRequest, decision: Decision) -> None:
+    """A denial is audited and answered 403, as the guard's are."""
     if not decision.allowed:
         raise api_deny(request, decision)
 
@@ -130,16 +129,10 @@ def _on_resource(verb: str) -> Callable[[Callable[..., Any]], Callable[..., Any]
     def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
         @wraps(view)
         def guarded(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
-            resource = resource_selectors.resource_for(
-                organization=request.organization,  # type: ignore[attr-defined]
-                resource_id=kwargs["resource_id"],
-            )
+            resource = resource_in(request, kwargs["resource_id"])
             request.iam_action = PROJECT_READ  # type: ignore[attr-defined]
-            decision = authorize(request, PROJECT_READ, project_id=resource.project_id)
-            if not decision.allowed:
-                raise api_deny(request, decision)
-            _require(request, resource.type, verb, resource.project_id)
-            request.resource = resource  # type: ignore[attr-defined]
+            _require(request, authorize(request, PROJECT_READ, project_id=resource.project_id))
+            _require(request, decide_on_type(request, resource.type, verb, resource.project_id))
             return view(request, *args, **kwargs)
 
         note = _type_action_doc(verb, "resource's")
@@ -178,7 +171,7 @@ def resources_list(
             "Name the resource type: each type has its own list permission.",
             {"type": [f"Required: one of {', '.join(RESOURCE_TYPES)}."]},
         )
-    _require(request, filters.type, "list", project.pk)
+    _require(request, decide_on_type(request, filters.type, "list", project.pk))
     queryset = resource_selectors.resources_of(project, type=filters.type, search=filters.q)
     items, following = page_of(queryset, paging)
     return ResourcePage(items=[_out(r) for r in items], next=following)
@@ -197,7 +190,7 @@ def resources_create(request: HttpRequest, project_id: uuid.UUID, payload: Resou
     Also requires the `create` action of the body's type in the project:
     `compute:instances:create`, `storage:buckets:create` or `dns:zones:create`."""
     project: Project = request.project  # type: ignore[attr-defined]
-    _require(request, payload.type, "create", project.pk)
+    _require(request, decide_on_type(request, payload.type, "create", project.pk))
     resource = resource_services.resource_create(
         project=project,
         type=payload.type,

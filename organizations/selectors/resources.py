@@ -7,7 +7,7 @@ from django.db.models.fields.json import KeyTransform
 
 from organizations.models import Organization, Project, Resource
 from organizations.selectors.organizations import in_organization
-from organizations.services.resources import TAG_KEY
+from organizations.tags import TAG_KEY
 
 
 def resources_of(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -15,12 +14,10 @@ from audit.services import diff, record
 from iamportal.text import unsafe_characters
 from organizations.models import Project, Resource
 from organizations.services.organizations import organization_bump_authz_version
+from organizations.tags import check_tags
 from policies.catalogue import RESOURCE_TYPES
 
 NAME_MAX_LENGTH = Resource._meta.get_field("name").max_length
-TAGS_MAX = 50
-TAG_KEY = re.compile(r"^[A-Za-z0-9_.:/+=@-]{1,64}$")
-TAG_VALUE_MAX_LENGTH = 256
 
 
 def _check_type(type: str) -> str:
@@ -45,32 +42,6 @@ def _check_name(name: str) -> str:
     return name
 
 
-def _check_tags(tags: Any) -> dict[str, str]:
-    """Tags are matched by policy conditions, so only plain string pairs are stored."""
-    if not isinstance(tags, dict):
-        raise ValidationError({"tags": "Tags are an object of key -> value strings."})
-    if len(tags) > TAGS_MAX:
-        raise ValidationError({"tags": f"A resource has at most {TAGS_MAX} tags."})
-    for key, value in tags.items():
-        if not isinstance(key, str) or not TAG_KEY.match(key):
-            raise ValidationError(
-                {"tags": f'Tag key "{key}" must be 1 to 64 letters, digits or _ . : / + = @ -.'}
-            )
-        # Control characters (NUL above all, which PostgreSQL's jsonb refuses) never.
-        if (
-            not isinstance(value, str)
-            or len(value) > TAG_VALUE_MAX_LENGTH
-            or unsafe_characters(value)
-        ):
-            raise ValidationError(
-                {
-                    "tags": f'Tag "{key}" needs a string value of at most '
-                    f"{TAG_VALUE_MAX_LENGTH} characters, on one line."
-                }
-            )
-    return dict(tags)
-
-
 def _state(resource: Resource) -> dict[str, Any]:
     return {"name": resource.name, "tags": resource.tags}
 
@@ -90,7 +61,7 @@ def resource_create(
         project=project,
         type=_check_type(type),
         name=_check_name(name),
-        tags=_check_tags(tags),
+        tags=check_tags(tags),
     )
     # No bump: no cached decision can be about a resource that did not exist.
     record(
@@ -123,7 +94,7 @@ def resource_update(
     if name is not None:
         resource.name = _check_name(name)
     if tags is not None:
-        resource.tags = _check_tags(tags)
+        resource.tags = check_tags(tags)
     after = _state(resource)
     if before == after:
         return resource

@@ -2,14 +2,13 @@
 
 A resource list's URL names its type (one pattern per catalogue type, organizations.urls),
 so each is guarded by a static `@requires` of that type's `list` action. A resource's page
-names only the resource: `requires_on_resource` finds it first, then decides its type's
-action in its project.
+names only the resource: `policies.guards.requires_on_resource` finds it first, then
+decides its type's action in its project.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import wraps
 from typing import Any
 from uuid import UUID
 
@@ -20,10 +19,9 @@ from django.views.decorators.http import require_GET
 from iamportal.request import paginate, search_term
 from organizations.models import Project
 from organizations.selectors import resources as resource_selectors
-from organizations.selectors.organizations import membership_for
-from policies.authz import authorize, can, deny_response
+from policies.authz import authorize, can
 from policies.catalogue import RESOURCE_TYPES
-from policies.guards import requires
+from policies.guards import requires, requires_on_resource
 
 View = Callable[..., HttpResponse]
 
@@ -41,46 +39,6 @@ def resources_section(request: HttpRequest, project: Project) -> dict[str, Any]:
         if can(request, resource_type.action("list"), project.pk)
     ]
     return {"types": listable, "total": sum(counts.values())}
-
-
-def requires_on_resource(verb: str) -> Callable[[View], View]:
-    """Guard a view of one resource (URL kwarg `resource_id`) with its type's `verb` action,
-    decided in its project, like `@requires`.
-
-    Outsiders get 404, and so does another organization's resource. The view finds the
-    resource in `request.resource` and its project in `request.project`.
-    """
-    for resource_type in RESOURCE_TYPES.values():
-        resource_type.action(verb)  # an unknown verb fails at import, as @requires does
-
-    def decorator(view: View) -> View:
-        @wraps(view)
-        def guarded(request: HttpRequest, org_id: Any, resource_id: Any) -> HttpResponse:
-            membership = getattr(request, "security_membership", None)
-            if membership is None or str(membership.organization_id) != str(org_id):
-                membership = membership_for(user=request.user, organization_id=org_id)
-            request.membership = membership  # type: ignore[attr-defined]
-            request.organization = membership.organization  # type: ignore[attr-defined]
-            resource = resource_selectors.resource_for(
-                organization=membership.organization, resource_id=resource_id
-            )
-            action = RESOURCE_TYPES[resource.type].action(verb)
-            request.iam_action = action  # type: ignore[attr-defined]
-            decision = authorize(request, action, project_id=resource.project_id)
-            if not decision.allowed:
-                return deny_response(request, decision)
-            request.resource = resource  # type: ignore[attr-defined]
-            request.project = resource.project  # type: ignore[attr-defined]
-            return view(request, org_id=org_id, resource_id=resource_id)
-
-        guarded.iam_access = "action"  # type: ignore[attr-defined]
-        # The action depends on the resource's type: tests/urls.py decides it from these.
-        guarded.iam_action = None  # type: ignore[attr-defined]
-        guarded.iam_resource_kwarg = "resource_id"  # type: ignore[attr-defined]
-        guarded.iam_resource_verb = verb  # type: ignore[attr-defined]
-        return guarded
-
-    return decorator
 
 
 @require_GET
