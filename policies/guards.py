@@ -237,6 +237,70 @@ def api_requires(
     return decorator
 
 
+def _resource_permission_doc(verb: str) -> str:
+    actions = ", ".join(f"`{t.action(verb)}`" for t in catalogue.RESOURCE_TYPES.values())
+    return f"**Required permission:** its type's `{verb}` action in its project: {actions}."
+
+
+def _api_on_type(
+    verb: str,
+    project_param: str,
+    locate: Callable[[HttpRequest, dict[str, Any]], tuple[str, object]],
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The API's resource guards: `locate(request, kwargs)` gives the resource type and
+    the project (404 for another organization's), then the type's `verb` action is decided
+    there, as `requires_on_resource` and the console's per-type lists do."""
+    _check_verb(verb)
+
+    def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
+        @wraps(view)
+        def guarded(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+            resource_type, project_id = locate(request, kwargs)
+            decision = decide_on_type(request, resource_type, verb, project_id)
+            if not decision.allowed:
+                raise api_deny(request, decision)
+            return view(request, *args, **kwargs)
+
+        _api_operation(view, guarded, _resource_permission_doc(verb))
+        # The action depends on the type: a role matrix decides it from these.
+        guarded.iam_action = None  # type: ignore[attr-defined]
+        guarded.iam_resource_verb = verb  # type: ignore[attr-defined]
+        guarded.iam_project_param = project_param  # type: ignore[attr-defined]
+        return guarded
+
+    return decorator
+
+
+def api_requires_on_resource(verb: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Guard an operation on the resource of path parameter `resource_id` (set as
+    `request.resource`) with its type's `verb` action in its project."""
+
+    def locate(request: HttpRequest, kwargs: dict[str, Any]) -> tuple[str, object]:
+        resource = resource_in(request, kwargs["resource_id"])
+        return resource.type, resource.project_id
+
+    return _api_on_type(verb, "resource_id", locate)
+
+
+def api_requires_on_type(
+    verb: str, *, project_param: str, input_param: str
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Guard an operation on a project's resources of the type its input names
+    (`kwargs[input_param].type`: a list's query, a creation's body; ninja validates it
+    first) with that type's `verb` action in the project of path parameter
+    `project_param`, set as `request.project`."""
+
+    def locate(request: HttpRequest, kwargs: dict[str, Any]) -> tuple[str, object]:
+        project = project_for(
+            organization=request.organization,  # type: ignore[attr-defined]
+            project_id=kwargs[project_param],
+        )
+        request.project = project  # type: ignore[attr-defined]
+        return kwargs[input_param].type, project.pk
+
+    return _api_on_type(verb, project_param, locate)
+
+
 def api_any_key(view: Callable[..., Any]) -> Callable[..., Any]:
     """An API operation any live key may call: it reads only the key's own identity."""
 

@@ -136,6 +136,9 @@ def _question(w: World) -> dict[str, Any]:
     return {"principal": {"type": "user", "id": str(w.subject.user_id)}, "action": "iam:users:list"}
 
 
+# Required query parameters.
+QUERIES: dict[str, str] = {"resources_list": "type=compute:instances"}
+
 # A minimal valid body of each operation that reads one, naming our objects where it can
 # (so the outsider's call names them too).
 BODIES: dict[str, Callable[[World], Any]] = {
@@ -172,7 +175,9 @@ BODIES: dict[str, Callable[[World], Any]] = {
 
 
 def _path(operation: Operation, world: World) -> str:
-    return _PARAMETER.sub(lambda m: str(PARAMS[m[1]](world)), operation.path)
+    path = _PARAMETER.sub(lambda m: str(PARAMS[m[1]](world)), operation.path)
+    query = QUERIES.get(operation.operation_id)
+    return f"{path}?{query}" if query else path
 
 
 def _body(operation: Operation, world: World) -> Any:
@@ -281,6 +286,10 @@ def test_every_operation_is_guarded_default_deny() -> None:
     latter. A project-level action names the parameter holding its project."""
     for operation in OPERATIONS:
         assert operation.declared, f"{operation}: no @api_requires or @api_any_key"
+        if operation.resource_verb is not None:  # the type's action, in the project
+            assert operation.action is None, operation
+            assert operation.project_param in operation.params, operation
+            continue
         if operation.action is None:
             assert str(operation) in ANY_KEY_OPERATIONS, f"{operation}: any key may call it"
             continue
@@ -317,7 +326,9 @@ def test_every_operations_description_names_its_permission() -> None:
         for op in item.values()
     }
     for operation in OPERATIONS:
-        if operation.action is None:
+        if operation.resource_verb is not None:
+            line = f"**Required permission:** its type's `{operation.resource_verb}` action"
+        elif operation.action is None:
             line = "**Required permission:** none (any live API key)."
         else:
             line = f"**Required permission:** `{operation.action}`."

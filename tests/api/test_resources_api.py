@@ -1,6 +1,6 @@
 """`/api/v1/projects/{id}/resources` and `/api/v1/resources/{id}` (#14): a platform
-service's key registers, reads, updates and deletes resources; each operation needs
-`projects:projects:read` in the project, then the resource type's own action there."""
+service's key registers, reads, updates and deletes resources; each operation needs the
+resource type's own action in the project, as the console's resource pages do."""
 
 from __future__ import annotations
 
@@ -78,11 +78,11 @@ def test_invalid_values_are_400_naming_the_field_and_schema_errors_422(org: Org)
 
 
 def test_a_platform_service_acts_only_on_the_types_and_projects_granted(org: Org) -> None:
-    """An application holding instances in project A (and reading the project) only."""
+    """An application holding instances in project A only (not even the project's read)."""
     project_a = ProjectFactory(organization=org.organization, name="a")
     project_b = ProjectFactory(organization=org.organization, name="b")
     service = ApplicationFactory(organization=org.organization)
-    allow(service, "projects:projects:read", "compute:instances:*", scope=Rule.Scope.PROJECTS)
+    allow(service, "compute:instances:*", scope=Rule.Scope.PROJECTS)
     Rule.objects.filter(policy__attachments__application=service).get().projects.set([project_a])
     api = API(key_token(service, org.owner))
     instance = {"type": "compute:instances", "name": "i-1"}
@@ -96,7 +96,7 @@ def test_a_platform_service_acts_only_on_the_types_and_projects_granted(org: Org
     assert bucket.json()["error"]["details"]["permission"] == "storage:buckets:create"
     other_project = api.post(f"/projects/{project_b.pk}/resources", instance)
     assert other_project.status_code == 403
-    assert other_project.json()["error"]["details"]["permission"] == "projects:projects:read"
+    assert other_project.json()["error"]["details"]["permission"] == "compute:instances:create"
     assert AuditEvent.objects.filter(
         action=events.ACCESS_DENIED.name, data__action="storage:buckets:create"
     ).exists()
@@ -154,8 +154,8 @@ OPERATIONS = [
 @pytest.mark.parametrize("who", [*PERSONAS, "outsider"])
 @pytest.mark.parametrize(("method", "path", "body", "verb"), OPERATIONS)
 def test_role_matrix(org: Org, who: str, method: str, path: str, body: Any, verb: str) -> None:
-    """Each persona as the evaluator decides: `projects:projects:read`, then the type's
-    action, in the project; the outsider gets 404."""
+    """Each persona as the evaluator decides the type's action in the project; the
+    outsider gets 404."""
     project = ProjectFactory(organization=org.organization)
     bucket = ResourceFactory(project=project, type="storage:buckets", name="target")
     response = call(
@@ -165,9 +165,9 @@ def test_role_matrix(org: Org, who: str, method: str, path: str, body: Any, verb
         assert response.status_code == 404, response.content
         return
     member = getattr(org, who)
-    for action in ("projects:projects:read", f"storage:buckets:{verb}"):
-        if not allowed(member, action, project.pk):
-            assert response.status_code == 403, response.content
-            assert response.json()["error"]["details"]["permission"] == action
-            return
+    action = f"storage:buckets:{verb}"
+    if not allowed(member, action, project.pk):
+        assert response.status_code == 403, response.content
+        assert response.json()["error"]["details"]["permission"] == action
+        return
     assert response.status_code in (200, 201, 204), response.content
