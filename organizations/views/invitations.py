@@ -25,12 +25,18 @@ from organizations.selectors import invitations as invitation_selectors
 from organizations.services import invitations as invitation_services
 from policies.guards import public, requires
 
-# Links issued by the last invite/resend: shown once on the next page, never stored.
-ISSUED_LINKS_SESSION_KEY = "issued_links"
+# Links just issued (invitations, password links): shown once on the next page, never
+# stored beyond it.
+_ISSUED_LINKS_SESSION_KEY = "issued_links"
+
+
+def issue_links(request: HttpRequest, links: list[tuple[str, str]]) -> None:
+    """Keep (email, link) pairs for the next page, which shows them once."""
+    request.session[_ISSUED_LINKS_SESSION_KEY] = [list(pair) for pair in links]
 
 
 def issued_links(request: HttpRequest) -> list[list[str]]:
-    return request.session.pop(ISSUED_LINKS_SESSION_KEY, [])
+    return request.session.pop(_ISSUED_LINKS_SESSION_KEY, [])
 
 
 @requires("iam:invitations:list")
@@ -73,9 +79,7 @@ def invite(request: HttpRequest, org_id: UUID) -> HttpResponse:
         )
     ):
         issued = saved.value
-        request.session[ISSUED_LINKS_SESSION_KEY] = [
-            [item.invitation.email, item.link] for item in issued
-        ]
+        issue_links(request, [(item.invitation.email, item.link) for item in issued])
         count = len(issued)
         messages.success(request, f"{count} invitation{'s' if count != 1 else ''} sent by email.")
         if not form.cleaned_data["role"] and not form.cleaned_data["groups"]:
@@ -117,7 +121,7 @@ def invitation_resend(request: HttpRequest, org_id: UUID, invitation_id: UUID) -
         issued = invitation_services.invitation_resend(
             invitation=invitation, actor=request.membership, request=request
         )
-        request.session[ISSUED_LINKS_SESSION_KEY] = [[invitation.email, issued.link]]
+        issue_links(request, [(invitation.email, issued.link)])
         return f"Invitation to {invitation.email} sent again; the previous link no longer works."
 
     return _invitation_action(request, invitation_id, resend)

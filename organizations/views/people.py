@@ -24,7 +24,7 @@ from organizations.selectors.api_keys import api_keys_of
 from organizations.selectors.organizations import membership_for
 from organizations.services import groups as group_services
 from organizations.services import people as people_services
-from organizations.views.invitations import ISSUED_LINKS_SESSION_KEY, issued_links
+from organizations.views.invitations import issue_links, issued_links
 from policies.guards import requires, signed_in
 from policies.lockout import refuses_self_lockout
 from policies.views.attachments import policies_panel, with_policies_panel
@@ -113,7 +113,7 @@ def member_create(request: HttpRequest, org_id: UUID) -> HttpResponse:
         created = saved.value
         membership = created.membership
         # The password link is shown once, like a secret; it was also emailed.
-        request.session[ISSUED_LINKS_SESSION_KEY] = [[membership.user.email, created.link]]
+        issue_links(request, [(membership.user.email, created.link)])
         messages.success(
             request, f"Member {membership.user.email} created; a password link was emailed."
         )
@@ -176,7 +176,7 @@ def user_password_link(request: HttpRequest, org_id: UUID, membership_id: UUID) 
         link = people_services.member_send_password_link(
             membership=membership, actor=request.user, request=request
         )
-        request.session[ISSUED_LINKS_SESSION_KEY] = [[membership.user.email, link]]
+        issue_links(request, [(membership.user.email, link)])
         return f"A password link was emailed to {membership.user.email}."
 
     return _membership_action(request, membership_id, send)
