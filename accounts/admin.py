@@ -1,12 +1,15 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 
 from accounts.models import User, UserSession
 from audit.admin import AuditedModelAdmin
-from organizations.models import Membership
+from organizations.models import Membership, Organization
+from organizations.services.organizations import organization_bump_authz_version
 
 
 class UserCreationForm(AdminUserCreationForm):
@@ -52,6 +55,17 @@ class UserAdmin(AuditedModelAdmin, BaseUserAdmin):
     add_fieldsets = (
         (None, {"classes": ("wide",), "fields": ("email", "full_name", "password1", "password2")}),
     )
+
+    def save_related(self, request: Any, form: Any, formsets: Any, change: bool) -> None:
+        # Deactivating the account or editing its memberships inline changes what it may
+        # do in each of its organizations (those it leaves here included): decisions and
+        # the principals cached for them (policies.authz) move on with a new version.
+        user = form.instance
+        before = set(Membership.objects.filter(user=user).values_list("organization_id", flat=True))
+        super().save_related(request, form, formsets, change)
+        after = set(Membership.objects.filter(user=user).values_list("organization_id", flat=True))
+        for organization in Organization.objects.filter(pk__in=before | after):
+            organization_bump_authz_version(organization=organization)
 
 
 @admin.register(UserSession)

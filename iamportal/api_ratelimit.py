@@ -8,9 +8,11 @@ missing keys is limited too; the key limit applies once a key authenticated
 
 The counts live in the database (iamportal.ratelimit: one row per address or key), so
 every process and every server shares one count, with nothing to run beyond the
-database. Each limit costs one atomic SQL statement per request, so the count is exact:
-requests that arrive at the very same moment each get their own number. A fixed window
-lets a client spend up to twice the limit across a window's boundary.
+database. Each process adds its requests to them in one atomic statement whenever they
+could matter (`ratelimit.spend`): on a bucket's first request in a window, at least once
+a second, and on every request once the limit is near; most requests of a client far
+from its limit cost no statement. A fixed window lets a client spend up to twice the
+limit across a window's boundary.
 
 Limits come from `API_RATE_PER_KEY` and `API_RATE_PER_IP` (requests a minute; 0 turns
 that limit off).
@@ -60,10 +62,10 @@ def _count(scope: str, ident: str, limit: int) -> None:
     refused until the window ends)."""
     if limit <= 0:
         return
-    used, retry_after = ratelimit.count(
-        f"api:{scope}:{ident}", window_seconds=WINDOW_SECONDS, now=_now()
+    within, retry_after = ratelimit.spend(
+        f"api:{scope}:{ident}", limit=limit, window_seconds=WINDOW_SECONDS, now=_now()
     )
-    if used > limit:
+    if not within:
         raise RateLimited(scope, limit, retry_after)
 
 

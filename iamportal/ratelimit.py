@@ -1,6 +1,6 @@
 """Fixed-window rate limits, counted in the database so every process and every server
-shares one exact count: the API's limits (iamportal.api_ratelimit) and the condition
-tester's (`within_limit`).
+shares one count: the API's limits (iamportal.api_ratelimit, through `spend`) and the
+condition tester's (`within_limit`, exact).
 
 A count is ONE SQL statement, an upsert on the bucket's single row (`RateCounter`) that
 adds one within the current window, or starts again at one when the row belongs to an
@@ -14,13 +14,25 @@ count in autocommit, where neither matters).
 
 A fixed window lets a client spend up to twice the limit across a window's boundary;
 that is enough to hold a client to its order of magnitude, which is all it is for.
+
+`spend`, on every API request, does not pay that statement each time: a process keeps a
+tally per bucket and adds its uses to the shared row in one statement (`count(n=…)`)
+when they could matter. It asks the database on a bucket's first use in a window, at
+least once a second (`SYNC_SECONDS`), and whenever its unsent uses exceed 1/`SHARE` of
+what it last knew was left of the limit; so the closer a bucket is to its limit, the
+more often it asks, and on the last few uses it asks every time. A request is refused
+without asking when this process alone already knows the limit is spent (the shared
+count can only be higher). With up to `SHARE` processes counting one bucket the limit
+holds; beyond, a burst may overshoot it by a fraction of what was left.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import threading
 import time
+from dataclasses import dataclass
 
 from django.db import DatabaseError, connection, transaction
 
@@ -28,10 +40,10 @@ logger = logging.getLogger(__name__)
 
 # On the table of iamportal.models.RateCounter.
 _COUNT = (
-    "INSERT INTO iamportal_ratecounter (bucket, period_end, count) VALUES (%s, %s, 1) "
+    "INSERT INTO iamportal_ratecounter (bucket, period_end, count) VALUES (%s, %s, %s) "
     "ON CONFLICT (bucket) DO UPDATE SET "
     "count = CASE WHEN iamportal_ratecounter.period_end = excluded.period_end "
-    "THEN iamportal_ratecounter.count + 1 ELSE 1 END, "
+    "THEN iamportal_ratecounter.count + excluded.count ELSE excluded.count END, "
     "period_end = excluded.period_end "
     "RETURNING count"
 )
@@ -47,18 +59,82 @@ PURGE_GRACE = 60
 _next_purge = 0.0  # time.monotonic() of this process' next purge
 
 
-def count(bucket: str, *, window_seconds: int, now: float | None = None) -> tuple[int, int]:
-    """Count one use of `bucket` (at most 200 characters) in the current window of
-    `window_seconds`; returns the count so far, this use included, and the whole seconds
+def _period_end(now: float, window_seconds: int) -> int:
+    return (int(now // window_seconds) + 1) * window_seconds
+
+
+def count(
+    bucket: str, *, window_seconds: int, now: float | None = None, uses: int = 1
+) -> tuple[int, int]:
+    """Count `uses` of `bucket` (at most 200 characters) in the current window of
+    `window_seconds`; returns the count so far, these uses included, and the whole seconds
     until the window ends (at least 1). `now` is the wall clock (time.time() by default)."""
     if now is None:
         now = time.time()
-    period_end = (int(now // window_seconds) + 1) * window_seconds
+    period_end = _period_end(now, window_seconds)
     with connection.cursor() as cursor:
-        cursor.execute(_COUNT, [bucket, period_end])
+        cursor.execute(_COUNT, [bucket, period_end, uses])
         (used,) = cursor.fetchone()
     _maybe_purge(now)
     return used, max(1, math.ceil(period_end - now))
+
+
+SYNC_SECONDS = 1.0
+SHARE = 8
+
+
+@dataclass(slots=True)
+class _Tally:
+    """This process' view of one bucket in one window."""
+
+    period_end: int
+    known: int = 0  # the shared count at the last sync (this process' uses included)
+    unsent: int = 0  # this process' uses since, not yet added to the shared count
+    synced_at: float = -math.inf  # time.monotonic() of the last sync
+
+
+_tallies: dict[str, _Tally] = {}
+_tallies_lock = threading.Lock()
+
+
+def spend(
+    bucket: str, *, limit: int, window_seconds: int, now: float | None = None
+) -> tuple[bool, int]:
+    """Count one use of `bucket` against `limit` uses a window (see the module's
+    docstring); returns whether it is within the limit and the whole seconds until the
+    window ends. Refused uses count too."""
+    if now is None:
+        now = time.time()
+    period_end = _period_end(now, window_seconds)
+    retry_after = max(1, math.ceil(period_end - now))
+    with _tallies_lock:
+        tally = _tallies.get(bucket)
+        if tally is None or tally.period_end != period_end:
+            tally = _tallies[bucket] = _Tally(period_end)
+        tally.unsent += 1
+        used = tally.known + tally.unsent
+        due = time.monotonic() - tally.synced_at >= SYNC_SECONDS or (
+            used <= limit and tally.unsent * SHARE > limit - tally.known
+        )
+        if not due:
+            return used <= limit, retry_after
+        uses, tally.unsent = tally.unsent, 0
+    try:
+        shared, _ = count(bucket, window_seconds=window_seconds, now=now, uses=uses)
+    except BaseException:
+        with _tallies_lock:
+            tally.unsent += uses  # sent with the next sync
+        raise
+    with _tallies_lock:
+        tally.known = max(tally.known, shared)
+        tally.synced_at = time.monotonic()
+    return shared <= limit, retry_after
+
+
+def forget_tallies() -> None:
+    """Drop this process' tallies (tests that move the clock or the limits start afresh)."""
+    with _tallies_lock:
+        _tallies.clear()
 
 
 def within_limit(key: str, *, limit: int, window: int) -> bool:
@@ -84,6 +160,9 @@ def _maybe_purge(now: float) -> None:
     if time.monotonic() < _next_purge:
         return
     _next_purge = time.monotonic() + PURGE_EVERY
+    with _tallies_lock:
+        for bucket in [bucket for bucket, tally in _tallies.items() if tally.period_end <= now]:
+            del _tallies[bucket]
     try:
         purge(now)
     except DatabaseError:  # the next purge will do: counting must not fail over it

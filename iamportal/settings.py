@@ -139,6 +139,14 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+# The API key's lookup is a prepared statement on PostgreSQL (iamportal.prepared); turn it
+# off behind a pooler in transaction mode that cannot keep them (PgBouncer before 1.21).
+# Django's own cursors bind on the client and never prepare, whatever the threshold.
+DATABASE_PREPARED_STATEMENTS = env_bool("IAMPORTAL_DB_PREPARED_STATEMENTS", default=True)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = (
+        5 if DATABASE_PREPARED_STATEMENTS else None
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"

@@ -1,16 +1,18 @@
 """The bridge between requests and the pure evaluator.
 
 Compiled rule sets are cached in process memory keyed by the organization's
-authorization version, which is read with the membership on every request: a change
-committed by any process bumps the version, so every process recompiles on its next
-request and no process ever answers from revoked rules.
+authorization version, which is read with the membership (or the API key) on every
+request: a change committed by any process bumps the version, so every process
+recompiles on its next request and no process ever answers from revoked rules.
 """
 
 from __future__ import annotations
 
 import threading
+import uuid
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from typing import TypeVar
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -19,14 +21,18 @@ from django.utils import timezone
 from accounts.mfa import is_verified
 from audit.services import record_access_denied
 from iamportal.request import client_ip, client_user_agent
-from organizations.models import APIKey, Application, Membership
+from organizations.models import APIKey, Application, Membership, Organization
 from policies.evaluator import CompiledRuleSet, Decision, Principal, RequestFacts, decide
+from policies.selectors.authorize import PrincipalRef, principals_named, projects_named
 from policies.selectors.rules import compile_rules_for
 
 # Compiled rules hold compiled CEL programs, which cannot be pickled into Django's cache
-# backends; a bounded in-process LRU is enough because the key carries the version.
+# backends; a bounded in-process LRU is enough because every key carries the version.
+# It also remembers, per version, the principals and projects `POST /api/v1/authorize`
+# is asked about.
 _CACHE_SIZE = 10_000
-_cache: OrderedDict[str, CompiledRuleSet] = OrderedDict()
+_cache: OrderedDict[str, object] = OrderedDict()
+T = TypeVar("T")
 _cache_lock = threading.Lock()
 
 
@@ -64,22 +70,67 @@ def request_facts(request: HttpRequest) -> RequestFacts:
     )
 
 
+def _cached(key: str, make: Callable[[], T]) -> T:
+    """The LRU entry `key` (which names an authorization version), made on a miss."""
+    with _cache_lock:
+        value = _cache.get(key)
+        if value is not None:
+            _cache.move_to_end(key)
+            return value  # type: ignore[return-value]
+    value = make()
+    with _cache_lock:
+        _cache[key] = value
+        while len(_cache) > _CACHE_SIZE:
+            _cache.popitem(last=False)
+    return value
+
+
 def rules_for(subject: Membership | Application) -> CompiledRuleSet:
     """The compiled rules of a membership or application, reused until the organization's
     authorization version moves."""
     organization = subject.organization
     key = f"rules:{organization.pk}:{organization.authz_version}:{subject.pk}"
+    return _cached(key, lambda: compile_rules_for(subject))
+
+
+def principals_to_decide(
+    organization: Organization, refs: Iterable[PrincipalRef]
+) -> dict[PrincipalRef, Membership | Application]:
+    """`principals_named`, remembered until the organization's authorization version moves
+    (a membership's status or role, an account's deactivation and a principal's removal
+    all move it), so a service asking about the same principals again reads none of them.
+    The objects are shared between requests: for deciding only, never for a write."""
+    prefix = f"principal:{organization.pk}:{organization.authz_version}:"
+    found: dict[PrincipalRef, Membership | Application] = {}
+    missing = []
     with _cache_lock:
-        rules = _cache.get(key)
-        if rules is not None:
-            _cache.move_to_end(key)
-            return rules
-    rules = compile_rules_for(subject)
+        for ref in set(refs):
+            subject = _cache.get(f"{prefix}{ref[0]}:{ref[1]}")
+            if subject is None:
+                missing.append(ref)
+            else:
+                found[ref] = subject  # type: ignore[assignment]
+    if missing:
+        # Unknown ones are not remembered: a principal may join without a new version.
+        loaded = principals_named(organization, missing)
+        for ref, subject in loaded.items():
+            _cached(f"{prefix}{ref[0]}:{ref[1]}", lambda subject=subject: subject)  # type: ignore[misc]
+        found.update(loaded)
+    return found
+
+
+def projects_to_decide(organization: Organization, ids: Iterable[uuid.UUID]) -> set[uuid.UUID]:
+    """`projects_named`, remembering the projects found until the authorization version
+    moves (deleting a project moves it; a new one is simply looked up)."""
+    prefix = f"project:{organization.pk}:{organization.authz_version}:"
+    wanted = set(ids)
     with _cache_lock:
-        _cache[key] = rules
-        while len(_cache) > _CACHE_SIZE:
-            _cache.popitem(last=False)
-    return rules
+        known = {pk for pk in wanted if f"{prefix}{pk}" in _cache}
+    if known != wanted:
+        for pk in projects_named(organization, wanted - known):
+            _cached(f"{prefix}{pk}", lambda: True)
+            known.add(pk)
+    return known
 
 
 def forget_organization(organization_id: object) -> None:

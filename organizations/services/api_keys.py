@@ -22,6 +22,7 @@ from accounts.models import User
 from accounts.tokens import token_digest
 from audit import events
 from audit.services import record
+from iamportal.prepared import PreparedLookup
 from organizations.models import (
     APIKey,
     Application,
@@ -219,6 +220,18 @@ def api_key_delete(*, api_key: APIKey, actor: User, request: HttpRequest | None 
     organization_bump_authz_version(organization=organization)
 
 
+# Every API request runs this lookup: its SQL is compiled once (iamportal.prepared).
+_key_by_access_key: PreparedLookup[APIKey] = PreparedLookup(
+    lambda access_key: (
+        APIKey.objects.select_related(
+            "organization", "bearer_membership__user", "bearer_application"
+        )
+        .filter(access_key=access_key)
+        .order_by()
+    )
+)
+
+
 def api_key_authenticate(
     *,
     access_key: str,
@@ -234,13 +247,7 @@ def api_key_authenticate(
     most once a minute.
     """
     now = now or timezone.now()
-    api_key = (
-        APIKey.objects.select_related(
-            "organization", "bearer_membership__user", "bearer_application"
-        )
-        .filter(access_key=access_key)
-        .first()
-    )
+    api_key = _key_by_access_key(access_key)
     digest = token_digest(secret)
     if api_key is None:
         hmac.compare_digest(_DUMMY_DIGEST, digest)

@@ -24,11 +24,10 @@ from pydantic import AwareDatetime, Field, field_validator
 
 from iamportal.api_errors import APIError, error_responses
 from iamportal.api_schemas import StrictPlain
-from policies.authz import decider_for
+from policies.authz import decider_for, principals_to_decide, projects_to_decide
 from policies.catalogue import AUTHORIZE_CHECK
 from policies.evaluator import CompiledRule, Decision, Reason, RequestFacts
 from policies.guards import api_requires
-from policies.selectors.authorize import principals_named, projects_named
 
 router = Router(tags=["Authorization"])
 
@@ -162,10 +161,10 @@ def authorize(request: HttpRequest, payload: AuthorizeIn) -> JsonResponse:
     """
     organization = request.organization  # type: ignore[attr-defined]
     questions = payload.questions
-    subjects = principals_named(
+    subjects = principals_to_decide(
         organization, ((q.principal.type, q.principal.id) for q in questions)
     )
-    projects = projects_named(organization, (q.project for q in questions if q.project))
+    projects = projects_to_decide(organization, (q.project for q in questions if q.project))
     unknown: dict[str, list[str]] = {}
     for index, question in enumerate(questions):
         if (question.principal.type, question.principal.id) not in subjects:

@@ -11,6 +11,7 @@ from audit import events
 from audit.models import AuditEvent
 from organizations.models import Application, Membership
 from organizations.services.organizations import organization_bump_authz_version
+from organizations.services.people import membership_suspend
 from policies.catalogue import EXPLICIT_ONLY, expand_pattern
 from policies.models import Policy, PolicyAttachment, Rule
 from tests.api.conftest import API, allow, key_token
@@ -239,3 +240,32 @@ def test_a_revocation_is_seen_on_the_next_call(org: Org, service: Application) -
     # Deleting rows directly does not bump the version; the services do. Bump as they do.
     organization_bump_authz_version(organization=org.organization)
     assert ask(api, question(user(org.tech), "iam:users:list")).status_code == 403
+
+
+def test_asking_again_costs_only_the_key_lookup(
+    org: Org, service_api: API, django_assert_num_queries: Any
+) -> None:
+    """The principals and projects asked about are remembered per authorization version."""
+    project = ProjectFactory(organization=org.organization)
+    batch = [
+        question(user(org.tech), "projects:projects:read", project=str(project.pk)),
+        question(user(org.billing), "iam:users:list"),
+    ]
+    first = decisions(service_api, *batch)
+    with django_assert_num_queries(1):  # the key, with its organization and bearer
+        assert decisions(service_api, *batch) == first
+
+
+def test_a_suspension_is_seen_on_the_next_call(org: Org, service_api: API) -> None:
+    (before,) = decisions(service_api, question(user(org.tech), "projects:projects:list"))
+    assert before["allowed"] is True
+    membership_suspend(membership=org.tech, actor=org.owner)
+    (after,) = decisions(service_api, question(user(org.tech), "projects:projects:list"))
+    assert after["allowed"] is False and after["reason"] == "inactive"
+
+
+def test_a_new_principal_is_found_without_a_new_version(org: Org, service_api: API) -> None:
+    ghost = {"type": "application", "id": "00000000-0000-4000-8000-000000000001"}
+    assert ask(service_api, question(ghost, "iam:users:list")).status_code == 404
+    ApplicationFactory(organization=org.organization, id=ghost["id"])
+    assert ask(service_api, question(ghost, "iam:users:list")).status_code == 200

@@ -9,7 +9,7 @@ import threading
 from typing import Any
 
 import pytest
-from django.db import connection, connections, transaction
+from django.db import DatabaseError, connection, connections, transaction
 
 from iamportal import ratelimit
 from iamportal.models import RateCounter
@@ -140,3 +140,76 @@ def test_postgresql_keeps_the_counters_out_of_its_write_ahead_log() -> None:
             "SELECT relpersistence FROM pg_class WHERE relname = 'iamportal_ratecounter'"
         )
         assert cursor.fetchone() == ("u",)  # unlogged: a count never waits for the disk
+
+
+# ------------------------------------------------------------------------------ spend
+
+
+@pytest.fixture
+def fresh_tallies(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """No tallies, and a monotonic clock the test moves (`clock[0]`)."""
+    ratelimit.forget_tallies()
+    clock = [100.0]
+    monkeypatch.setattr(ratelimit.time, "monotonic", lambda: clock[0])
+    return clock
+
+
+def _spend(bucket: str, limit: int) -> bool:
+    return ratelimit.spend(bucket, limit=limit, window_seconds=60, now=NOW)[0]
+
+
+def test_spend_is_exact_for_small_limits(fresh_tallies: list[float]) -> None:
+    assert [_spend("s", 3) for _ in range(5)] == [True, True, True, False, False]
+
+
+def test_spend_asks_the_database_less_often_far_from_the_limit(
+    fresh_tallies: list[float], django_assert_num_queries: Any
+) -> None:
+    with django_assert_num_queries(1):  # a bucket's first use in the window syncs
+        assert _spend("far", 1000)
+    with django_assert_num_queries(0):  # 1 of 1000 known: up to 999 / 8 uses kept
+        for _ in range(124):
+            assert _spend("far", 1000)
+    with django_assert_num_queries(1):  # 125 unsent × 8 > 999 left: sync
+        assert _spend("far", 1000)
+    assert RateCounter.objects.get(bucket="far").count == 126
+
+
+def test_spend_syncs_at_least_once_a_second(
+    fresh_tallies: list[float], django_assert_num_queries: Any
+) -> None:
+    _spend("t", 1000)
+    with django_assert_num_queries(0):
+        _spend("t", 1000)
+    fresh_tallies[0] += ratelimit.SYNC_SECONDS
+    with django_assert_num_queries(1):
+        _spend("t", 1000)
+    assert RateCounter.objects.get(bucket="t").count == 3
+
+
+def test_spend_sees_other_processes_uses(fresh_tallies: list[float]) -> None:
+    assert _spend("o", 20)
+    count("o", window_seconds=60, now=NOW, uses=18)  # another process' uses, sent
+    # Unsent 1 × 8 > 19 left? No; 2 × 8 > 19? No; 3 × 8 > 19: sync, 1 + 18 + 3 = 22 > 20.
+    assert [_spend("o", 20) for _ in range(3)] == [True, True, False]
+
+
+def test_spend_refuses_without_asking_when_its_own_uses_spent_the_limit(
+    fresh_tallies: list[float], django_assert_num_queries: Any
+) -> None:
+    for _ in range(2):
+        assert _spend("r", 2)
+    with django_assert_num_queries(0):
+        assert not _spend("r", 2)
+    fresh_tallies[0] += ratelimit.SYNC_SECONDS  # refused uses are sent with the next sync
+    assert not _spend("r", 2)
+    assert RateCounter.objects.get(bucket="r").count == 4
+
+
+def test_spend_keeps_unsent_uses_when_the_database_fails(fresh_tallies: list[float]) -> None:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(ratelimit, "_COUNT", "SELECT no_such_column FROM iamportal_ratecounter")
+        with pytest.raises(DatabaseError), transaction.atomic():
+            _spend("f", 5)
+    assert _spend("f", 5)  # the failed use is sent with this one
+    assert RateCounter.objects.get(bucket="f").count == 2
