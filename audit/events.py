@@ -110,6 +110,10 @@ POLICY_RULE_REMOVED = register(
 POLICY_RULES_REORDERED = register(
     "iam.policy.rules_reordered", "{actor} reordered the rules of policy {target}"
 )
+POLICY_RESOURCE_REMOVED = register(
+    "iam.policy.resource_removed",
+    "{actor} deleted a resource named by the rules of policy {target}",
+)
 GUARDRAIL_UPDATED = register(
     "iam.guardrail.updated", "{actor} changed the organization's guardrails"
 )
@@ -125,6 +129,7 @@ USER_CREATED = register("iam.user.created", "{actor} created member {target}")
 USER_SUSPENDED = register("iam.user.suspended", "{actor} suspended {target}")
 USER_REACTIVATED = register("iam.user.reactivated", "{actor} reactivated {target}")
 USER_REMOVED = register("iam.user.removed", "{actor} removed {target}")
+USER_UPDATED = register("iam.user.updated", "{actor} updated user {target}")
 USER_LEFT = register("iam.user.left", "{actor} left the organization")
 USER_PASSWORD_LINK_SENT = register(
     "iam.user.password_link_sent", "{actor} sent a password link to {target}"

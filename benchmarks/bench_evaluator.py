@@ -6,14 +6,20 @@ Two kinds of measurement:
   without a surviving conditional rule, an implicit deny), of compiling one condition and
   of indexing a rule set;
 - `test_generated_organization` (last, and the figures the issue asks for): an
-  organization generated in the database with about 1,000 policies, and one member
-  reached by ~25 of them (~150 rules) through 5 groups and a few direct attachments, plus
-  the organization's guardrails. It measures the cold compile of that member's rules from
+  organization generated in the database with about 1,000 policies and 600 tagged
+  resources (instances, buckets, DNS zones) in its 30 projects, and one member (with
+  tags) reached by ~25 of the policies (~150 rules) through 5 groups and a few direct
+  attachments, plus the organization's guardrails. Some rules are scoped to chosen
+  resources, some have conditions reading the resource's and the principal's tags
+  (#14). It measures the cold compile of that member's rules from
   the database (`compile_rules_for`, median of several runs, split into SQL time and the
-  rest), then 10,000 decisions over a realistic mix of actions, projects and request facts
-  on the cached `CompiledRuleSet` (`perf_counter_ns` around each `decide` call, the
+  rest), then 10,000 decisions over a realistic mix of actions, projects, resources
+  (registered, or not yet: by type, project and tags) and request facts on the cached
+  `CompiledRuleSet` (`perf_counter_ns` around each `decide` call, the
   explanation included), then the same 10,000 requests through cedarpy (the Rust Cedar
-  engine) on the same rules translated to Cedar, counting disagreements.
+  engine) on the same rules translated to Cedar, counting disagreements. Cedar sees the
+  resources as entities under their project, with the resource's tags and the member's
+  as Cedar entity tags.
 
 Its last line is machine-readable:
 
@@ -33,21 +39,26 @@ path: the policy set and the entities are parsed once (`PolicySet`, `Entities` h
 only the request is passed per call.
 
 The conditions used (IP ranges, MFA, user-agent substrings, and their negations and
-conjunctions) all translate to Cedar (its `ip` extension, `like`), so no rule is left out
-of the comparison. Time-window conditions have no faithful Cedar translation; they sit only
+conjunctions; tag tests) all translate to Cedar (its `ip` extension, `like`, `hasTag` /
+`getTag`), so no rule is left out of the comparison. Cedar skips a policy whose condition
+errs where we fail closed (a deny applies), so a deny's tag test is translated with its
+failure spelt out: `!(resource is Resource) || !resource.hasTag("env") || ...`.
+Time-window conditions have no faithful Cedar translation; they sit only
 on policies that do not reach the measured member, so they cost compile time elsewhere in
 the organization but are not part of the comparison.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import random
 import statistics
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -58,8 +69,10 @@ from policies.catalogue import (
     ACTIONS,
     MANAGED_POLICIES,
     ORGANIZATION,
+    PER_RESOURCE_ACTIONS,
     PERMISSION_SETS,
     PROJECT,
+    RESOURCE_TYPES,
     permission_set_level,
 )
 from policies.conditions.compiler import compile_condition
@@ -68,6 +81,8 @@ from policies.evaluator import (
     CompiledRuleSet,
     Principal,
     RequestFacts,
+    ResourceFacts,
+    ResourceScope,
     compile_managed_policy,
     compile_rule,
     decide,
@@ -195,6 +210,40 @@ def test_decide_implicit_deny(benchmark, plain_rules: CompiledRuleSet) -> None:
     assert not benchmark(run).allowed
 
 
+def test_decide_on_a_resource_with_a_tag_condition(benchmark) -> None:
+    """A tag-conditioned allow surviving on a resource: the fast path reads both tags."""
+    rules = CompiledRuleSet(
+        [
+            *_rule_set(with_guardrail_condition=False).rules,
+            compile_rule(
+                policy_id="teams",
+                policy_name="Teams",
+                rule_index=1,
+                effect="allow",
+                actions=["compute:instances:*"],
+                scope="all_projects",
+                condition='resource.tags["team"] == principal.tags["team"]',
+            ),
+        ]
+    )
+    member = dataclasses.replace(PRINCIPAL, tags={"team": "web"})
+    resource = ResourceFacts("compute:instances", "i-1", "project-x", {"team": "web"})
+
+    def run() -> object:
+        return decide(
+            principal=member,
+            rules=rules,
+            action="compute:instances:update",
+            project_id=None,
+            request=REQUEST,
+            resource=resource,
+        )
+
+    decision = benchmark(run)
+    assert decision.allowed
+    assert '"web"' in decision.explanation
+
+
 def test_compile_condition(benchmark) -> None:
     source = (
         'ip_in_range(request.ip, "10.0.0.0/8") && request.mfa'
@@ -223,6 +272,10 @@ DIRECT_POLICIES = 3
 RULES_PER_PRINCIPAL_POLICY = 6
 N_REQUESTS = 10_000
 COMPILE_RUNS = 15
+RESOURCES_PER_PROJECT = {"compute:instances": 10, "storage:buckets": 6, "dns:zones": 4}
+TEAMS = ("web", "data", "ops", "payments")
+ENVS = ("prod", "staging", "dev")
+MEMBER_TAGS = {"team": "web", "department": "engineering"}
 
 ORG_ID = "bench-org"  # the Cedar id of the organization entity
 
@@ -255,6 +308,42 @@ DENY_CONDITIONS = (
 TIME_CONDITION = Condition(
     'request.time.getHours("Europe/Paris") >= 8 && request.time.getHours("Europe/Paris") < 19',
     None,
+)
+# Tag tests (#14), for rules on resource-type actions. Cedar errs, and skips the policy,
+# where we fail closed; an allow's translation is guarded anyway, a deny's spells the
+# failure out (so it applies, as ours does, on a project or a missing tag).
+_IS_RESOURCE = "resource is Resource"
+_TEAMS_CEDAR = (
+    'resource.hasTag("team") && principal.hasTag("team") && '
+    'resource.getTag("team") == principal.getTag("team")'
+)
+SAME_TEAM = 'resource.tags["team"] == principal.tags["team"]'
+ALLOW_TAG_CONDITIONS = (
+    Condition(SAME_TEAM, f"{_IS_RESOURCE} && {_TEAMS_CEDAR}"),
+    Condition(
+        'resource.tags["env"] != "prod"',
+        f'{_IS_RESOURCE} && resource.hasTag("env") && resource.getTag("env") != "prod"',
+    ),
+    Condition(
+        f'"team" in resource.tags && {OFFICE}',
+        f'{_IS_RESOURCE} && resource.hasTag("team") && {OFFICE_CEDAR}',
+    ),
+)
+DENY_TAG_CONDITIONS = (
+    Condition(
+        'resource.tags["env"] == "prod"',
+        f'!({_IS_RESOURCE}) || !resource.hasTag("env") || resource.getTag("env") == "prod"',
+    ),
+    Condition(  # CEL's && absorbs the error when the other side is false
+        'resource.tags["env"] == "prod" && !request.mfa',
+        f'!context.mfa && (!({_IS_RESOURCE}) || !resource.hasTag("env") || '
+        'resource.getTag("env") == "prod")',
+    ),
+    Condition(
+        'principal.tags["team"] != resource.tags["team"]',
+        f'!({_IS_RESOURCE}) || !resource.hasTag("team") || !principal.hasTag("team") || '
+        'resource.getTag("team") != principal.getTag("team")',
+    ),
 )
 GUARDRAILS = (  # (actions, scope, condition)
     (["billing:*"], "organization", DENY_CONDITIONS[1]),  # billing needs MFA
@@ -310,29 +399,57 @@ class RuleSpec:
     scope: str
     projects: list[int]
     condition: Condition | None
+    resources: list[int] = dataclasses.field(default_factory=list)  # indexes of resources
 
 
-def _random_rule(rng: random.Random, *, reaches_member: bool) -> RuleSpec:
+def _random_rule(
+    rng: random.Random, resources: Sequence[tuple[str, str, int]], *, reaches_member: bool
+) -> RuleSpec:
+    """`resources`: (id, type, project index) of the organization's resources."""
     effect = "deny" if rng.random() < 0.2 else "allow"
     draw = rng.random()
     scope = "organization" if draw < 0.35 else ("all_projects" if draw < 0.55 else "projects")
+    if scope != "organization" and rng.random() < 0.2:
+        return _resource_rule(rng, resources, effect)
     level = ORGANIZATION if scope == "organization" else PROJECT
     projects = []
     if scope == "projects":
         projects = sorted(rng.sample(range(N_PROJECTS), rng.randint(1, 4)))
     condition = None
-    if rng.random() < 0.06:
+    patterns = _random_patterns(rng, level, effect)
+    if level == PROJECT and rng.random() < 0.12:
+        condition = rng.choice(DENY_TAG_CONDITIONS if effect == "deny" else ALLOW_TAG_CONDITIONS)
+    elif rng.random() < 0.06:
         if not reaches_member and rng.random() < 0.3:
             condition = TIME_CONDITION
         else:
             condition = rng.choice(DENY_CONDITIONS if effect == "deny" else ALLOW_CONDITIONS)
-    return RuleSpec(effect, _random_patterns(rng, level, effect), scope, projects, condition)
+    return RuleSpec(effect, patterns, scope, projects, condition)
+
+
+def _resource_rule(
+    rng: random.Random, resources: Sequence[tuple[str, str, int]], effect: str
+) -> RuleSpec:
+    """A rule on 1 to 3 resources of one type: a team's own instances, a bucket nobody
+    may delete."""
+    kind = rng.choice(list(RESOURCE_TYPES))
+    of_kind = [n for n, (_, t, _) in enumerate(resources) if t == kind]
+    chosen = sorted(rng.sample(of_kind, rng.randint(1, 3)))
+    if effect == "deny":
+        patterns = [rng.choice((f"{kind}:delete", f"{kind}:update"))]
+    else:
+        patterns = [rng.choice((f"{kind}:*", f"{kind}:read", f"{kind}:update"))]
+    condition = None
+    if rng.random() < 0.15:
+        condition = rng.choice(DENY_TAG_CONDITIONS if effect == "deny" else ALLOW_TAG_CONDITIONS)
+    return RuleSpec(effect, patterns, "resources", [], condition, chosen)
 
 
 @dataclass
 class GeneratedOrg:
     member: Any  # organizations.models.Membership
     project_ids: list[str]
+    resources: list[ResourceFacts]
     conditions: dict[str, Condition]  # CEL source -> condition
     policies: int
     rules: int
@@ -341,7 +458,7 @@ class GeneratedOrg:
 def _generate_organization(rng: random.Random) -> GeneratedOrg:
     """The organization, in bulk inserts (a few seconds on SQLite or PostgreSQL)."""
     from accounts.models import User
-    from organizations.models import Group, Membership, Organization, Project
+    from organizations.models import Group, Membership, Organization, Project, Resource
     from policies.models import Policy, PolicyAttachment, Rule
 
     organization = Organization.objects.create(name="Bench organization")
@@ -349,11 +466,31 @@ def _generate_organization(rng: random.Random) -> GeneratedOrg:
         Project(organization=organization, name=f"project-{n:02d}", is_default=n == 0)
         for n in range(N_PROJECTS)
     )
+    resources = Resource.objects.bulk_create(
+        Resource(
+            id=uuid.UUID(int=rng.getrandbits(128)),
+            organization=organization,
+            project=project,
+            type=kind,
+            name=f"{kind.split(':')[1]}-{n:02d}",
+            tags=_random_tags(rng),
+        )
+        for project in projects
+        for kind, count in RESOURCES_PER_PROJECT.items()
+        for n in range(count)
+    )
+    project_index = {project.pk: n for n, project in enumerate(projects)}
+    resource_rows = [(str(r.pk), r.type, project_index[r.project_id]) for r in resources]
     users = User.objects.bulk_create(
         User(email=f"bench-{n}@example.com", password="!") for n in range(N_OTHER_MEMBERS + 1)
     )
     memberships = Membership.objects.bulk_create(
-        Membership(organization=organization, user=user) for user in users
+        Membership(
+            organization=organization,
+            user=user,
+            tags=MEMBER_TAGS if n == 0 else {"team": rng.choice(TEAMS)},
+        )
+        for n, user in enumerate(users)
     )
     member, others = memberships[0], memberships[1:]
     groups = Group.objects.bulk_create(
@@ -399,7 +536,8 @@ def _generate_organization(rng: random.Random) -> GeneratedOrg:
     for n, policy in enumerate(policies):
         count = RULES_PER_PRINCIPAL_POLICY if n < reaching else rng.randint(2, 10)
         for position in range(1, count + 1):
-            specs.append((policy, position, _random_rule(rng, reaches_member=n < reaching)))
+            rule = _random_rule(rng, resource_rows, reaches_member=n < reaching)
+            specs.append((policy, position, rule))
     for position, (actions, scope, condition) in enumerate(GUARDRAILS, start=1):
         specs.append((guardrail, position, RuleSpec("deny", actions, scope, [], condition)))
     rules = Rule.objects.bulk_create(
@@ -418,14 +556,38 @@ def _generate_organization(rng: random.Random) -> GeneratedOrg:
         for rule, (_, _, spec) in zip(rules, specs, strict=True)
         for p in spec.projects
     )
-    conditions = {c.cel: c for c in (*ALLOW_CONDITIONS, *DENY_CONDITIONS, TIME_CONDITION)}
+    Rule.resources.through.objects.bulk_create(
+        Rule.resources.through(rule_id=rule.pk, resource_id=resources[r].pk)
+        for rule, (_, _, spec) in zip(rules, specs, strict=True)
+        for r in spec.resources
+    )
+    conditions = {
+        c.cel: c
+        for c in (
+            *ALLOW_CONDITIONS,
+            *DENY_CONDITIONS,
+            TIME_CONDITION,
+            *ALLOW_TAG_CONDITIONS,
+            *DENY_TAG_CONDITIONS,
+        )
+    }
     return GeneratedOrg(
         member=Membership.objects.select_related("user", "organization").get(pk=member.pk),
         project_ids=[str(p.pk) for p in projects],
+        resources=[ResourceFacts(r.type, str(r.pk), str(r.project_id), r.tags) for r in resources],
         conditions=conditions,
         policies=len(policies) + 1,
         rules=len(rules),
     )
+
+
+def _random_tags(rng: random.Random) -> dict[str, str]:
+    tags = {"env": rng.choice(ENVS)}
+    if rng.random() < 0.85:
+        tags["team"] = rng.choice(TEAMS)
+    if rng.random() < 0.3:
+        tags["cost-center"] = f"cc-{rng.randint(100, 999)}"
+    return tags
 
 
 # ---------------------------------------------------------------------- the requests
@@ -457,15 +619,52 @@ class BenchRequest:
     action: str
     project_id: str | None
     facts: RequestFacts
+    resource: ResourceFacts | None = None
 
 
-def _requests(rng: random.Random, project_ids: Sequence[str], member_projects: Sequence[str]):
+def _resource_question(
+    rng: random.Random,
+    resources: Sequence[ResourceFacts],
+    named: Sequence[ResourceFacts],
+    member_projects: Sequence[str],
+) -> tuple[str, ResourceFacts]:
+    """A resource's page or API call: mostly on resources the member's rules name or in
+    its projects; sometimes a resource not registered yet (may I create one like this?)."""
+    draw = rng.random()
+    if draw < 0.1:
+        model = rng.choice(resources)
+        resource = ResourceFacts(model.type, None, model.project_id, _random_tags(rng))
+        return RESOURCE_TYPES[model.type].action("create"), resource
+    if draw < 0.5 and named:
+        resource = rng.choice(named)
+    elif draw < 0.85 and member_projects:
+        project = rng.choice(member_projects)
+        resource = rng.choice([r for r in resources if r.project_id == project] or resources)
+    else:
+        resource = rng.choice(resources)
+    verb = rng.choices(("read", "update", "delete", "list"), weights=(60, 20, 12, 8))[0]
+    return RESOURCE_TYPES[resource.type].action(verb), resource
+
+
+def _requests(
+    rng: random.Random,
+    project_ids: Sequence[str],
+    member_projects: Sequence[str],
+    resources: Sequence[ResourceFacts],
+    named: Sequence[ResourceFacts],
+):
     """N_REQUESTS requests, each with its own facts (as each HTTP request has)."""
     when = dt.datetime(2025, 3, 4, 9, 0, tzinfo=dt.UTC)
     reads = [a for a in _PROJECT_ACTIONS if a.endswith((":list", ":read"))]
     found: list[BenchRequest] = []
     for n in range(N_REQUESTS):
         draw = rng.random()
+        if draw < 0.25:  # on one resource
+            ip, agent, mfa = rng.choices(_FACTS, weights=_FACT_WEIGHTS)[0]
+            facts = RequestFacts(ip, agent, when + dt.timedelta(seconds=n), mfa)
+            action, resource = _resource_question(rng, resources, named, member_projects)
+            found.append(BenchRequest(action, resource.project_id, facts, resource))
+            continue
         if draw < 0.55:  # a project page or API call: mostly reads, in the member's projects
             action = rng.choice(reads) if rng.random() < 0.7 else rng.choice(_PROJECT_ACTIONS)
             where = rng.random()
@@ -509,8 +708,17 @@ def _cedar_policies(
             if rule.direct:
                 heads.append(f"principal == User::{_cedar_str(member_uid)}")
             heads += [f"principal in Group::{_cedar_str(group)}" for group in rule.groups]
-        actions = ", ".join(f"Action::{_cedar_str(a)}" for a in sorted(rule.actions))
         organization = f"Organization::{_cedar_str(ORG_ID)}"
+        effect = "permit" if rule.effect == "allow" else "forbid"
+        condition = (
+            [f"when {{ {conditions[rule.condition_source].cedar} }}"]
+            if rule.condition_source
+            else []
+        )
+        if isinstance(rule.scope, ResourceScope):
+            texts += _cedar_resource_policies(n, rule, heads, effect, condition)
+            continue
+        actions = ", ".join(f"Action::{_cedar_str(a)}" for a in sorted(rule.actions))
         clauses: list[str] = []
         if rule.scope == "organization":
             resource = f"resource == {organization}"
@@ -521,9 +729,7 @@ def _cedar_policies(
                 # "In every project" (the organization as resource): a deny in one denies.
                 every = f" || resource == {organization}" if rule.effect == "deny" else ""
                 clauses.append(f"when {{ resource in [{listed}]{every} }}")
-        if rule.condition_source:
-            clauses.append(f"when {{ {conditions[rule.condition_source].cedar} }}")
-        effect = "permit" if rule.effect == "allow" else "forbid"
+        clauses += condition
         for k, head in enumerate(heads):
             texts.append(
                 f'@id("r{n}.{k}")\n{effect} ({head}, action in [{actions}], {resource})'
@@ -533,13 +739,50 @@ def _cedar_policies(
     return "\n".join(texts)
 
 
-def _cedar_entities(member_uid: str, groups: Sequence[str], project_ids: Sequence[str]):
+def _cedar_resource_policies(
+    n: int, rule: CompiledRule, heads: Sequence[str], effect: str, condition: list[str]
+) -> list[str]:
+    """A chosen-resources rule, one policy per resource type it acts on: on a resource it
+    names; a deny also on the projects holding one of them (the exact project entity, not
+    the resources in it) and on the organization ("in every project")."""
+    assert isinstance(rule.scope, ResourceScope)
+    organization = f"Organization::{_cedar_str(ORG_ID)}"
+    texts = []
+    for kind in sorted(rule.scope.types):
+        acts = sorted(a for a in rule.actions if PER_RESOURCE_ACTIONS.get(a) == kind)
+        held = [(rid, project) for rid, t, project in rule.scope.resources if t == kind]
+        if not acts:
+            continue
+        named = ", ".join(f"Resource::{_cedar_str(rid)}" for rid, _ in held)
+        where = f"[{named}].contains(resource)"
+        if rule.effect == "deny":
+            projects = ", ".join(f"Project::{_cedar_str(p)}" for p in sorted({p for _, p in held}))
+            where += f" || [{projects}].contains(resource) || resource == {organization}"
+        actions = ", ".join(f"Action::{_cedar_str(a)}" for a in acts)
+        for k, head in enumerate(heads):
+            texts.append(
+                f'@id("r{n}.{kind}.{k}")\n{effect} ({head}, action in [{actions}], '
+                f"resource in {organization})\nwhen {{ {where} }}"
+                + "".join(f"\n{clause}" for clause in condition)
+                + ";"
+            )
+    return texts
+
+
+def _cedar_entities(
+    member_uid: str,
+    member_tags: Mapping[str, str],
+    groups: Sequence[str],
+    project_ids: Sequence[str],
+    resources: Sequence[ResourceFacts],
+):
     organization = {"type": "Organization", "id": ORG_ID}
     entities: list[dict[str, Any]] = [
         {
             "uid": {"type": "User", "id": member_uid},
             "attrs": {},
             "parents": [{"type": "Group", "id": g} for g in groups],
+            "tags": dict(member_tags),
         },
         {"uid": organization, "attrs": {}, "parents": []},
     ]
@@ -548,11 +791,27 @@ def _cedar_entities(member_uid: str, groups: Sequence[str], project_ids: Sequenc
         {"uid": {"type": "Project", "id": p}, "attrs": {}, "parents": [organization]}
         for p in project_ids
     ]
+    entities += [
+        {
+            "uid": {"type": "Resource", "id": _cedar_id(r)},
+            "attrs": {"type": r.type},
+            "parents": [{"type": "Project", "id": r.project_id}],
+            "tags": dict(r.tags),
+        }
+        for r in resources
+    ]
     return entities
 
 
+def _cedar_id(resource: ResourceFacts) -> str:
+    # A resource not registered yet gets an id no policy names, one per question.
+    return resource.id or f"new-{id(resource)}"
+
+
 def _cedar_request(member_uid: str, request: BenchRequest) -> dict[str, Any]:
-    if request.project_id is None:
+    if request.resource is not None:
+        resource = {"type": "Resource", "id": _cedar_id(request.resource)}
+    elif request.project_id is None:
         resource = {"type": "Organization", "id": ORG_ID}
     else:
         resource = {"type": "Project", "id": request.project_id}
@@ -657,6 +916,9 @@ def test_generated_organization(
     generation_s = time.perf_counter() - started
     member = generated.member
     principal = principal_of(member)
+    if not principal.tags:  # until principal_of passes them (#14)
+        principal = dataclasses.replace(principal, tags=member.tags)
+    assert principal.tags == MEMBER_TAGS
 
     cold = _measure_compile(member, monkeypatch)
     compile_ms = cold["total"]
@@ -674,7 +936,18 @@ def test_generated_organization(
     member_projects = sorted(
         {p for rule in ruleset if isinstance(rule.scope, frozenset) for p in rule.scope}
     )
-    requests = _requests(rng, generated.project_ids, member_projects)
+    named_ids = {
+        rid for rule in ruleset if isinstance(rule.scope, ResourceScope) for rid in rule.scope.by_id
+    }
+    named = [r for r in generated.resources if r.id in named_ids]
+    resource_rules = sum(isinstance(rule.scope, ResourceScope) for rule in ruleset)
+    tag_rules = sum(
+        rule.condition is not None
+        and any(f.startswith("resource.") or f == "principal.tags" for f in rule.condition.fields)
+        for rule in ruleset
+    )
+    assert resource_rules >= 3 and tag_rules >= 3, (resource_rules, tag_rules)
+    requests = _requests(rng, generated.project_ids, member_projects, generated.resources, named)
 
     # 10,000 decisions, each timed; then the whole loop through pytest-benchmark.
     latencies: list[int] = []
@@ -688,6 +961,7 @@ def test_generated_organization(
             action=request.action,
             project_id=request.project_id,
             request=request.facts,
+            resource=request.resource,
         )
         latencies.append(clock() - start)
         ours.append(decision.allowed)
@@ -700,10 +974,16 @@ def test_generated_organization(
                 action=request.action,
                 project_id=request.project_id,
                 request=request.facts,
+                resource=request.resource,
             )
 
     benchmark.pedantic(all_decisions, rounds=3, iterations=1)
     loop_s = benchmark.stats.stats.median
+    on_resources = sorted(
+        latency
+        for latency, request in zip(latencies, requests, strict=True)
+        if request.resource is not None
+    )
     latencies.sort()
     p50_us = _percentile(latencies, 0.50) / 1000
     p99_us = _percentile(latencies, 0.99) / 1000
@@ -723,6 +1003,7 @@ def test_generated_organization(
             action=request.action,
             project_id=request.project_id,
             request=request.facts,
+            resource=request.resource,
         )
         fresh.append(clock() - start)
     fresh.sort()
@@ -731,8 +1012,17 @@ def test_generated_organization(
     member_uid = principal.id
     policy_text = _cedar_policies(ruleset.rules, member_uid, generated.conditions)
     policies = cedarpy.PolicySet.from_str(policy_text)
+    questions = [r.resource for r in requests if r.resource is not None and r.resource.id is None]
     entities = cedarpy.Entities.from_json_str(
-        json.dumps(_cedar_entities(member_uid, group_names, generated.project_ids))
+        json.dumps(
+            _cedar_entities(
+                member_uid,
+                principal.tags,
+                group_names,
+                generated.project_ids,
+                [*generated.resources, *questions],
+            )
+        )
     )
     cedar_requests = [_cedar_request(member_uid, request) for request in requests]
     cedar_latencies: list[int] = []
@@ -750,7 +1040,8 @@ def test_generated_organization(
 
     allowed_share = sum(ours) / len(ours)
     with_condition = sum(
-        any(r.condition for r in ruleset.candidates(q.action, q.project_id)) for q in requests
+        any(r.condition for r in ruleset.candidates(q.action, q.project_id, q.resource))
+        for q in requests
     )
     lines = [
         "",
@@ -759,8 +1050,12 @@ def test_generated_organization(
         f"member: {len(ruleset)} rules from {len(reaching_policies)} policies through "
         f"{len(group_names)} groups and direct attachments, {conditional} of them conditional "
         "(guardrails included)",
+        f"resources: {len(generated.resources)}; the member's rules: {resource_rules} on chosen "
+        f"resources, {tag_rules} with a condition reading tags or the resource",
         f"requests: {N_REQUESTS}, {allowed_share:.0%} allowed, {with_condition} reach a "
-        "conditional rule",
+        f"conditional rule, {len(on_resources)} on a resource ({len(questions)} not registered"
+        f" yet; decide on them: p50 {_percentile(on_resources, 0.5) / 1000:.2f} us, p99 "
+        f"{_percentile(on_resources, 0.99) / 1000:.2f} us)",
         f"decide: p50 {p50_us:.2f} us, p99 {p99_us:.2f} us, mean {mean_us:.2f} us, max "
         f"{latencies[-1] / 1000:.0f} us; {decisions_per_s:,.0f} decisions/s "
         f"(loop of {N_REQUESTS}, median of 3 rounds)",

@@ -100,6 +100,8 @@ class Membership(models.Model):
     # Set when an IAM manager unlocks a member locked for not enrolling MFA in time:
     # a new enrollment deadline replacing the organization's grace period.
     mfa_grace_until = models.DateTimeField(null=True, blank=True)
+    # Key -> value strings policy conditions read as `principal.tags` (organizations/tags.py).
+    tags = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = MembershipQuerySet.as_manager()
@@ -293,6 +295,8 @@ class Application(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
+    # Key -> value strings policy conditions read as `principal.tags` (organizations/tags.py).
+    tags = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -1,5 +1,6 @@
-"""The tags of resources (key -> value strings), as services store them, selectors search
-them and policy conditions read them: one set of rules for all three."""
+"""The tags of resources and of principals (users, applications): key -> value strings, as
+services store them, selectors search them and policy conditions read them
+(`resource.tags`, `principal.tags`): one set of rules for all of them."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ def check_tags(tags: Any) -> dict[str, str]:
     if not isinstance(tags, dict):
         raise ValidationError({"tags": "Tags are an object of key -> value strings."})
     if len(tags) > TAGS_MAX:
-        raise ValidationError({"tags": f"A resource has at most {TAGS_MAX} tags."})
+        raise ValidationError({"tags": f"There can be at most {TAGS_MAX} tags."})
     for key, value in tags.items():
         if not isinstance(key, str) or not TAG_KEY.match(key):
             raise ValidationError(

@@ -83,6 +83,7 @@ org_patterns = [
         name="user_make_owner",
     ),
     path("iam/users/<uuid:membership_id>/remove/", people_views.user_remove, name="user_remove"),
+    path("iam/users/<uuid:membership_id>/tags/", people_views.user_tags, name="user_tags"),
     path("iam/invitations/", invitation_views.invitation_list, name="invitation_list"),
     path("iam/invitations/new/", invitation_views.invite, name="invite"),
     path(
@@ -127,6 +128,11 @@ org_patterns = [
         "iam/applications/<uuid:application_id>/delete/",
         application_views.application_delete,
         name="application_delete",
+    ),
+    path(
+        "iam/applications/<uuid:application_id>/tags/",
+        application_views.application_tags,
+        name="application_tags",
     ),
     path(
         "iam/applications/<uuid:application_id>/groups/search/",

@@ -21,9 +21,21 @@ from django.utils import timezone
 from accounts.mfa import is_verified
 from audit.services import record_access_denied
 from iamportal.request import client_ip, client_user_agent
-from organizations.models import APIKey, Application, Membership, Organization
-from policies.evaluator import CompiledRuleSet, Decision, Principal, RequestFacts, decide
-from policies.selectors.authorize import PrincipalRef, principals_named, projects_named
+from organizations.models import APIKey, Application, Membership, Organization, Resource
+from policies.evaluator import (
+    CompiledRuleSet,
+    Decision,
+    Principal,
+    RequestFacts,
+    ResourceFacts,
+    decide,
+)
+from policies.selectors.authorize import (
+    PrincipalRef,
+    principals_named,
+    projects_named,
+    resources_named,
+)
 from policies.selectors.rules import compile_rules_for
 
 # Compiled rules hold compiled CEL programs, which cannot be pickled into Django's cache
@@ -37,15 +49,19 @@ _cache_lock = threading.Lock()
 
 
 def principal_of(subject: Membership | Application) -> Principal:
-    """The evaluator's view of a membership (a user in an organization) or an application."""
+    """The evaluator's view of a membership (a user in an organization) or an application,
+    with its tags (which conditions read as `principal.tags`)."""
     if isinstance(subject, Application):
-        return Principal(type="application", id=str(subject.pk), label=subject.name)
+        return Principal(
+            type="application", id=str(subject.pk), label=subject.name, tags=subject.tags
+        )
     return Principal(
         type="user",
         id=str(subject.user_id),
         is_owner=subject.is_owner,
         is_active=subject.is_active and subject.user.is_active,
         label=subject.user.email,
+        tags=subject.tags,
     )
 
 
@@ -133,6 +149,28 @@ def projects_to_decide(organization: Organization, ids: Iterable[uuid.UUID]) -> 
     return known
 
 
+def resources_to_decide(
+    organization: Organization, ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, ResourceFacts]:
+    """The facts of the organization's resources among `ids`, remembered until the
+    authorization version moves (retagging, moving and deleting a resource move it; a new
+    one is simply looked up)."""
+    prefix = f"resource:{organization.pk}:{organization.authz_version}:"
+    wanted = set(ids)
+    found: dict[uuid.UUID, ResourceFacts] = {}
+    with _cache_lock:
+        for pk in wanted:
+            facts = _cache.get(f"{prefix}{pk}")
+            if facts is not None:
+                found[pk] = facts  # type: ignore[assignment]
+    missing = wanted - found.keys()
+    if missing:
+        for resource in resources_named(organization, missing):
+            facts = resource_facts(resource)
+            found[resource.pk] = _cached(f"{prefix}{resource.pk}", lambda facts=facts: facts)  # type: ignore[misc]
+    return found
+
+
 def forget_organization(organization_id: object) -> None:
     """Drop the organization's cached rule sets, for work rolled back after compiling."""
     prefix = f"rules:{organization_id}:"
@@ -143,33 +181,51 @@ def forget_organization(organization_id: object) -> None:
 
 def decider_for(
     subject: Membership | Application,
-) -> Callable[[str, object, RequestFacts], Decision]:
-    """`decide(action, project_id, facts)` for one membership or application, its principal
-    and cached compiled rules looked up once: a batch of questions about one principal
-    pays for them once."""
+) -> Callable[..., Decision]:
+    """`decide(action, project_id, facts, resource=None)` for one membership or
+    application, its principal and cached compiled rules looked up once: a batch of
+    questions about one principal pays for them once."""
     principal = principal_of(subject)
     # Owners and suspended principals are decided without compiling any rule.
     rules = rules_for(subject) if principal.is_active and not principal.is_owner else None
     rules = rules or CompiledRuleSet.empty()
 
-    def decide_one(action: str, project_id: object, facts: RequestFacts) -> Decision:
+    def decide_one(
+        action: str,
+        project_id: object,
+        facts: RequestFacts,
+        resource: ResourceFacts | None = None,
+    ) -> Decision:
         return decide(
             principal=principal,
             rules=rules,
             action=action,
             project_id=str(project_id) if project_id else None,
             request=facts,
+            resource=resource,
         )
 
     return decide_one
 
 
 def decide_for(
-    subject: Membership | Application, action: str, project_id: object, facts: RequestFacts
+    subject: Membership | Application,
+    action: str,
+    project_id: object,
+    facts: RequestFacts,
+    resource: ResourceFacts | None = None,
 ) -> Decision:
-    """Decide `action` for a membership or application with its cached compiled rules: the
-    one path of the console's guards, the API's guards and `POST /api/v1/authorize`."""
-    return decider_for(subject)(action, project_id, facts)
+    """Decide `action` (in a project, or on a `resource`) for a membership or application
+    with its cached compiled rules: the one path of the console's guards, the API's guards
+    and `POST /api/v1/authorize`."""
+    return decider_for(subject)(action, project_id, facts, resource)
+
+
+def resource_facts(resource: Resource) -> ResourceFacts:
+    """What the evaluator knows of a registered resource."""
+    return ResourceFacts.of(
+        type=resource.type, id=resource.pk, project_id=resource.project_id, tags=resource.tags
+    )
 
 
 def subject_of(request: HttpRequest) -> Membership | Application | None:
@@ -178,15 +234,19 @@ def subject_of(request: HttpRequest) -> Membership | Application | None:
     return getattr(request, "principal", None) or getattr(request, "membership", None)
 
 
-def authorize(request: HttpRequest, action: str, project_id: object = None) -> Decision:
-    """Decide `action` for the request's membership (or, in the API, the key's bearer,
-    `request.principal`); decisions are memoised per request."""
-    memo: dict[tuple[str, str], Decision] = request.__dict__.setdefault("_iam_decisions", {})
-    memo_key = (action, str(project_id or ""))
+def authorize(
+    request: HttpRequest, action: str, project_id: object = None, resource: Resource | None = None
+) -> Decision:
+    """Decide `action` (in a project, or on a registered `resource`) for the request's
+    membership (or, in the API, the key's bearer, `request.principal`); decisions are
+    memoised per request."""
+    memo: dict[tuple[str, str, str], Decision] = request.__dict__.setdefault("_iam_decisions", {})
+    memo_key = (action, str(project_id or ""), str(resource.pk) if resource is not None else "")
     if memo_key not in memo:
         subject = subject_of(request)
         assert subject is not None, "authorize() needs a guarded request"
-        memo[memo_key] = decide_for(subject, action, project_id, request_facts(request))
+        facts = resource_facts(resource) if resource is not None else None
+        memo[memo_key] = decide_for(subject, action, project_id, request_facts(request), facts)
     return memo[memo_key]
 
 

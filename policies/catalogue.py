@@ -25,12 +25,12 @@ from types import MappingProxyType
 from typing import Literal
 
 Level = Literal["organization", "project"]
-RuleScope = Literal["organization", "all_projects", "projects"]
+RuleScope = Literal["organization", "all_projects", "projects", "resources"]
 
 ORGANIZATION: Level = "organization"
 PROJECT: Level = "project"
 LEVELS: tuple[Level, ...] = (ORGANIZATION, PROJECT)
-SCOPES: tuple[RuleScope, ...] = ("organization", "all_projects", "projects")
+SCOPES: tuple[RuleScope, ...] = ("organization", "all_projects", "projects", "resources")
 
 
 class CatalogueError(ValueError):
@@ -406,6 +406,16 @@ for _type in _RESOURCE_TYPES:
     if any(ACTIONS[a].level != PROJECT for a in _type.actions):
         raise CatalogueError(f'Resource type "{_type.key}" has organization-level actions.')
 
+# The verbs decided on one resource; `list` and `create` are decided on the project.
+PER_RESOURCE_VERBS = frozenset(("read", "update", "delete"))
+# Each action on a resource type -> that type's key; the per-resource ones apart.
+RESOURCE_TYPE_OF: Mapping[str, str] = MappingProxyType(
+    {action: t.key for t in _RESOURCE_TYPES for action in t.actions}
+)
+PER_RESOURCE_ACTIONS: Mapping[str, str] = MappingProxyType(
+    {a: key for a, key in RESOURCE_TYPE_OF.items() if ACTIONS[a].verb in PER_RESOURCE_VERBS}
+)
+
 
 # Actions only granted by name: no wildcard (`*`, `iam:*`) of an allow, and so no managed
 # policy or permission set built from one, holds them. Guardrails bind every non-owner, so
@@ -503,9 +513,11 @@ PERMISSION_SETS: Mapping[str, PermissionSet] = MappingProxyType(_sets)
 def _scope_level(scope: str) -> Level:
     if scope == "organization":
         return ORGANIZATION
-    if scope in ("all_projects", "projects"):
+    if scope in ("all_projects", "projects", "resources"):
         return PROJECT
-    raise CatalogueError(f'Unknown scope "{scope}": use organization, all_projects or projects.')
+    raise CatalogueError(
+        f'Unknown scope "{scope}": use organization, all_projects, projects or resources.'
+    )
 
 
 def _scope_words(level: Level) -> str:
@@ -517,7 +529,8 @@ def expand_rule_actions(
 ) -> frozenset[str]:
     """The actions a rule grants or denies, refusing what does not fit its scope.
 
-    `scope` is `organization`, `all_projects` or `projects`. An action name or permission
+    `scope` is `organization`, `all_projects`, `projects` or `resources` (project-level
+    here; which of them fit chosen resources is the evaluator's check). An action name or permission
     set must be of the scope's level (`ActionScopeError` otherwise). A wildcard keeps only
     the actions of the scope's level, and must keep at least one: `*` on the organization
     means every organization-level action. Unknown patterns raise `UnknownActionError`;

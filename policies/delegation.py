@@ -7,10 +7,13 @@ an invitation with a role or groups) is described by the compiled rules it takes
 from its principals (`before`) and gives them (`after`). `widening` turns that into the
 grants it can add: every (action, where) that an allow of `after` covers and no allow of
 `before` already covered with no stricter condition, plus every (action, where) that a
-deny of `before` covered and `after` no longer denies. The service then calls
-`require_within_rights` before it writes: each grant must be allowed to the author by
-the evaluator, with the author's rules as they stand before the change and the facts of
-their current request (IP, user agent, time, MFA). Owners are not limited.
+deny of `before` covered and `after` no longer denies. `where` is the organization, all
+projects, a project, or one chosen resource (#14), which its project or all projects
+also cover; the author is then asked about that resource (its type, project and tags).
+The service then calls `require_within_rights` before it writes: each grant must be
+allowed to the author by the evaluator, with the author's rules as they stand before the
+change and the facts of their current request (IP, user agent, time, MFA). Owners are
+not limited.
 
 The computation is per change, not per principal: it is the same for every principal the
 change reaches, so a group of 10,000 costs what a group of one does. It over-approximates
@@ -23,7 +26,7 @@ the trail once the change has been rolled back (`record_refusals`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
@@ -33,10 +36,10 @@ from django.utils import timezone
 from accounts.models import User
 from audit import events
 from audit.services import record
-from organizations.models import Application, Membership, Organization, Project
+from organizations.models import Application, Membership, Organization, Project, Resource
 from policies import authz
-from policies.catalogue import GUARDRAIL_EDIT, ORGANIZATION
-from policies.evaluator import CompiledRule, RequestFacts
+from policies.catalogue import GUARDRAIL_EDIT, ORGANIZATION, RESOURCE_TYPE_OF
+from policies.evaluator import CompiledRule, RequestFacts, ResourceFacts, ResourceScope
 from policies.interruptions import back_url, interruption
 
 ALL_PROJECTS = "all_projects"
@@ -48,22 +51,33 @@ _TEMPLATE = "policies/delegation_refused.html"
 
 @dataclass(frozen=True, slots=True, order=True)
 class Grant:
-    """One action somewhere: `where` is "organization", "all_projects" or a project id."""
+    """One action somewhere: `where` is "organization", "all_projects" or a project id;
+    on one resource (`resource`, its id), `where` is the resource's project."""
 
     action: str
     where: str
+    resource: str = ""
 
     @property
     def project_id(self) -> str | None:
         return None if self.where in (ORGANIZATION, ALL_PROJECTS) else self.where
 
 
-def _places(rule: CompiledRule) -> tuple[str, ...]:
-    if rule.scope == "organization":
+# A chosen resource's place in the index: apart from its project's, which covers it.
+_RESOURCE = "resource:"
+
+
+def _places(rule: CompiledRule, action: str) -> Iterable[str]:
+    scope = rule.scope
+    if scope == "organization":
         return (ORGANIZATION,)
-    if rule.scope == "all_projects":
+    if scope == "all_projects":
         return (ALL_PROJECTS,)
-    return tuple(sorted(rule.scope))  # type: ignore[arg-type]
+    if isinstance(scope, ResourceScope):
+        # Only the resources of the action's type: the rule does nothing on the others.
+        kind = RESOURCE_TYPE_OF.get(action)
+        return [_RESOURCE + rid for rid, (t, _) in scope.by_id.items() if t == kind]
+    return sorted(scope)  # type: ignore[arg-type]
 
 
 def _index(rules: Iterable[CompiledRule], effect: str) -> dict[tuple[str, str], set[str]]:
@@ -73,18 +87,27 @@ def _index(rules: Iterable[CompiledRule], effect: str) -> dict[tuple[str, str], 
     for rule in rules:
         if rule.effect != effect:
             continue
-        for where in _places(rule):
-            for action in rule.actions:
+        for action in rule.actions:
+            for where in _places(rule, action):
                 index.setdefault((action, where), set()).add(rule.condition_source)
     return index
 
 
 def _covered(
-    index: dict[tuple[str, str], set[str]], action: str, where: str, condition: str
+    index: dict[tuple[str, str], set[str]],
+    action: str,
+    where: str,
+    condition: str,
+    located: Mapping[str, str],
 ) -> bool:
-    """Does `index` hold (action, where), or all projects for a project, with no
-    condition or with exactly `condition`?"""
-    places = (where, ALL_PROJECTS) if where not in (ORGANIZATION, ALL_PROJECTS) else (where,)
+    """Does `index` hold (action, where), or its project for a resource, or all projects
+    for a project or a resource, with no condition or with exactly `condition`?"""
+    if where.startswith(_RESOURCE):
+        places: tuple[str, ...] = (where, located[where], ALL_PROJECTS)
+    elif where not in (ORGANIZATION, ALL_PROJECTS):
+        places = (where, ALL_PROJECTS)
+    else:
+        places = (where,)
     for place in places:
         conditions = index.get((action, place))
         if conditions and ("" in conditions or condition in conditions):
@@ -92,19 +115,32 @@ def _covered(
     return False
 
 
+def _grant(action: str, where: str, located: Mapping[str, str]) -> Grant:
+    if where.startswith(_RESOURCE):
+        return Grant(action, located[where], where.removeprefix(_RESOURCE))
+    return Grant(action, where)
+
+
 def widening(before: Iterable[CompiledRule], after: Iterable[CompiledRule]) -> list[Grant]:
     """The grants a change from `before` to `after` (the rules it takes away and gives
     to the same principals) can add, sorted. Empty when it only narrows access."""
     before, after = list(before), list(after)
+    # Each chosen resource's project: a grant on its project covers it.
+    located = {
+        _RESOURCE + rid: project
+        for rule in (*before, *after)
+        if isinstance(rule.scope, ResourceScope)
+        for rid, (_, project) in rule.scope.by_id.items()
+    }
     added: set[Grant] = set()
     allowed_before = _index(before, "allow")
     for (action, where), conditions in _index(after, "allow").items():
-        if any(not _covered(allowed_before, action, where, c) for c in conditions):
-            added.add(Grant(action, where))
+        if any(not _covered(allowed_before, action, where, c, located) for c in conditions):
+            added.add(_grant(action, where, located))
     denied_after = _index(after, "deny")
     for (action, where), conditions in _index(before, "deny").items():
-        if any(not _covered(denied_after, action, where, c) for c in conditions):
-            added.add(Grant(action, where))
+        if any(not _covered(denied_after, action, where, c, located) for c in conditions):
+            added.add(_grant(action, where, located))
     return sorted(added)
 
 
@@ -121,9 +157,12 @@ class Author:
         principal = authz.principal_of(self.subject)
         return principal.is_owner and principal.is_active
 
-    def may(self, action: str, project_id: str | None = None) -> bool:
-        """Decided with the author's rules as they stand before the change (cached)."""
-        return authz.decide_for(self.subject, action, project_id, self.facts).allowed
+    def may(
+        self, action: str, project_id: str | None = None, resource: ResourceFacts | None = None
+    ) -> bool:
+        """Decided with the author's rules as they stand before the change (cached), on
+        `resource` when given (in its project)."""
+        return authz.decide_for(self.subject, action, project_id, self.facts, resource).allowed
 
 
 def author_of(
@@ -174,15 +213,50 @@ def describe(grants: Sequence[Grant], organization: Organization) -> list[str]:
         else {}
     )
     names = {str(pk): name for pk, name in names.items()}
+    resource_ids = {grant.resource for grant in grants if grant.resource}
+    resources = (
+        Resource.objects.filter(organization=organization, pk__in=resource_ids).values_list(
+            "pk", "name"
+        )
+        if resource_ids
+        else ()
+    )
+    resource_names = {str(pk): name for pk, name in resources}
     words = []
     for grant in grants:
         if grant.where == ORGANIZATION:
             words.append(grant.action)
         elif grant.where == ALL_PROJECTS:
             words.append(f"{grant.action} in all projects")
+        elif grant.resource:
+            resource = resource_names.get(grant.resource, grant.resource)
+            project = names.get(grant.where, grant.where)
+            words.append(f"{grant.action} on resource {resource} in project {project}")
         else:
             words.append(f"{grant.action} in project {names.get(grant.where, grant.where)}")
     return words
+
+
+def _resource_facts(
+    grants: Sequence[Grant], organization: Organization
+) -> dict[str, ResourceFacts]:
+    """The facts of the resources `grants` name (one query), for the author's decisions:
+    conditions may read their tags. One deleted meanwhile is decided without tags."""
+    ids = {grant.resource for grant in grants if grant.resource}
+    if not ids:
+        return {}
+    rows = Resource.objects.filter(organization=organization, pk__in=ids).values_list("pk", "tags")
+    tags = {str(pk): value for pk, value in rows}
+    return {
+        grant.resource: ResourceFacts.of(
+            type=RESOURCE_TYPE_OF[grant.action],
+            id=grant.resource,
+            project_id=grant.where,
+            tags=tags.get(grant.resource),
+        )
+        for grant in grants
+        if grant.resource
+    }
 
 
 def require_within_rights(
@@ -205,7 +279,12 @@ def require_within_rights(
         return
     exceeding = grants
     if author is not None:
-        exceeding = [grant for grant in grants if not author.may(grant.action, grant.project_id)]
+        facts = _resource_facts(grants, organization)
+        exceeding = [
+            grant
+            for grant in grants
+            if not author.may(grant.action, grant.project_id, facts.get(grant.resource))
+        ]
     if not exceeding:
         return
     words = describe(exceeding, organization)

@@ -2,18 +2,22 @@
 
 A denial names the part of a condition that decided it, with the request's own value:
 "your address 203.0.113.5 is not in 10.0.0.0/8". The shapes the condition builder
-writes (IP ranges, user-agent text, time windows in a zone, MFA) are recognised on the
-tokens of the fast path's parser (`policies.conditions.fastpath`), one top-level `&&`
-part at a time, and each part is judged with the closure that parser builds for it.
-Any other condition is shown as its CEL source with the request's values it reads.
+writes (IP ranges, user-agent text, time windows in a zone, MFA) and tag tests
+(`resource.tags["team"] == principal.tags["team"]`, `resource.tags["env"] == "prod"`,
+`"team" in resource.tags`) are recognised on the tokens of the fast path's parser
+(`policies.conditions.fastpath`), one top-level `&&` part at a time, and each part is
+judged with the closure that parser builds for it. Any other condition is shown as its
+CEL source with the values it reads.
 
 Reports are built only for denials, by the evaluator, from the values its conditions
-saw: never on the path of an allow.
+saw. An allow by a rule whose condition reads tags names the tag values it read
+(`tag_reads`): `resource.tags["team"] is "web", principal.tags["team"] is "web"`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -25,7 +29,7 @@ from policies.conditions.functions import cached_timezone
 if TYPE_CHECKING:
     from policies.evaluator import CompiledRule
 
-Kind = Literal["ip", "user_agent", "time", "mfa"]
+Kind = Literal["ip", "user_agent", "time", "mfa", "tag"]
 _Check = Callable[[Mapping[str, Any]], bool]
 _Token = tuple[str, str]
 
@@ -85,10 +89,15 @@ class Part:
             return f"use a browser or client whose user agent {verb} '{self.expected}'"
         if self.kind == "mfa":
             return f"sign in {'with' if want else 'without'} two-step verification"
+        if self.kind == "tag":
+            wanted = self.expected if want else f"!({self.expected})"
+            return f"act where the tags meet {wanted}"
         return f"come back during {self.expected}, {self.zone} time"
 
     def _fact(self, *, you: bool) -> str:
         positive = self.positive
+        if self.kind == "tag":  # the same words for everyone: the values read
+            return self.value
         if self.kind == "ip":
             subject = "your address" if you else "the request's address"
             if positive is None:
@@ -170,6 +179,8 @@ def _judge(clause: _Clause, values: Mapping[str, Any]) -> Part:
     value = ""
     if clause.kind == "ip":
         value = str(values.get("request.ip") or "")
+    elif clause.kind == "tag":
+        value = _tag_values(clause.reads, values)
     elif clause.kind == "time":
         now = values.get("request.time")
         try:
@@ -195,9 +206,16 @@ def _clock_of(now: object, zone: str) -> str:
 
 
 def _reads(rule: CompiledRule, values: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
-    """The request's own values the condition reads, for a person to compare."""
+    """The request's own values the condition reads (and the resource's, and the tags
+    it reads by key), for a person to compare."""
     fields = rule.condition.fields if rule.condition is not None else frozenset()
     shown = []
+    for name in sorted(field for field in fields if field.startswith("resource.")):
+        value = values.get(name)
+        if name != "resource.tags":
+            shown.append((name, f'"{value}"' if isinstance(value, str) else "(unknown)"))
+    for name, key in _tag_keys(rule.condition_source):
+        shown.append((f'{name}["{key}"]', _tag_value(values.get(name), key)))
     for name in sorted(field for field in fields if field.startswith("request.")):
         value = values.get(name)
         if isinstance(value, bool):
@@ -210,6 +228,49 @@ def _reads(rule: CompiledRule, values: Mapping[str, Any]) -> tuple[tuple[str, st
             text = "(unreadable)"
         shown.append((name, text))
     return tuple(shown)
+
+
+# ---------------------------------------------------------------------------- tags
+
+_LITERAL = r"(\"[^\"\\\n]*\"|'[^'\\\n]*')"
+_TAGS = r"\b(resource|principal)\s*\.\s*tags\b"
+_TAG_USES = re.compile(
+    rf"{_TAGS}\s*(?:\[\s*{_LITERAL}\s*\]|\.\s*([A-Za-z_]\w*)\b(?!\s*\())"
+    rf"|{_LITERAL}\s+in\s+{_TAGS}"
+)
+
+
+@lru_cache(maxsize=1024)
+def _tag_keys(source: str) -> tuple[tuple[str, str], ...]:
+    """(`resource.tags` or `principal.tags`, key) of each tag the condition reads by a
+    literal key, in order, once each."""
+    found: dict[tuple[str, str], None] = {}
+    for root, literal, name, held, held_root in _TAG_USES.findall(source):
+        if held:
+            found[(f"{held_root}.tags", held[1:-1])] = None
+        else:
+            found[(f"{root}.tags", literal[1:-1] if literal else name)] = None
+    return tuple(found)
+
+
+def _tag_value(tags: object, key: str) -> str:
+    if not isinstance(tags, Mapping):
+        return "unknown"
+    value = tags.get(key)
+    return "absent" if value is None else f'"{value}"'
+
+
+def _tag_values(reads: Sequence[tuple[str, str]], values: Mapping[str, Any]) -> str:
+    return ", ".join(
+        f'{name}["{key}"] is {_tag_value(values.get(name), key)}' for name, key in reads
+    )
+
+
+def tag_reads(rule: CompiledRule, values: Mapping[str, Any]) -> str:
+    """The tags `rule`'s condition reads, with their values in `values` ("" if none):
+    `resource.tags["team"] is "web", principal.tags["team"] is "web"`."""
+    keys = _tag_keys(rule.condition_source) if rule.condition_source else ()
+    return _tag_values(keys, values) if keys else ""
 
 
 # -------------------------------------------------------------------------- shapes
@@ -227,6 +288,7 @@ class _Clause:
     zone: str = ""
     start: int | None = None  # time windows, in minutes after midnight
     end: int | None = None
+    reads: tuple[tuple[str, str], ...] = ()  # tags: (`resource.tags`…, key)
 
 
 class _Conjuncts(FastParser):
@@ -282,6 +344,12 @@ _COMPARE = frozenset(("<", "<=", ">", ">="))
 _IP = ("ip_in_range", "(", "request", ".", "ip", ",", _STR, ")")
 _USER_AGENT = ("request", ".", "user_agent", ".", frozenset(_STRING_VERBS), "(", _STR, ")")
 _MFA = ("request", ".", "mfa")
+_OWNER = frozenset(("resource", "principal"))
+_TAG = (_OWNER, ".", "tags", "[", _STR, "]")
+_EQUALITY = frozenset(("==", "!="))
+_TAG_IS = (*_TAG, _EQUALITY, _STR)
+_TAGS_MATCH = (*_TAG, _EQUALITY, *_TAG)
+_TAG_HELD = (_STR, "in", _OWNER, ".", "tags")
 _NOW = ("request", ".", "time", ".")
 _HOURS = (*_NOW, "getHours", "(", _STR, ")", _COMPARE, _INT)
 _MINUTES = (
@@ -322,11 +390,29 @@ def _clause(tokens: list[_Token], check: _Check) -> _Clause | None:
         return _Clause("user_agent", (check,), negated, found[1], verb=found[0])
     if _match(body, _MFA) is not None:
         return _Clause("mfa", (check,), negated)
+    if tag := _tag_clause(body):
+        return _Clause("tag", (check,), negated, _written(body), reads=tag)
     bound = _bound(body)
     if bound is None or negated:
         return None
     zone, start, end = bound
     return _window(zone, start, end, check)
+
+
+def _written(tokens: Sequence[_Token]) -> str:
+    """Tokens as CEL text, spaced around comparisons only."""
+    return "".join(f" {text} " if text in ("==", "!=", "in") else text for _, text in tokens)
+
+
+def _tag_clause(tokens: Sequence[_Token]) -> tuple[tuple[str, str], ...] | None:
+    """The tags a tag test reads, as (`resource.tags`…, key), or None if it is not one."""
+    if found := _match(tokens, _TAGS_MATCH):
+        return ((f"{found[0]}.tags", found[1]), (f"{found[3]}.tags", found[4]))
+    if found := _match(tokens, _TAG_IS):
+        return ((f"{found[0]}.tags", found[1]),)
+    if found := _match(tokens, _TAG_HELD):
+        return ((f"{found[1]}.tags", found[0]),)
+    return None
 
 
 def _bound(tokens: Sequence[_Token]) -> tuple[str, int | None, int | None] | None:

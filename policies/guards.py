@@ -111,13 +111,18 @@ def resource_in(request: HttpRequest, resource_id: object) -> Resource:
 
 
 def decide_on_type(
-    request: HttpRequest, resource_type: str, verb: str, project_id: object
+    request: HttpRequest,
+    resource_type: str,
+    verb: str,
+    project_id: object,
+    resource: Resource | None = None,
 ) -> Decision:
-    """Decide the `verb` action of a resource type (`compute:instances`...) in a project:
-    a resource's actions depend on its type, which no static declaration can name."""
+    """Decide the `verb` action of a resource type (`compute:instances`...) in a project,
+    or on one of its resources (then rules scoped to it and conditions on its tags take
+    part): a resource's actions depend on its type, which no static declaration can name."""
     action = catalogue.RESOURCE_TYPES[resource_type].action(verb)
     request.iam_action = action  # type: ignore[attr-defined]
-    return authorize(request, action, project_id=project_id)
+    return authorize(request, action, project_id=project_id, resource=resource)
 
 
 def _check_verb(verb: str) -> None:
@@ -127,7 +132,7 @@ def _check_verb(verb: str) -> None:
 
 def requires_on_resource(verb: str) -> Callable[[View], View]:
     """`@requires` for a view of one resource (URL kwarg `resource_id`): its type's `verb`
-    action, decided in its project. Outsiders get 404, and so does another organization's
+    action, decided on the resource. Outsiders get 404, and so does another organization's
     resource; the view finds it in `request.resource`, its project in `request.project`.
     """
     _check_verb(verb)
@@ -137,7 +142,7 @@ def requires_on_resource(verb: str) -> Callable[[View], View]:
         def guarded(request: HttpRequest, org_id: Any, resource_id: Any) -> HttpResponse:
             _enter_organization(request, org_id)
             resource = resource_in(request, resource_id)
-            decision = decide_on_type(request, resource.type, verb, resource.project_id)
+            decision = decide_on_type(request, resource.type, verb, resource.project_id, resource)
             if not decision.allowed:
                 return deny_response(request, decision)
             return view(request, org_id=org_id, resource_id=resource_id)
@@ -239,24 +244,27 @@ def api_requires(
 
 def _resource_permission_doc(verb: str) -> str:
     actions = ", ".join(f"`{t.action(verb)}`" for t in catalogue.RESOURCE_TYPES.values())
-    return f"**Required permission:** its type's `{verb}` action in its project: {actions}."
+    return (
+        f"**Required permission:** its type's `{verb}` action (on it, in its project): {actions}."
+    )
 
 
 def _api_on_type(
     verb: str,
     project_param: str,
-    locate: Callable[[HttpRequest, dict[str, Any]], tuple[str, object]],
+    locate: Callable[[HttpRequest, dict[str, Any]], tuple[str, object, Resource | None]],
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """The API's resource guards: `locate(request, kwargs)` gives the resource type and
-    the project (404 for another organization's), then the type's `verb` action is decided
-    there, as `requires_on_resource` and the console's per-type lists do."""
+    """The API's resource guards: `locate(request, kwargs)` gives the resource type, the
+    project (404 for another organization's) and the resource when there is one, then the
+    type's `verb` action is decided there, as `requires_on_resource` and the console's
+    per-type lists do."""
     _check_verb(verb)
 
     def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
         @wraps(view)
         def guarded(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
-            resource_type, project_id = locate(request, kwargs)
-            decision = decide_on_type(request, resource_type, verb, project_id)
+            resource_type, project_id, resource = locate(request, kwargs)
+            decision = decide_on_type(request, resource_type, verb, project_id, resource)
             if not decision.allowed:
                 raise api_deny(request, decision)
             return view(request, *args, **kwargs)
@@ -273,11 +281,11 @@ def _api_on_type(
 
 def api_requires_on_resource(verb: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Guard an operation on the resource of path parameter `resource_id` (set as
-    `request.resource`) with its type's `verb` action in its project."""
+    `request.resource`) with its type's `verb` action on it."""
 
-    def locate(request: HttpRequest, kwargs: dict[str, Any]) -> tuple[str, object]:
+    def locate(request: HttpRequest, kwargs: dict[str, Any]) -> tuple[str, object, Resource]:
         resource = resource_in(request, kwargs["resource_id"])
-        return resource.type, resource.project_id
+        return resource.type, resource.project_id, resource
 
     return _api_on_type(verb, "resource_id", locate)
 
@@ -290,13 +298,13 @@ def api_requires_on_type(
     first) with that type's `verb` action in the project of path parameter
     `project_param`, set as `request.project`."""
 
-    def locate(request: HttpRequest, kwargs: dict[str, Any]) -> tuple[str, object]:
+    def locate(request: HttpRequest, kwargs: dict[str, Any]) -> tuple[str, object, None]:
         project = project_for(
             organization=request.organization,  # type: ignore[attr-defined]
             project_id=kwargs[project_param],
         )
         request.project = project  # type: ignore[attr-defined]
-        return kwargs[input_param].type, project.pk
+        return kwargs[input_param].type, project.pk, None
 
     return _api_on_type(verb, project_param, locate)
 

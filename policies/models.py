@@ -75,6 +75,7 @@ class Rule(models.Model):
         ORGANIZATION = "organization", "Organization"
         ALL_PROJECTS = "all_projects", "All projects"
         PROJECTS = "projects", "Chosen projects"
+        RESOURCES = "resources", "Chosen resources"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     policy = models.ForeignKey(Policy, on_delete=models.CASCADE, related_name="rules")
@@ -86,6 +87,9 @@ class Rule(models.Model):
     projects = models.ManyToManyField(
         "organizations.Project", blank=True, related_name="policy_rules"
     )
+    # For the chosen-resources scope (#14); deleting a resource takes it out of its rules
+    # (organizations.services.resources.resource_delete, audited per policy).
+    resources = models.ManyToManyField("organizations.Resource", blank=True, related_name="rules")
     condition = models.TextField(max_length=2000, blank=True)
 
     class Meta:

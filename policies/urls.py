@@ -28,6 +28,11 @@ urlpatterns = [
     path("policies/<uuid:policy_id>/delete/", policy_views.policy_delete, name="policy_delete"),
     path("policies/<uuid:policy_id>/rules/", rule_views.rule_list, name="rule_list"),
     path("policies/<uuid:policy_id>/rules/add/", rule_views.rule_add, name="rule_add"),
+    path(
+        "policies/<uuid:policy_id>/rules/resources/",
+        rule_views.rule_resources,
+        name="rule_resources",
+    ),
     path(f"{_rule}/edit/", rule_views.rule_update, name="rule_update"),
     path(f"{_rule}/move/", rule_views.rule_move, name="rule_move"),
     path(f"{_rule}/remove/", rule_views.rule_remove, name="rule_remove"),
@@ -54,6 +59,11 @@ urlpatterns = [
     ),
     path("guardrails/", guardrail_views.guardrails, name="guardrails"),
     path("guardrails/rules/add/", guardrail_views.guardrail_rule_add, name="guardrail_rule_add"),
+    path(
+        "guardrails/rules/resources/",
+        rule_views.guardrail_rule_resources,
+        name="guardrail_rule_resources",
+    ),
     path("conditions/test/", tool_views.condition_test, name="condition_test"),
 ]
 

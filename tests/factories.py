@@ -183,11 +183,22 @@ class APIKeyFactory(factory.django.DjangoModelFactory):
     description = factory.Sequence(lambda n: f"key {n}")
 
 
-def grant(membership: Membership, *, projects: Iterable[Project] = (), **rule: Any) -> Policy:
+def grant(
+    membership: Membership,
+    *,
+    projects: Iterable[Project] = (),
+    resources: Iterable[Resource] = (),
+    **rule: Any,
+) -> Policy:
     """Attach to `membership` a new custom policy holding one rule (`RuleFactory` fields);
-    with `projects`, the rule is scoped to those chosen projects."""
-    rule.setdefault("scope", Rule.Scope.PROJECTS if projects else Rule.Scope.ORGANIZATION)
+    with `projects` (or `resources`), the rule is scoped to those chosen projects (or
+    resources)."""
+    resources = list(resources)
+    default = Rule.Scope.RESOURCES if resources else Rule.Scope.ORGANIZATION
+    rule.setdefault("scope", Rule.Scope.PROJECTS if projects else default)
     policy = PolicyFactory(organization=membership.organization)
-    RuleFactory(policy=policy, position=1, **rule).projects.set(projects)
+    created = RuleFactory(policy=policy, position=1, **rule)
+    created.projects.set(projects)
+    created.resources.set(resources)
     PolicyAttachmentFactory(policy=policy, membership=membership)
     return policy

@@ -14,6 +14,7 @@ from iamportal.api_errors import error_responses
 from iamportal.api_paging import PageQuery, page_of
 from iamportal.api_schemas import Strict, patched
 from organizations.api.auth import acting_user
+from organizations.api.people import PrincipalTagsIn
 from organizations.models import Application
 from organizations.selectors import applications as application_selectors
 from organizations.services import applications as application_services
@@ -29,6 +30,7 @@ class ApplicationOut(Schema):
     id: uuid.UUID
     name: str
     description: str
+    tags: dict[str, str]
     created_at: datetime.datetime
     updated_at: datetime.datetime
 
@@ -129,6 +131,27 @@ def applications_update(
         application=application,
         **patched(payload, application, "name", "description"),
         actor=acting_user(request),  # type: ignore[arg-type]
+        request=request,
+    )
+    return _out(application)
+
+
+@router.put(
+    "/applications/{application_id}/tags",
+    response={200: ApplicationOut, **error_responses(400, 401, 403, 404, 422)},
+    operation_id="applications_set_tags",
+)
+@api_requires("iam:applications:update")
+def applications_set_tags(
+    request: HttpRequest, application_id: uuid.UUID, payload: PrincipalTagsIn
+) -> ApplicationOut:
+    """Replace an application's tags. Never through its own key; the delegation ceiling
+    applies (a rule whose condition reads `principal.tags` may start matching, so the
+    caller must hold its actions)."""
+    application = application_services.application_set_tags(
+        application=_application(request, application_id),
+        tags=payload.tags,
+        actor=acting_user(request),
         request=request,
     )
     return _out(application)

@@ -9,10 +9,12 @@ import uuid
 from typing import Literal
 
 from django.http import HttpRequest
-from ninja import Query, Router, Schema, Status
+from ninja import Field, Query, Router, Schema, Status
 
 from iamportal.api_errors import error_responses
 from iamportal.api_paging import PageQuery, page_of
+from iamportal.api_schemas import Strict
+from organizations.api.resources import Tags
 from organizations.models import Membership
 from organizations.selectors import people as people_selectors
 from organizations.services import people as people_services
@@ -41,6 +43,7 @@ class UserOut(Schema):
     status: str
     is_owner: bool
     mfa_enrolled: bool
+    tags: dict[str, str]
     groups: list[NamedRef]
     policies: list[NamedRef]
     created_at: datetime.datetime
@@ -49,6 +52,16 @@ class UserOut(Schema):
 class UserPage(Schema):
     items: list[UserOut]
     next: str | None
+
+
+class PrincipalTagsIn(Strict):
+    """A principal's tags (users and applications), replaced as a whole."""
+
+    tags: Tags = Field(
+        description="Replaces every tag: key -> value strings, at most 50; keys of 1 to 64 "
+        "letters, digits or `_.:/+=@-`, values of at most 256 characters (the rules of "
+        "resource tags). Policy conditions read them as `principal.tags`."
+    )
 
 
 class UserFilterQuery(Schema):
@@ -70,6 +83,7 @@ def user_out(membership: Membership) -> UserOut:
         status=membership.status,
         is_owner=membership.is_owner,
         mfa_enrolled=bool(getattr(membership, "mfa_enrolled", False)),
+        tags=membership.tags,
         groups=[NamedRef(id=g.pk, name=g.name) for g in membership.groups.all()],
         policies=[
             NamedRef(id=a.policy.pk, name=a.policy.name)
@@ -163,6 +177,28 @@ def users_reactivate(request: HttpRequest, membership_id: uuid.UUID) -> UserOut:
     membership = _user(request, membership_id)
     people_services.membership_reactivate(
         membership=membership,
+        actor=subject_of(request),  # type: ignore[arg-type]
+        request=request,
+    )
+    return _reread(request, membership.pk)
+
+
+@router.put(
+    "/users/{membership_id}/tags",
+    response={200: UserOut, **error_responses(400, 401, 403, 404, 422)},
+    operation_id="users_set_tags",
+)
+@api_requires("iam:users:update")
+def users_set_tags(
+    request: HttpRequest, membership_id: uuid.UUID, payload: PrincipalTagsIn
+) -> UserOut:
+    """Replace a user's tags. Never one's own; only owners retag owners; the delegation
+    ceiling applies (a rule whose condition reads `principal.tags` may start matching, so
+    the caller must hold its actions)."""
+    membership = _user(request, membership_id)
+    people_services.membership_set_tags(
+        membership=membership,
+        tags=payload.tags,
         actor=subject_of(request),  # type: ignore[arg-type]
         request=request,
     )

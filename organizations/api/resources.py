@@ -32,7 +32,7 @@ from policies.guards import api_requires_on_resource, api_requires_on_type
 router = Router(tags=["Resources"])
 
 ResourceTypeKey = Literal[tuple(RESOURCE_TYPES)]  # type: ignore[valid-type]
-_TYPES = ", ".join(f"`{key}`" for key in RESOURCE_TYPES)
+TYPES_TEXT = ", ".join(f"`{key}`" for key in RESOURCE_TYPES)
 Name = Annotated[str, StringConstraints(min_length=1, max_length=resource_services.NAME_MAX_LENGTH)]
 TagValue = Annotated[str, StringConstraints(max_length=TAG_VALUE_MAX_LENGTH)]
 Tags = Annotated[dict[str, TagValue], Field(max_length=TAGS_MAX)]
@@ -58,7 +58,7 @@ class ResourcePage(Schema):
 
 
 class ResourceQuery(Schema):
-    type: ResourceTypeKey = Field(description=f"One of {_TYPES}: each has its own `list`.")
+    type: ResourceTypeKey = Field(description=f"One of {TYPES_TEXT}: each has its own `list`.")
     q: str = Field(
         "",
         max_length=200,
@@ -67,7 +67,7 @@ class ResourceQuery(Schema):
 
 
 class ResourceIn(Strict):
-    type: ResourceTypeKey = Field(description=f"One of {_TYPES}.")
+    type: ResourceTypeKey = Field(description=f"One of {TYPES_TEXT}.")
     name: Name
     tags: Tags = Field(default_factory=dict, description=_TAGS_HELP)
 

@@ -21,7 +21,7 @@ from organizations.models import Organization, Project
 from organizations.selectors.organizations import in_organization
 from policies.authz import can, principal_of, rules_for, subject_of
 from policies.catalogue import ACTIONS, PROJECT, Action
-from policies.evaluator import CompiledRuleSet
+from policies.evaluator import CompiledRuleSet, ResourceScope
 
 
 def projects_of(organization: Organization) -> QuerySet[Project]:
@@ -64,11 +64,14 @@ def projects_allowing(request: HttpRequest, actions: Iterable[str]) -> QuerySet[
 
 def project_actions_held(request: HttpRequest) -> list[str]:
     """The project-level actions some allow rule of the member grants, in catalogue
-    order (an allow may still be taken back by a deny or a condition, project by project)."""
+    order (an allow may still be taken back by a deny or a condition, project by project).
+    An allow scoped to chosen resources grants nothing on a project as a whole."""
     held = {
         action
         for rule in member_rules(request)
-        if rule.effect == "allow" and rule.scope != "organization"
+        if rule.effect == "allow"
+        and rule.scope != "organization"
+        and not isinstance(rule.scope, ResourceScope)
         for action in rule.actions
     }
     return [name for name, action in ACTIONS.items() if action.level == PROJECT and name in held]

@@ -10,13 +10,16 @@ from django.http import HttpRequest
 
 from accounts.models import User
 from audit import events
-from audit.services import record
+from audit.services import diff, record
 from iamportal.names import unique_name
 from organizations.models import (
     Application,
     Organization,
 )
 from organizations.services.organizations import organization_bump_authz_version
+from organizations.services.people import require_retag_within_rights
+from organizations.tags import check_tags
+from policies.authz import subject_of
 
 
 def _clean_name(*, organization: Organization, name: str, exclude: Application | None) -> str:
@@ -99,6 +102,46 @@ def application_update(
             data={"before": before, "after": after},
             request=request,
         )
+    return application
+
+
+@transaction.atomic
+def application_set_tags(
+    *,
+    application: Application,
+    tags: dict[str, str],
+    actor: User | None,
+    request: HttpRequest | None = None,
+) -> Application:
+    """Replace an application's tags, which policy conditions read (`principal.tags`),
+    within the author's rights; never through the application's own key (as nobody
+    retags themselves). Audited and the authorization version bumped, when they change."""
+    tags = check_tags(tags)
+    application = (
+        Application.objects.select_for_update(of=("self",))
+        .select_related("organization")
+        .get(pk=application.pk)
+    )
+    subject = subject_of(request) if request is not None else None
+    if isinstance(subject, Application) and subject.pk == application.pk:
+        raise ValidationError("An application cannot change its own tags.")
+    if application.tags == tags:
+        return application
+    require_retag_within_rights(
+        principal=application, actor=actor, request=request, label=application.name
+    )
+    before, application.tags = application.tags, tags
+    application.save(update_fields=["tags", "updated_at"])
+    # Cached decisions evaluated conditions on the old tags.
+    organization_bump_authz_version(organization=application.organization)
+    record(
+        action=events.APPLICATION_UPDATED,
+        organization=application.organization,
+        actor=actor,
+        target=application,
+        data=diff({"tags": before}, {"tags": tags}),
+        request=request,
+    )
     return application
 
 

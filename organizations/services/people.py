@@ -3,6 +3,7 @@ always stays."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -14,11 +15,13 @@ from django.urls import reverse
 from accounts.models import User
 from accounts.tokens import password_token_issue
 from audit import events
-from audit.services import record
+from audit.services import diff, record
 from organizations.models import Application, Group, Invitation, Membership, Organization
 from organizations.services.mail import absolute_url, send_email
 from organizations.services.organizations import organization_bump_authz_version
+from organizations.tags import check_tags
 from policies.delegation import require_within_rights
+from policies.evaluator import CompiledRule
 from policies.models import Policy, PolicyAttachment
 from policies.selectors.rules import compile_policy_rules, compile_rules_for
 
@@ -390,6 +393,76 @@ def owner_step_down(*, membership: Membership, request: HttpRequest | None = Non
         fields=["is_owner"],
         action=events.USER_OWNER_STEPPED_DOWN,
         actor=membership.user,
+        request=request,
+    )
+    return membership
+
+
+# The fields a condition reads come from its compiled form; the text is a fallback for a
+# condition that did not compile (it fails closed, but a retag must not be cheaper).
+_READS_PRINCIPAL_TAGS = re.compile(r"\bprincipal\s*\.\s*tags\b")
+
+
+def _reads_principal_tags(rule: CompiledRule) -> bool:
+    fields = rule.condition.fields if rule.condition is not None else frozenset()
+    return "principal.tags" in fields or bool(_READS_PRINCIPAL_TAGS.search(rule.condition_source))
+
+
+def require_retag_within_rights(
+    *,
+    principal: Membership | Application,
+    actor: User | None,
+    request: HttpRequest | None,
+    label: str,
+) -> None:
+    """The delegation ceiling of a change of `principal`'s tags: its rules stay the same,
+    but any of them whose condition reads `principal.tags` may start matching (an allow)
+    or stop matching (a deny), so the author must hold each of their actions where they
+    apply. Over-approximated like every change (any retag counts), so it only refuses
+    more."""
+    reading = [rule for rule in compile_rules_for(principal) if _reads_principal_tags(rule)]
+    require_within_rights(
+        organization=principal.organization,
+        actor=actor,
+        request=request,
+        before=[rule for rule in reading if rule.effect == "deny"],
+        after=[rule for rule in reading if rule.effect == "allow"],
+        principals=label,
+    )
+
+
+@transaction.atomic
+def membership_set_tags(
+    *,
+    membership: Membership,
+    tags: dict[str, str],
+    actor: Actor,
+    request: HttpRequest | None = None,
+) -> Membership:
+    """Replace a user's tags, which policy conditions read (`principal.tags`): nobody
+    retags themselves and only owners retag owners (`may_act_on`), within the author's
+    rights. Audited and the authorization version bumped, when they change."""
+    tags = check_tags(tags)
+    organization = lock_organization(membership.organization)
+    membership = _fresh(membership)
+    actor = fresh_actor(actor)
+    check_may_act_on(membership, actor, "change the tags of")
+    if membership.tags == tags:
+        return membership
+    require_retag_within_rights(
+        principal=membership, actor=_user_of(actor), request=request, label=membership.user.email
+    )
+    before, membership.tags = membership.tags, tags
+    membership.save(update_fields=["tags"])
+    # Cached decisions evaluated conditions on the old tags.
+    organization_bump_authz_version(organization=organization)
+    record(
+        action=events.USER_UPDATED,
+        organization=organization,
+        actor=_user_of(actor),
+        target=membership,
+        target_label=membership.user.email,
+        data=diff({"tags": before}, {"tags": tags}),
         request=request,
     )
     return membership

@@ -16,6 +16,7 @@ from organizations.models import Project, Resource
 from organizations.services.organizations import organization_bump_authz_version
 from organizations.tags import check_tags
 from policies.catalogue import RESOURCE_TYPES
+from policies.services.rules import rules_forget_resource
 
 NAME_MAX_LENGTH = Resource._meta.get_field("name").max_length
 
@@ -117,7 +118,10 @@ def resource_update(
 def resource_delete(
     *, resource: Resource, actor: User | None, request: HttpRequest | None = None
 ) -> None:
+    """Delete a resource, first taking it out of the rules naming it (audited per
+    policy: `policies.services.rules.rules_forget_resource`)."""
     organization = resource.organization
+    rules_forget_resource(resource=resource, actor=actor, request=request)
     record(
         action=events.RESOURCE_DELETED,
         organization=organization,
@@ -127,5 +131,5 @@ def resource_delete(
         request=request,
     )
     resource.delete()
-    # Rules may name this resource in their scope: cached permissions must be recompiled.
+    # Rules named this resource in their scope: cached permissions must be recompiled.
     organization_bump_authz_version(organization=organization)

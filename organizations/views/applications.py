@@ -17,6 +17,7 @@ from accounts.sudo import sudo_required
 from iamportal.forms import CONFIRM_NAME, ConfirmNameForm, apply_errors, save_form
 from iamportal.request import paginate, search_term
 from organizations.forms.applications import ApplicationForm, GroupPickForm
+from organizations.forms.tags import tags_formset
 from organizations.models import Application
 from organizations.selectors import api_keys as api_key_selectors
 from organizations.selectors import applications as application_selectors
@@ -162,6 +163,34 @@ def application_update(request: HttpRequest, org_id: UUID, application_id: UUID)
         "organizations/iam/applications/application_form.html",
         {"application": application, "form": form},
         status=400 if form.is_bound else 200,
+    )
+
+
+@requires("iam:applications:update")
+@sudo_required
+@require_http_methods(["GET", "POST"])
+def application_tags(request: HttpRequest, org_id: UUID, application_id: UUID) -> HttpResponse:
+    """Edit the tags policy conditions read (`principal.tags`)."""
+    application = _application(request, application_id)
+    formset = tags_formset(application.tags, request.POST or None)
+    if request.method == "POST" and formset.is_valid():
+        try:
+            application_services.application_set_tags(
+                application=application,
+                tags=formset.tags,
+                actor=request.user,
+                request=request,
+            )
+        except ValidationError as error:
+            formset.add_service_error(error)
+        else:
+            messages.success(request, f"Tags of {application.name} saved.")
+            return redirect(application_url(application))
+    return render(
+        request,
+        "organizations/iam/applications/application_tags.html",
+        {"application": application, "formset": formset},
+        status=400 if formset.is_bound else 200,
     )
 
 

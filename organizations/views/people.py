@@ -17,6 +17,7 @@ from accounts.sudo import sudo_required
 from iamportal.forms import ConfirmNameForm, save_form
 from iamportal.request import paginate, search_term
 from organizations.forms.people import MemberCreateForm
+from organizations.forms.tags import tags_formset
 from organizations.models import Membership
 from organizations.selectors import groups as group_selectors
 from organizations.selectors import people as people_selectors
@@ -193,6 +194,42 @@ def user_make_owner(request: HttpRequest, org_id: UUID, membership_id: UUID) -> 
         return f"{membership.user.email} is now an owner."
 
     return _membership_action(request, membership_id, grant)
+
+
+@requires("iam:users:update")
+@sudo_required
+@require_http_methods(["GET", "POST"])
+def user_tags(request: HttpRequest, org_id: UUID, membership_id: UUID) -> HttpResponse:
+    """Edit the tags policy conditions read (`principal.tags`): of someone else, and of an
+    owner only as an owner (the service refuses the rest; the page is not offered)."""
+    membership = people_selectors.user_for(
+        organization=request.organization, membership_id=membership_id
+    )
+    detail = redirect("organizations:user_detail", org_id=org_id, membership_id=membership_id)
+    if not people_services.may_act_on(membership, request.membership):
+        who = "your own" if membership.pk == request.membership.pk else "an owner's"
+        messages.error(request, f"You cannot change {who} tags.")
+        return detail
+    formset = tags_formset(membership.tags, request.POST or None)
+    if request.method == "POST" and formset.is_valid():
+        try:
+            people_services.membership_set_tags(
+                membership=membership,
+                tags=formset.tags,
+                actor=request.membership,
+                request=request,
+            )
+        except ValidationError as error:
+            formset.add_service_error(error)
+        else:
+            messages.success(request, f"Tags of {membership.user.email} saved.")
+            return detail
+    return render(
+        request,
+        "organizations/iam/users/tags.html",
+        {"subject": membership, "formset": formset},
+        status=400 if formset.is_bound else 200,
+    )
 
 
 @requires("iam:users:remove")

@@ -3,7 +3,7 @@
 A resource list's URL names its type (one pattern per catalogue type, organizations.urls),
 so each is guarded by a static `@requires` of that type's `list` action. A resource's page
 names only the resource: `policies.guards.requires_on_resource` finds it first, then
-decides its type's action in its project.
+decides its type's action on it.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from iamportal.request import paginate, search_term
 from organizations.models import Project
 from organizations.selectors import resources as resource_selectors
 from policies.authz import authorize, can
-from policies.catalogue import RESOURCE_TYPES
+from policies.catalogue import PER_RESOURCE_ACTIONS, RESOURCE_TYPES
 from policies.guards import requires, requires_on_resource
 
 View = Callable[..., HttpResponse]
@@ -51,13 +51,16 @@ def _resource_list(
     kind = RESOURCE_TYPES[resource_type]
     q = search_term(request)
     resources = resource_selectors.resources_of(project, type=kind.key, search=q)
+    page = paginate(request, resources)
+    read = kind.action("read")
     context = {
         "project": project,
         "resource_type": kind,
         "q": q,
-        "page": paginate(request, resources),
-        # Decided once for the page: every row is in the same project.
-        "may_read": can(request, kind.action("read"), project.pk),
+        "page": page,
+        # Decided on each row (rules may be scoped to some resources, or read their tags),
+        # so no row links to a 403; the page's rows are bounded, the decisions in memory.
+        "readable": {r.pk for r in page if authorize(request, read, project.pk, r).allowed},
     }
     if request.htmx and request.htmx.target == "resource-results":
         return render(request, f"{TEMPLATES}/list.html#results", context)
@@ -78,7 +81,16 @@ def resource_detail(request: HttpRequest, org_id: UUID, resource_id: UUID) -> Ht
     on each of its type's actions for the viewer."""
     resource = request.resource  # type: ignore[attr-defined]
     kind = RESOURCE_TYPES[resource.type]
-    decisions = [authorize(request, action, resource.project_id) for action in kind.actions]
+    # `list` and `create` are decided in the project; the others on this resource.
+    decisions = [
+        authorize(
+            request,
+            action,
+            resource.project_id,
+            resource if action in PER_RESOURCE_ACTIONS else None,
+        )
+        for action in kind.actions
+    ]
     return render(
         request,
         f"{TEMPLATES}/detail.html",

@@ -1,10 +1,11 @@
 """`POST /api/v1/authorize`: the platform's services ask the evaluator "may principal P do
-action A (in project X) with this request?", up to 100 questions a call.
+action A (in project X, or on resource R) with this request?", up to 100 questions a call.
+A resource is a registered one (by id) or one to come (type, project and tags).
 
 Each question is decided by `policies.evaluator.decide` with the principal's cached
 compiled rules, exactly as the console decides its own pages. The answers are not
 audited as denials of the caller: a service asking about its users is not being refused
-anything. Principals and projects are those of the calling key's organization; a
+anything. Principals, projects and resources are those of the calling key's organization; a
 question naming any other makes the whole call 404 (its `details` say which), so a
 caller's mistake is never mistaken for a decision.
 """
@@ -15,18 +16,26 @@ import datetime
 import functools
 import ipaddress
 import uuid
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
 from ninja import Router, Schema
-from pydantic import AwareDatetime, Field, field_validator
+from pydantic import AfterValidator, AwareDatetime, Field, field_validator, model_validator
 
 from iamportal.api_errors import APIError, error_responses
 from iamportal.api_schemas import StrictPlain
-from policies.authz import decider_for, principals_to_decide, projects_to_decide
-from policies.catalogue import AUTHORIZE_CHECK
-from policies.evaluator import CompiledRule, Decision, Reason, RequestFacts
+from organizations.api.resources import TYPES_TEXT, ResourceTypeKey, Tags
+from organizations.tags import check_tags
+from policies.authz import (
+    decider_for,
+    principals_to_decide,
+    projects_to_decide,
+    resources_to_decide,
+)
+from policies.catalogue import AUTHORIZE_CHECK, RESOURCE_TYPES
+from policies.evaluator import CompiledRule, Decision, Reason, RequestFacts, ResourceFacts
 from policies.guards import api_requires
 
 router = Router(tags=["Authorization"])
@@ -71,13 +80,58 @@ class ContextIn(StrictPlain):
             raise ValueError("not an IPv4 or IPv6 address") from None
 
 
+def _checked_tags(tags: dict[str, str]) -> dict[str, str]:
+    try:
+        return check_tags(tags)
+    except ValidationError as error:
+        raise ValueError(" ".join(error.message_dict["tags"])) from None
+
+
+class ResourceIn(StrictPlain):
+    """The resource a question is about: a registered one by `id` (its project and tags are
+    the registry's), or one not registered yet by `project` and `tags` (may this principal
+    create one like it?)."""
+
+    type: ResourceTypeKey = Field(description=f"One of {TYPES_TEXT}.")
+    id: uuid.UUID | None = Field(None, description="A registered resource of this type.")
+    project: uuid.UUID | None = Field(None, description="Without `id`: the resource's project.")
+    tags: Annotated[Tags, AfterValidator(_checked_tags)] | None = Field(
+        None, description="Without `id`: the resource's tags (`resource.tags` in conditions)."
+    )
+
+    @model_validator(mode="after")
+    def _registered_or_described(self) -> ResourceIn:
+        if self.id is not None and (self.project is not None or self.tags is not None):
+            raise ValueError(
+                "give a registered resource's id alone: its project and tags are known"
+            )
+        if self.id is None and self.project is None:
+            raise ValueError("give a registered resource's id, or the project of one to come")
+        return self
+
+
 class QuestionIn(StrictPlain):
     principal: PrincipalIn
     action: str = Field(max_length=ACTION_MAX_LENGTH, examples=["compute:instances:create"])
     project: uuid.UUID | None = Field(
         None, description="For a project-level action; none asks about every project."
     )
+    resource: ResourceIn | None = Field(
+        None,
+        description="For one of the type's actions on one resource: rules scoped to it and "
+        "conditions on `resource.*` take part. Its project is the question's.",
+    )
     context: ContextIn = Field(default_factory=ContextIn)
+
+    @model_validator(mode="after")
+    def _fits_the_resource(self) -> QuestionIn:
+        if self.resource is None:
+            return self
+        if self.project is not None:
+            raise ValueError("with a resource, the project is the resource's: leave out `project`")
+        if self.action not in RESOURCE_TYPES[self.resource.type].actions:
+            raise ValueError(f'"{self.action}" is not an action on {self.resource.type}')
+        return self
 
 
 class AuthorizeIn(StrictPlain):
@@ -139,6 +193,23 @@ def decision_out(
     }
 
 
+def _project_of(question: QuestionIn) -> uuid.UUID | None:
+    """The project a question names for itself (a registered resource's is the registry's)."""
+    return question.resource.project if question.resource is not None else question.project
+
+
+def _resource_facts(
+    described: ResourceIn | None, registered: dict[uuid.UUID, ResourceFacts]
+) -> ResourceFacts | None:
+    if described is None:
+        return None
+    if described.id is not None:
+        return registered[described.id]
+    return ResourceFacts.of(
+        type=described.type, id=None, project_id=described.project, tags=described.tags
+    )
+
+
 def facts_of(context: ContextIn, now: datetime.datetime) -> RequestFacts:
     """The request facts a question describes; `now` when it names no time."""
     return RequestFacts(
@@ -156,24 +227,42 @@ def authorize(request: HttpRequest, payload: AuthorizeIn) -> JsonResponse:
     """Decide up to 100 questions "may this principal do this action (in this project) with
     this request?", each with the rules that matched and an explanation in words.
 
-    Principals and projects must be the calling key's organization's: any other makes
-    the whole call 404, `details` naming the questions (`questions.<i>.principal`).
+    A question about one resource gives `resource`: a registered one by `type` and `id`,
+    or one not registered yet by `type`, `project` and `tags`; the action must be one of
+    the type's. Rules scoped to that resource and conditions on `resource.*` then take part.
+
+    Principals, projects and resources must be the calling key's organization's: any other
+    makes the whole call 404, `details` naming the questions (`questions.<i>.principal`).
     """
     organization = request.organization  # type: ignore[attr-defined]
     questions = payload.questions
     subjects = principals_to_decide(
         organization, ((q.principal.type, q.principal.id) for q in questions)
     )
-    projects = projects_to_decide(organization, (q.project for q in questions if q.project))
+    resources = resources_to_decide(
+        organization, (q.resource.id for q in questions if q.resource and q.resource.id)
+    )
+    projects = projects_to_decide(organization, (_project_of(q) for q in questions))
     unknown: dict[str, list[str]] = {}
     for index, question in enumerate(questions):
         if (question.principal.type, question.principal.id) not in subjects:
             unknown[f"questions.{index}.principal"] = ["No such principal in this organization."]
-        if question.project is not None and question.project not in projects:
-            unknown[f"questions.{index}.project"] = ["No such project in this organization."]
+        described = question.resource
+        if described is not None and described.id is not None:
+            facts = resources.get(described.id)
+            if facts is None or facts.type != described.type:
+                unknown[f"questions.{index}.resource"] = [
+                    f"No such {described.type} resource in this organization."
+                ]
+        elif (project := _project_of(question)) is not None and project not in projects:
+            where = "resource.project" if described is not None else "project"
+            unknown[f"questions.{index}.{where}"] = ["No such project in this organization."]
     if unknown:
         raise APIError(
-            404, "not_found", "Some questions name unknown principals or projects.", unknown
+            404,
+            "not_found",
+            "Some questions name unknown principals, projects or resources.",
+            unknown,
         )
     now = timezone.now()
     deciders = {ref: decider_for(subject) for ref, subject in subjects.items()}
@@ -181,7 +270,9 @@ def authorize(request: HttpRequest, payload: AuthorizeIn) -> JsonResponse:
     decisions = []
     for question in questions:
         decide = deciders[(question.principal.type, question.principal.id)]
-        decision = decide(question.action, question.project, facts_of(question.context, now))
+        facts = _resource_facts(question.resource, resources)
+        project = facts.project_id if facts is not None else question.project
+        decision = decide(question.action, project, facts_of(question.context, now), facts)
         decisions.append(decision_out(decision, rules))
     # Built here rather than validated by django-ninja against `AuthorizeOut`, which would
     # cost more than deciding the questions; the schema tests hold it to the schema.

@@ -80,13 +80,24 @@ IF_MATCH_DOC = "The policy's `ETag`: the write is refused with 409 if the policy
 # ----------------------------------------------------------------------- schemas
 
 
+class RuleResourceOut(Schema):
+    id: uuid.UUID
+    type: str = Field(description="The resource type, e.g. `compute:instances`.")
+    name: str
+    project: uuid.UUID
+
+
 class RuleOut(Schema):
     id: uuid.UUID
     position: int
     effect: Literal["allow", "deny"]
     actions: list[str]
-    scope: Literal["organization", "all_projects", "projects"]
+    scope: Literal["organization", "all_projects", "projects", "resources"]
     projects: list[uuid.UUID]
+    resources: list[RuleResourceOut] = Field(
+        description="For the scope `resources` (send their ids in `resources` to write). "
+        "Empty when every resource it named was deleted: the rule then matches nothing."
+    )
     condition: str
 
 
@@ -131,6 +142,10 @@ def rule_out(rule: Rule) -> RuleOut:
         actions=list(rule.actions),
         scope=rule.scope,
         projects=sorted(project.pk for project in rule.projects.all()),
+        resources=[
+            RuleResourceOut(id=r.pk, type=r.type, name=r.name, project=r.project_id)
+            for r in sorted(rule.resources.all(), key=lambda r: (r.type, r.name, r.pk))
+        ],
         condition=rule.condition,
     )
 

@@ -12,12 +12,12 @@ import uuid
 from collections.abc import Sequence
 from typing import Literal
 
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from ninja import Field, Header, Router, Status
 
 from iamportal.api_errors import error_responses
 from organizations.api.auth import acting_user
-from organizations.models import Organization, Project
+from organizations.models import Organization, Project, Resource
 from organizations.selectors.projects import project_for
 from policies.api.policies import (
     IF_MATCH_DOC,
@@ -42,9 +42,15 @@ class RuleIn(Strict):
         max_length=100,
         description="Action names, wildcard patterns (`billing:*`) or permission-set names.",
     )
-    scope: Literal["organization", "all_projects", "projects"]
+    scope: Literal["organization", "all_projects", "projects", "resources"]
     projects: list[uuid.UUID] = Field(
         default_factory=list, max_length=100, description="For the scope `projects`."
+    )
+    resources: list[uuid.UUID] = Field(
+        default_factory=list,
+        max_length=100,
+        description="For the scope `resources`: resource ids of the organization; the "
+        "actions must be read, update or delete actions of their types.",
     )
     condition: str = Field("", max_length=4000, description="An optional CEL condition.")
 
@@ -58,12 +64,28 @@ def projects_in(organization: Organization, ids: Sequence[uuid.UUID]) -> list[Pr
     return [project_for(organization=organization, project_id=pk) for pk in dict.fromkeys(ids)]
 
 
+def resources_in(organization: Organization, ids: Sequence[uuid.UUID]) -> list[Resource]:
+    """The organization's resources named by `ids` (one query); another organization's,
+    or an unknown id, is 404."""
+    wanted = list(dict.fromkeys(ids))
+    if not wanted:
+        return []
+    found = {
+        resource.pk: resource
+        for resource in Resource.objects.filter(organization=organization, pk__in=wanted)
+    }
+    if len(found) != len(wanted):
+        raise Http404("No such resource.")
+    return [found[pk] for pk in wanted]
+
+
 def rule_values(request: HttpRequest, payload: RuleIn) -> dict[str, object]:
     return {
         "effect": payload.effect,
         "actions": payload.actions,
         "scope": payload.scope,
         "projects": projects_in(request.organization, payload.projects),  # type: ignore[attr-defined]
+        "resources": resources_in(request.organization, payload.resources),  # type: ignore[attr-defined]
         "condition": payload.condition,
     }
 

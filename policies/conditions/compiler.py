@@ -5,21 +5,26 @@ Conditions are written in CEL (Common Expression Language) and run on
 tens of microseconds and evaluates in about a microsecond, where the pure-Python
 `cel-python` takes hundreds of microseconds per evaluation.
 
-A condition may read six variables (`VARIABLES`), call the CEL standard functions and
-`ip_in_range(ip, cidr)`. Timestamp accessors take an optional time zone, as in cel-go:
-`request.time.getHours("Europe/Paris") >= 8`.
+A condition may read the variables of `VARIABLES` (the request's, the principal's and the
+resource's), call the CEL standard functions and `ip_in_range(ip, cidr)`. Timestamp
+accessors take an optional time zone, as in cel-go:
+`request.time.getHours("Europe/Paris") >= 8`. Tags are maps of strings:
+`resource.tags["team"] == principal.tags["team"]`, `"team" in resource.tags`; reading a
+key a map does not hold is an error, so such a condition fails closed (an allow does not
+apply, a deny does), as does reading `resource.*` in a question about no resource.
 
 What `compile_condition` checks, since the library has no static type checker:
 
 - syntax, by the library's parser (its message is passed on);
 - every identifier is a declared variable, a type name or a comprehension variable, and
-  `request` / `principal` are only used through their declared fields;
+  `request` / `principal` / `resource` are only used through their declared fields;
 - every function called is a CEL standard function or one registered here;
 - literal IP ranges given to `ip_in_range` and literal time zones given to timestamp
   accessors are valid;
 - its cost is bounded (`policies.conditions.cost`): no nested macros, bounded literals,
   regular expressions given as literals and cheap enough to compile on every request;
-- the expression evaluates to a bool, without error, on representative sample requests.
+- the expression evaluates to a bool, without error, on representative sample requests
+  (whose tags hold every key the condition names).
 
 That last check is by example, not by proof: an expression can still give a non-bool or
 fail on some other request. Such a condition fails closed at decision time (see
@@ -42,6 +47,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
+from types import MappingProxyType
 from typing import Any
 
 import cel
@@ -55,9 +61,11 @@ from policies.conditions.cost import (
     check_string_literal,
     check_structure,
 )
+from policies.conditions.facts import MAX_TAG_KEY_LENGTH, MAX_TAGS, ResourceFacts, frozen_tags
 from policies.conditions.fastpath import fast_path
 from policies.conditions.functions import (
     CUSTOM_FUNCTIONS,
+    LAZY_VARIABLES,
     ROOTS,
     TIMESTAMP_ACCESSORS,
     VARIABLES,
@@ -154,9 +162,13 @@ def _scan(source: str) -> tuple[str, list[str]]:
     return "".join(code), literals
 
 
-# `request`/`principal` as names (also `.request`, CEL's root-scoped form), not as a field
-# of something else (`x.request`).
-_ROOT_USE = re.compile(r"(?<!\w)(?<![\w)\]}]\.)(request|principal)\b(?:\s*\.\s*([A-Za-z_]\w*))?")
+# `request`/`principal`/`resource` as names (also `.request`, CEL's root-scoped form), not
+# as a field of something else (`x.request`).
+_ROOT_USE = re.compile(
+    r"(?<!\w)(?<![\w)\]}]\.)(request|principal|resource)\b(?:\s*\.\s*([A-Za-z_]\w*))?"
+)
+# A tag read by field selection (`resource.tags.team`): its key is a name, not a literal.
+_TAG_FIELD = re.compile(r"\btags\s*\.\s*([A-Za-z_]\w*)\b(?!\s*\()")
 _BOUND = re.compile(rf"\.\s*(?:{'|'.join(MACROS)})\s*\(\s*([A-Za-z_]\w*)\s*,")
 _PLACEHOLDER = re.compile(r"^\x00(\d+)\x00$")
 
@@ -261,7 +273,17 @@ _SAMPLE_TIMES = (
 )
 
 
-def _samples() -> tuple[ConditionContext, ...]:
+def _sample_tags(code: str, literals: list[str]) -> dict[str, str]:
+    """Tags holding every key the condition names (its texts, names after `tags.`): the
+    samples check the condition's shape, not whether a resource has some tag."""
+    keys = [_decode_literal(literal) for literal in literals]
+    keys += _TAG_FIELD.findall(code)
+    tags = {key: key for key in keys if isinstance(key, str) and 0 < len(key) <= MAX_TAG_KEY_LENGTH}
+    return dict(list(tags.items())[:MAX_TAGS])
+
+
+def _samples(tags: dict[str, str]) -> tuple[ConditionContext, ...]:
+    frozen = frozen_tags(tags)
     return (
         ConditionContext(
             ip="10.1.2.3",
@@ -270,6 +292,13 @@ def _samples() -> tuple[ConditionContext, ...]:
             mfa=True,
             principal_type="user",
             principal_id="6f1c2e1a-0d4b-4f7e-9a53-2b8f6a1d9c01",
+            principal_tags=frozen,
+            resource=ResourceFacts(
+                "compute:instances",
+                "3d0c8a4e-5b7f-4a21-9c6e-1f2a3b4c5d6e",
+                "8a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+                frozen,
+            ),
         ),
         ConditionContext(
             ip="2001:db8::1",
@@ -278,6 +307,13 @@ def _samples() -> tuple[ConditionContext, ...]:
             mfa=False,
             principal_type="application",
             principal_id="0b7d3c55-3f1e-4c2a-8e6b-9a0f1d2c3b4e",
+            principal_tags=frozen,
+            resource=ResourceFacts(
+                "storage:buckets",
+                "c4e5f6a7-b8c9-4d0e-8f1a-2b3c4d5e6f70",
+                "8a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+                frozen,
+            ),
         ),
     )
 
@@ -334,6 +370,9 @@ class CompiledCondition:
             result = self.program.execute(activation)
         except ConditionEvaluationError:
             raise
+        except KeyError as error:  # a map (tags) without the key read
+            key = error.args[0] if error.args else ""
+            raise ConditionEvaluationError(f'no such key "{key}"') from error
         except Exception as error:  # every library failure (converting facts too) fails closed
             raise ConditionEvaluationError(_error_message(error)) from error
         if type(result) is not bool:
@@ -372,11 +411,18 @@ def compile_condition(source: str) -> CompiledCondition:
         program=program,
         fast=fast_path(source),
     )
-    for sample in _samples():
+    for sample in _samples(_sample_tags(code, literals) if fields & _TAG_FIELDS else {}):
         try:
             condition.evaluate(sample)
         except ConditionEvaluationError as error:
-            raise ConditionError(f"The condition fails on a sample request: {error}") from None
+            hint = (
+                ' (tag keys are written as text, like resource.tags["team"])'
+                if fields & _TAG_FIELDS
+                else ""
+            )
+            raise ConditionError(
+                f"The condition fails on a sample request: {error}{hint}"
+            ) from None
     return condition
 
 
@@ -393,8 +439,12 @@ def broken_condition(source: str, error: str) -> CompiledCondition:
 
 # ------------------------------------------------------------------------- context
 
-_TEXT_FIELDS = tuple(name for name, kind in VARIABLES.items() if kind == "string")
+_TEXT_FIELDS = tuple(
+    name for name, kind in VARIABLES.items() if kind == "string" and name not in LAZY_VARIABLES
+)
+_TAG_FIELDS = frozenset(name for name, kind in VARIABLES.items() if kind == "map")
 _NO_INVALID_FACTS: Mapping[str, str] = {}
+_NO_RESOURCE = "cannot be read: the question is about no resource"
 
 
 def _is_text(value: object) -> bool:
@@ -408,6 +458,10 @@ def _is_text(value: object) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+def _are_text(tags: Mapping[str, str]) -> bool:
+    return all(_is_text(key) and _is_text(value) for key, value in tags.items())
 
 
 def _invalid_facts(values: dict[str, Any]) -> dict[str, str]:
@@ -429,6 +483,10 @@ class ConditionContext:
     crosses into Rust), so it is built lazily, with only the fields the conditions read,
     and reused by every condition of the decision. Not shared between threads.
 
+    The principal's tags and the resource's facts (`LAZY_VARIABLES`) are read only when
+    a condition reads them: `expect`, `prepare` and `activation_for` add them to `values`.
+    Without a resource, a condition reading `resource.*` fails closed (an invalid fact).
+
     Conditions see at most `MAX_USER_AGENT_LENGTH` characters of the user agent. A fact
     the library cannot take (text holding a lone surrogate, a time beyond the range of
     UTC) is held as None, with its reason in `invalid`: a condition reading it fails
@@ -442,6 +500,8 @@ class ConditionContext:
         "_fields",
         "_functions",
         "_invalid",
+        "_principal_tags",
+        "_resource",
         "_values",
         "builds",
     )
@@ -455,12 +515,14 @@ class ConditionContext:
         mfa: bool,
         principal_type: str,
         principal_id: str,
+        principal_tags: Mapping[str, str] | None = None,
+        resource: ResourceFacts | None = None,
     ) -> None:
         if time.tzinfo is None:
             raise ValueError("request time must be timezone-aware")
         try:
             # The library converts only datetime.timezone-aware values; UTC is canonical.
-            utc: dt.datetime | None = time.astimezone(dt.UTC)
+            utc: dt.datetime | None = time if time.tzinfo is dt.UTC else time.astimezone(dt.UTC)
         except OverflowError:
             utc = None
         if type(user_agent) is str:
@@ -480,6 +542,8 @@ class ConditionContext:
             valid = False
         if not valid:
             self._invalid = _invalid_facts(self._values)
+        self._principal_tags = principal_tags
+        self._resource = resource
         self._activation: cel.Context | None = None
         self._fields: frozenset[str] = frozenset()
         self._functions: frozenset[str] = frozenset()
@@ -508,13 +572,49 @@ class ConditionContext:
     def expect(self, fields: frozenset[str], functions: frozenset[str]) -> None:
         """Announce what the decision's conditions may read, without building anything:
         if one of them needs an activation (no fast path, or the fast path could not
-        answer), the one activation built serves them all."""
+        answer), the one activation built serves them all. Reads the principal's and the
+        resource's facts among `fields` into `values`."""
         self._expected = (fields, functions)
+        lazy = fields & LAZY_VARIABLES
+        if lazy:
+            self._read(lazy)
+
+    def _read(self, fields: Iterable[str]) -> None:
+        """Add the lazy facts among `fields` to `values` (and `invalid`, if so)."""
+        resource = self._resource
+        for name in fields:
+            if name in self._values or name not in LAZY_VARIABLES:
+                continue
+            reason = None
+            value: Any
+            if name == "principal.tags":
+                tags = self._principal_tags
+                value = tags if type(tags) is MappingProxyType else frozen_tags(tags)
+            elif resource is None:
+                value, reason = None, _NO_RESOURCE
+            elif name == "resource.tags":
+                value = resource.tags
+            elif name == "resource.type":
+                value = resource.type
+            elif name == "resource.id":
+                value = resource.id  # None (CEL null) for a resource not registered yet
+            else:
+                value = resource.project_id
+            valid = _are_text(value) if isinstance(value, Mapping) else _is_text(value)
+            if not valid and value is not None:
+                value, reason = None, "is not valid text"
+            if reason is not None:
+                if self._invalid is _NO_INVALID_FACTS:
+                    self._invalid = {}
+                self._invalid[name] = reason  # type: ignore[index]
+            self._values[name] = value
 
     def activation_for(self, condition: CompiledCondition) -> cel.Context:
         """An activation holding what `condition` reads, reusing the current one if it can.
 
         Raises `ConditionEvaluationError` when the condition reads an invalid fact."""
+        if not condition.fields <= self._values.keys():
+            self._read(condition.fields)
         if self._invalid and not condition.fields.isdisjoint(self._invalid):
             name = min(condition.fields & self._invalid.keys())
             raise ConditionEvaluationError(f"{name} {self._invalid[name]}")
@@ -534,6 +634,7 @@ class ConditionContext:
     def _build(self, fields: frozenset[str], functions: frozenset[str]) -> None:
         if self._activation is not None and fields == self._fields and functions == self._functions:
             return
+        self._read(fields)
         variables: dict[str, dict[str, Any]] = {}
         for name in fields:
             if name in self._invalid:

@@ -3,11 +3,13 @@
 Running a condition on the library costs a few microseconds more per decision than
 the condition itself: every activation converts the request's values into Rust.
 The shapes the editor writes (IP ranges, MFA, user-agent text, time windows, principal
-tests) are also compiled here to a Python closure over the same values and the same
-custom functions. The closure only answers when it gets a bool without any error; on
-any exception the library evaluates the condition as before, so errors keep exactly
-the library's meaning (CEL's `&&`/`||` absorb some errors). Anything outside this
-typed subset has no closure. A property test checks closures and library agree.
+tests, tags: `resource.tags["team"] == "web"`, `resource.tags["team"] ==
+principal.tags["team"]`, `"team" in resource.tags`) are also compiled here to a Python
+closure over the same values and the same custom functions. The closure only answers
+when it gets a bool without any error; on any exception the library evaluates the
+condition as before, so errors keep exactly the library's meaning (CEL's `&&`/`||`
+absorb some errors). Anything outside this typed subset has no closure. A property test
+checks closures and library agree.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Any
 
 from policies.conditions.functions import ROOTS, TIMESTAMP_ACCESSORS, VARIABLES, ip_in_range
@@ -22,12 +25,14 @@ from policies.conditions.functions import ROOTS, TIMESTAMP_ACCESSORS, VARIABLES,
 _INT64 = (-(2**63), 2**63 - 1)
 _FAST_TOKEN = re.compile(
     r"\s*(?:(?P<int>\d+)(?![\w.])|(?P<str>\"[^\"\\\n\r]*\"|'[^'\\\n\r]*')"
-    r"|(?P<name>[A-Za-z_]\w*)|(?P<op>&&|\|\||==|!=|<=|>=|[<>!()+*.,-]))"
+    r"|(?P<name>[A-Za-z_]\w*)|(?P<op>&&|\|\||==|!=|<=|>=|[<>!()+*.,\[\]-]))"
 )
+# A map of strings (tags) is typed `dict` here; its values are held as either mapping.
 _TYPE_OF_FIELD = {
-    name: {"string": str, "bool": bool, "timestamp": dt.datetime}[kind]
+    name: {"string": str, "bool": bool, "timestamp": dt.datetime, "map": dict}[kind]
     for name, kind in VARIABLES.items()
 }
+_CHECKED_TYPE: Mapping[type, type | tuple[type, ...]] = {dict: (dict, MappingProxyType)}
 _COMPARISONS: Mapping[str, Callable[[Any, Any], bool]] = {
     "==": lambda a, b: a == b,
     "!=": lambda a, b: a != b,
@@ -108,12 +113,19 @@ class FastParser:
     def relation(self) -> _Node:
         left = self.additive()
         operator = self.peek()
+        if operator == "in":  # only a text in a map of strings (tags)
+            self.take()
+            right = self.additive()
+            if left[0] is not str or right[0] is not dict:
+                raise NoFastPath
+            key, tags = left[1], right[1]
+            return (bool, lambda v: key(v) in tags(v))
         if operator not in _COMPARISONS:
             return left
         self.take()
         right = self.additive()
-        if left[0] is not right[0] or left[0] is dt.datetime:
-            raise NoFastPath  # mixed types and timestamps: the library decides
+        if left[0] is not right[0] or left[0] in (dt.datetime, dict):
+            raise NoFastPath  # mixed types, timestamps and maps: the library decides
         if left[0] is not int and operator not in ("==", "!="):
             raise NoFastPath  # ordering only for ints
         compare, a, b = _COMPARISONS[operator], left[1], right[1]
@@ -155,8 +167,15 @@ class FastParser:
 
     def member(self) -> _Node:
         node = self.primary()
-        while self.peek() == ".":
-            self.take()
+        while self.peek() in (".", "["):
+            if self.take()[1] == "[":  # a tag: a missing key raises, and the library decides
+                index = self.logical("||")
+                self.take("]")
+                if node[0] is not dict or index[0] is not str:
+                    raise NoFastPath
+                tags, key = node[1], index[1]
+                node = (str, lambda v, tags=tags, key=key: tags(v)[key(v)])
+                continue
             kind, name = self.take()
             if kind != "name":
                 raise NoFastPath
@@ -225,10 +244,11 @@ class FastParser:
             if field_kind != "name" or name not in VARIABLES or self.peek() == "(":
                 raise NoFastPath
             expected = _TYPE_OF_FIELD[name]
+            checked = _CHECKED_TYPE.get(expected, expected)
 
             def read(v: Mapping[str, Any]) -> Any:
                 value = v[name]
-                if not isinstance(value, expected):
+                if not isinstance(value, checked):
                     raise TypeError(name)  # not what the library would see: it decides
                 return value
 

@@ -23,7 +23,17 @@ VARIABLES: Mapping[str, str] = {
     "request.mfa": "bool",
     "principal.type": "string",
     "principal.id": "string",
+    "principal.tags": "map",
+    "resource.type": "string",
+    "resource.id": "string",
+    "resource.project": "string",
+    "resource.tags": "map",
 }
+# Read from the principal's and the resource's facts only when a condition reads them
+# (`ConditionContext`); `resource.*` in a question about no resource is an error.
+LAZY_VARIABLES = frozenset(
+    name for name in VARIABLES if name == "principal.tags" or name.startswith("resource.")
+)
 ROOTS = frozenset(name.split(".", 1)[0] for name in VARIABLES)
 
 

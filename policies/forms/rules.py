@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from django import forms
 from django.db.models import QuerySet
 
-from organizations.models import Project
+from organizations.models import Project, Resource
 from policies import catalogue
 from policies.conditions.builder import build_condition
 from policies.conditions.compiler import ConditionError, parse_ip_range, parse_timezone
@@ -55,8 +56,10 @@ class ConditionForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 3, "spellcheck": "false"}),
         help_text=(
             "Variables: request.ip, request.user_agent, request.time, request.mfa, "
-            "principal.type, principal.id; function ip_in_range(ip, cidr). Combined "
-            "with the fields above by AND."
+            "principal.type, principal.id, principal.tags; resource.type, resource.id, "
+            "resource.project, resource.tags (asked about a resource); function "
+            'ip_in_range(ip, cidr). E.g. resource.tags["team"] == principal.tags["team"]. '
+            "Combined with the fields above by AND."
         ),
     )
 
@@ -98,6 +101,8 @@ class ConditionForm(forms.Form):
 
 
 _SCOPES_WITHOUT_PROJECTS = (Rule.Scope.ORGANIZATION, Rule.Scope.ALL_PROJECTS)
+# A rule names at most this many resources (the API's bound too).
+RESOURCES_MAX = 100
 
 
 def _fit_projects(actions: list[str]) -> bool:
@@ -137,7 +142,8 @@ class RuleForm(ConditionForm):
         widget=forms.RadioSelect,
         initial=Rule.Scope.ORGANIZATION,
         help_text="Organization-level actions need the organization scope; project-level "
-        "ones, all projects or chosen projects.",
+        "ones, all projects or chosen projects; a resource type's read, update and delete, "
+        "chosen resources.",
     )
     projects = forms.ModelMultipleChoiceField(
         queryset=Project.objects.none(),
@@ -146,6 +152,13 @@ class RuleForm(ConditionForm):
         help_text="For the chosen-projects scope, which ticking one under the organization "
         "scope selects.",
     )
+    # Rendered by the resource picker (templates/policies/_resource_picker.html): the
+    # chosen resources ticked, and a bounded search of the others.
+    resources = forms.ModelMultipleChoiceField(
+        queryset=Resource.objects.none(),
+        required=False,
+        help_text="For the chosen-resources scope: search by name, tag key or key=value.",
+    )
 
     field_order = [
         "effect",
@@ -153,6 +166,7 @@ class RuleForm(ConditionForm):
         "actions",
         "scope",
         "projects",
+        "resources",
         "ip_ranges",
         "user_agent_contains",
         "time_after",
@@ -184,12 +198,15 @@ class RuleForm(ConditionForm):
                 "actions": "\n".join(a for a in rule.actions if a not in catalogue.PERMISSION_SETS),
                 "scope": rule.scope,
                 "projects": list(rule.projects.all()),
+                "resources": list(rule.resources.all()),
                 **built,
                 "ip_ranges": "\n".join(built["ip_ranges"]),
                 "condition": typed,
             }
         super().__init__(*args, **kwargs)
         self.fields["projects"].queryset = projects
+        # The resources of the projects offered: the organization's.
+        self.fields["resources"].queryset = Resource.objects.filter(project__in=projects)
         if is_guardrail:
             # Guardrails only deny: compile_rule refuses an allow all the same.
             self.fields["effect"].choices = [(Rule.Effect.DENY, "Deny")]
@@ -202,7 +219,41 @@ class RuleForm(ConditionForm):
             self.add_error("actions", "Tick a permission set or type at least one action.")
         if data.get("projects") and data.get("scope") in _SCOPES_WITHOUT_PROJECTS:
             self._scope_from_projects(data)
+        if data.get("resources") and data.get("scope") not in (None, Rule.Scope.RESOURCES):
+            self._scope_from_resources(data)
         return data
+
+    def clean_resources(self) -> QuerySet[Resource]:
+        resources = self.cleaned_data["resources"]
+        if len(resources) > RESOURCES_MAX:
+            raise forms.ValidationError(f"Choose at most {RESOURCES_MAX} resources.")
+        return resources
+
+    def _scope_from_resources(self, data: dict[str, Any]) -> None:
+        """Resources ticked under another scope: under the default (organization) scope
+        with no project ticked, the rule is meant for them; otherwise say what to change."""
+        if data["scope"] == Rule.Scope.ORGANIZATION and not data.get("projects"):
+            data["scope"] = Rule.Scope.RESOURCES
+            return
+        scope = Rule.Scope(data["scope"]).label
+        self.add_error(
+            "resources",
+            f"Resources are ticked but the scope is {scope}: choose the scope "
+            "“Chosen resources” to limit the rule to them, or untick them.",
+        )
+
+    def chosen_resources(self) -> list[Resource]:
+        """The resources to show ticked: as posted (even when the form is refused), else
+        the rule's. Unknown or foreign ids are left out; at most `RESOURCES_MAX`."""
+        if self.is_bound:
+            values = self["resources"].value() or []
+            ids = [value for value in values if _is_uuid(value)][:RESOURCES_MAX]
+        else:
+            ids = [getattr(r, "pk", r) for r in self.initial.get("resources", ())]
+        if not ids:
+            return []
+        queryset = self.fields["resources"].queryset.filter(pk__in=ids)
+        return list(queryset.select_related("project").order_by("type", "name", "pk"))
 
     def _scope_from_projects(self, data: dict[str, Any]) -> None:
         """Projects ticked under another scope: the organization scope is the default, so
@@ -231,8 +282,29 @@ class RuleForm(ConditionForm):
             "actions": data["actions"],
             "scope": data["scope"],
             "projects": list(data["projects"]),
+            "resources": list(data["resources"]),
             "condition": data["condition"],
         }
+
+
+def _is_uuid(value: object) -> bool:
+    try:
+        uuid.UUID(str(value))
+    except ValueError:
+        return False
+    return True
+
+
+def resource_types_of(patterns: list[str]) -> list[str]:
+    """The resource types whose actions `patterns` name (for the picker's filter); empty
+    when none or when a pattern is not (yet) valid: the picker then searches every type."""
+    actions: set[str] = set()
+    for pattern in patterns:
+        try:
+            actions |= catalogue.expand_pattern(pattern)
+        except catalogue.CatalogueError:
+            return []
+    return [key for key, kind in catalogue.RESOURCE_TYPES.items() if actions & set(kind.actions)]
 
 
 class ConditionTestForm(forms.Form):

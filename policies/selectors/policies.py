@@ -3,11 +3,16 @@ organization's policy is 404, never 403."""
 
 from __future__ import annotations
 
-from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+import uuid
+from collections.abc import Iterable
+
+from django.db.models import Count, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models.fields.json import KeyTransform
 from django.db.models.functions import Coalesce, Lower
 from django.http import Http404
 
-from organizations.models import Organization
+from organizations.models import Organization, Resource
+from organizations.tags import TAG_KEY
 from policies.models import Policy, PolicyAttachment, Rule
 
 
@@ -58,4 +63,63 @@ def policies_with_counts(organization: Organization) -> QuerySet[Policy]:
 def ordered_rules(policy: Policy | None) -> list[Rule]:
     if policy is None:
         return []
-    return list(policy.rules.order_by("position").prefetch_related("projects"))
+    return list(
+        policy.rules.order_by("position").prefetch_related(
+            "projects", Prefetch("resources", Resource.objects.select_related("project"))
+        )
+    )
+
+
+def chosen_resources(organization: Organization, ids: Iterable[str]) -> list[Resource]:
+    """The organization's resources among `ids` (ill-formed and foreign ones left out)."""
+    valid = []
+    for value in ids:
+        try:
+            valid.append(uuid.UUID(str(value)))
+        except ValueError:
+            continue
+    if not valid:
+        return []
+    resources = Resource.objects.filter(organization=organization, pk__in=valid)
+    return list(resources.select_related("project").order_by("type", "name", "pk"))
+
+
+# The rule editor's resource picker shows at most this many matches per search.
+PICKER_MATCHES = 20
+
+
+def resource_matches(
+    organization: Organization,
+    search: str,
+    *,
+    types: Iterable[str] = (),
+    exclude: Iterable[object] = (),
+) -> tuple[list[Resource], bool]:
+    """Up to `PICKER_MATCHES` of the organization's resources matching `search` (a name
+    part, ignoring case; a tag `key` or `key=value`), of `types` when given, leaving out
+    `exclude`; and whether more match. Nothing without a search: never the whole list."""
+    search = search.strip()
+    if not search or "\x00" in search:  # PostgreSQL refuses NUL in a query
+        return [], False
+    resources = Resource.objects.filter(organization=organization)
+    types = list(types)
+    if types:
+        resources = resources.filter(type__in=types)
+    excluded = list(exclude)
+    if excluded:
+        resources = resources.exclude(pk__in=excluded)
+    # The same matching as a project's resource list (organizations.selectors.resources).
+    matches = Q(name__icontains=search)
+    key, has_value, value = search.partition("=")
+    if TAG_KEY.match(key):
+        if has_value:
+            resources = resources.alias(_tag=KeyTransform(key, "tags"))
+            matches |= Q(_tag=value)
+        else:
+            matches |= Q(tags__has_key=key)
+    found = list(
+        resources.filter(matches)
+        .select_related("project")
+        .order_by("name", "pk")[: PICKER_MATCHES + 1]
+    )
+    return found[:PICKER_MATCHES], len(found) > PICKER_MATCHES

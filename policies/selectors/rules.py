@@ -14,7 +14,7 @@ from policies.models import Policy, PolicyAttachment, Rule
 def compile_rules_for(principal: Membership | Application) -> CompiledRuleSet:
     """Every rule that applies to a membership or an application: the policies attached to
     it, to its groups, and the organization's guardrail. Two queries whatever the size of
-    the organization: the attachments, then the rules with their policy and projects.
+    the organization: the attachments, then the rules with their policy, projects and resources.
 
     Stored rules compile leniently (`strict=False`): a rule made invalid by a catalogue
     change degrades towards denial instead of breaking every page of the organization.
@@ -60,9 +60,10 @@ def compile_stored_rule(rule: Rule) -> list[CompiledRule]:
 def _compile_rows(
     wanted: Q, *, direct: set[object], through: dict[object, list[str]]
 ) -> list[CompiledRule]:
-    # Plain rows, one per (rule, project), rather than model instances with prefetched
-    # projects: a related manager per rule cost most of a cold compile (about 4x). Sorted
-    # here rather than in SQL.
+    # Plain rows, one per (rule, project) or (rule, resource), rather than model instances
+    # with prefetched projects: a related manager per rule cost most of a cold compile
+    # (about 4x). A rule holds projects or resources, never both (the services clear the
+    # other), so the two joins do not multiply. Sorted here rather than in SQL.
     rows = (
         Rule.objects.filter(wanted)
         .order_by()
@@ -77,16 +78,21 @@ def _compile_rows(
             "scope",
             "condition",
             "projects",
+            "resources",
+            "resources__type",
+            "resources__project_id",
         )
     )
-    rules: dict[object, tuple[tuple[object, ...], list[str]]] = {}
-    for *row, project_id in rows:
-        _, projects = rules.setdefault(row[3], (tuple(row), []))
+    rules: dict[object, tuple[tuple[object, ...], set[str], set[tuple[str, str, str]]]] = {}
+    for *row, project_id, resource_id, resource_type, resource_project in rows:
+        _, projects, resources = rules.setdefault(row[3], (tuple(row), set(), set()))
         if project_id is not None:
-            projects.append(str(project_id))
+            projects.add(str(project_id))
+        if resource_id is not None:
+            resources.add((str(resource_id), resource_type, str(resource_project)))
     compiled: list[CompiledRule] = []
     index, previous = 0, None
-    for row, projects in sorted(rules.values(), key=lambda rule: rule[0][:3]):
+    for row, projects, resources in sorted(rules.values(), key=lambda rule: rule[0][:3]):
         name, policy_id, _position, _pk, kind, effect, actions, scope, condition = row
         index = index + 1 if policy_id == previous else 1
         previous = policy_id
@@ -99,7 +105,8 @@ def _compile_rows(
                 effect=effect,
                 actions=actions,
                 scope=scope,
-                project_ids=projects,
+                project_ids=sorted(projects),
+                resources=sorted(resources),
                 condition=condition,
                 is_guardrail=is_guardrail,
                 groups=sorted(through.get(policy_id, ())),

@@ -8,7 +8,7 @@ from django.db import transaction
 from django.http import HttpRequest
 
 from accounts.models import User
-from organizations.models import Organization, Project
+from organizations.models import Organization, Project, Resource
 from policies.models import Policy, Rule
 from policies.services.rules import rule_add
 
@@ -23,6 +23,7 @@ def guardrail_rule_add(
     actions: Sequence[str],
     scope: str,
     projects: Sequence[Project] = (),
+    resources: Sequence[Resource] = (),
     condition: str = "",
     actor: User,
     request: HttpRequest | None = None,
@@ -43,6 +44,7 @@ def guardrail_rule_add(
         actions=actions,
         scope=scope,
         projects=projects,
+        resources=resources,
         condition=condition,
         actor=actor,
         request=request,

@@ -192,15 +192,17 @@ def policy_duplicate(
         description=policy.description,
         labels=list(policy.labels),
     )
-    for rule in policy.rules.order_by("position").prefetch_related("projects"):
-        Rule.objects.create(
+    for rule in policy.rules.order_by("position").prefetch_related("projects", "resources"):
+        duplicate = Rule.objects.create(
             policy=copy,
             position=rule.position,
             effect=rule.effect,
             actions=list(rule.actions),
             scope=rule.scope,
             condition=rule.condition,
-        ).projects.set(rule.projects.all())
+        )
+        duplicate.projects.set(rule.projects.all())
+        duplicate.resources.set(rule.resources.all())
     record(
         action=events.POLICY_DUPLICATED,
         organization=organization,

@@ -8,13 +8,13 @@ from typing import Any, Literal
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F, Max
+from django.db.models import Count, F, Max
 from django.http import HttpRequest
 
 from accounts.models import User
 from audit import events
 from audit.services import diff, record
-from organizations.models import Project
+from organizations.models import Project, Resource
 from organizations.services.organizations import organization_bump_authz_version
 from policies import catalogue
 from policies.conditions.compiler import ConditionError
@@ -40,6 +40,7 @@ def rule_data(rule: Rule) -> dict[str, Any]:
         "actions": rule.actions,
         "scope": rule.scope,
         "projects": sorted(str(pk) for pk in rule.projects.values_list("pk", flat=True)),
+        "resources": sorted(str(pk) for pk in rule.resources.values_list("pk", flat=True)),
         "condition": rule.condition,
     }
 
@@ -51,6 +52,7 @@ def _check_rule(
     actions: Sequence[str],
     scope: str,
     projects: Sequence[Project],
+    resources: Sequence[Resource],
     condition: str,
 ) -> tuple[str, CompiledRule]:
     """Refuse a rule the evaluator would not compile strictly; messages name the field.
@@ -59,6 +61,11 @@ def _check_rule(
     condition = condition.strip()
     if any(project.organization_id != policy.organization_id for project in projects):
         raise ValidationError({"projects": "Choose projects of this organization."})
+    if any(resource.organization_id != policy.organization_id for resource in resources):
+        raise ValidationError({"resources": "Choose resources of this organization."})
+    # Only the chosen scope's places are kept (and compiled): the others are cleared.
+    projects = projects if scope == Rule.Scope.PROJECTS else ()
+    resources = resources if scope == Rule.Scope.RESOURCES else ()
     try:
         compiled = compile_rule(
             policy_id=str(policy.pk),
@@ -68,6 +75,7 @@ def _check_rule(
             actions=actions,
             scope=scope,
             project_ids=[str(project.pk) for project in projects],
+            resources=resource_triples(resources),
             condition=condition,
             is_guardrail=policy.kind == Policy.Kind.GUARDRAIL,
             strict=True,
@@ -77,9 +85,25 @@ def _check_rule(
     except catalogue.CatalogueError as error:
         raise ValidationError({"actions": str(error)}) from None
     except RuleError as error:
-        field = "projects" if scope == Rule.Scope.PROJECTS else "effect"
+        field = _PLACES_FIELD.get(scope, "effect")
         raise ValidationError({field: str(error)}) from None
     return condition, compiled
+
+
+_PLACES_FIELD = {Rule.Scope.PROJECTS: "projects", Rule.Scope.RESOURCES: "resources"}
+
+
+def resource_triples(resources: Sequence[Resource]) -> list[tuple[str, str, str]]:
+    """(id, type, project id) of each resource, as `compile_rule` takes them."""
+    return [(str(r.pk), r.type, str(r.project_id)) for r in resources]
+
+
+def _set_places(
+    rule: Rule, scope: str, projects: Sequence[Project], resources: Sequence[Resource]
+) -> None:
+    """Store the chosen places of the rule's scope, and clear the other scope's."""
+    rule.projects.set(projects if scope == Rule.Scope.PROJECTS else [])
+    rule.resources.set(resources if scope == Rule.Scope.RESOURCES else [])
 
 
 def locked_policy(policy: Policy) -> Policy:
@@ -161,6 +185,7 @@ def rule_add(
     actions: Sequence[str],
     scope: str,
     projects: Sequence[Project] = (),
+    resources: Sequence[Resource] = (),
     condition: str = "",
     actor: User,
     request: HttpRequest | None = None,
@@ -173,6 +198,7 @@ def rule_add(
         actions=actions,
         scope=scope,
         projects=projects,
+        resources=resources,
         condition=condition,
     )
     require_rule_change_within_rights(policy, actor=actor, request=request, after=[compiled])
@@ -185,7 +211,7 @@ def rule_add(
         scope=scope,
         condition=condition,
     )
-    rule.projects.set(projects if scope == Rule.Scope.PROJECTS else [])
+    _set_places(rule, scope, projects, resources)
     _record_rule_change(
         policy=policy,
         event=events.POLICY_RULE_ADDED,
@@ -204,6 +230,7 @@ def rule_update(
     actions: Sequence[str],
     scope: str,
     projects: Sequence[Project] = (),
+    resources: Sequence[Resource] = (),
     condition: str = "",
     actor: User,
     request: HttpRequest | None = None,
@@ -217,6 +244,7 @@ def rule_update(
         actions=actions,
         scope=scope,
         projects=projects,
+        resources=resources,
         condition=condition,
     )
     require_rule_change_within_rights(
@@ -225,7 +253,7 @@ def rule_update(
     before = rule_data(rule)
     rule.effect, rule.actions, rule.scope, rule.condition = effect, list(actions), scope, condition
     rule.save(update_fields=["effect", "actions", "scope", "condition"])
-    rule.projects.set(projects if scope == Rule.Scope.PROJECTS else [])
+    _set_places(rule, scope, projects, resources)
     after = rule_data(rule)
     if before != after:
         _record_rule_change(
@@ -291,3 +319,61 @@ def rule_remove(*, rule: Rule, actor: User, request: HttpRequest | None = None) 
         request=request,
         data={"before": before},
     )
+
+
+def rules_forget_resource(
+    *, resource: Resource, actor: User | None, request: HttpRequest | None = None
+) -> list[Policy]:
+    """Take a resource about to be deleted out of every rule naming it, with one audit
+    event per policy changed (its rules, the resource, and the rules it leaves with no
+    resource, which now match nothing). Returns those policies. The caller deletes the
+    resource and bumps the authorization version once, in the same transaction."""
+    links = Rule.resources.through.objects.filter(resource=resource)
+    rule_ids = list(links.values_list("rule_id", flat=True))
+    if not rule_ids:
+        return []
+    # Locked in a fixed order: concurrent edits of these policies wait, and never deadlock.
+    policy_ids = Rule.objects.filter(pk__in=rule_ids).values("policy_id")
+    policies = list(
+        Policy.objects.select_for_update(of=("self",)).filter(pk__in=policy_ids).order_by("pk")
+    )
+    rules = (
+        Rule.objects.filter(pk__in=rule_ids)
+        .annotate(count=Count("resources"))
+        .order_by("policy_id", "position")
+    )
+    changed: dict[object, list[dict[str, Any]]] = {}
+    for rule in rules:
+        changed.setdefault(rule.policy_id, []).append(
+            {"rule": str(rule.pk), "position": rule.position, "resources_left": rule.count - 1}
+        )
+    links.delete()
+    label = {
+        "id": str(resource.pk),
+        "name": resource.name,
+        "type": resource.type,
+        "project": str(resource.project_id),
+    }
+    for policy in policies:
+        rows = changed[policy.pk]
+        emptied = [row["position"] for row in rows if not row["resources_left"]]
+        data: dict[str, Any] = {"resource": label, "rules": rows}
+        if emptied:
+            # strict=False compiles an empty chosen set to a rule matching nothing.
+            data["note"] = (
+                f"Rule{'s' if len(emptied) > 1 else ''} {', '.join(map(str, emptied))} "
+                "now name no resource and match nothing."
+            )
+        event = events.POLICY_RESOURCE_REMOVED
+        if policy.kind == Policy.Kind.GUARDRAIL:
+            data = {"change": "resource_removed", **data}
+            event = events.GUARDRAIL_UPDATED
+        record(
+            action=event,
+            organization=resource.organization,
+            actor=actor,
+            target=policy,
+            data=data,
+            request=request,
+        )
+    return policies

@@ -3,16 +3,20 @@ saved."""
 
 from __future__ import annotations
 
+import re
 from uuid import UUID
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.sudo import sudo_required
 from iamportal.forms import apply_errors
+from policies.catalogue import GUARDRAIL_EDIT
+from policies.forms.policies import lines_of
+from policies.forms.rules import RESOURCES_MAX, resource_types_of
 from policies.guards import requires
 from policies.lockout import refuses_self_lockout
 from policies.models import Policy, Rule
@@ -128,3 +132,40 @@ def rule_remove(request: HttpRequest, org_id: UUID, policy_id: UUID, rule_id: UU
     rule = policy_selectors.rule_for(policy=policy, rule_id=rule_id)
     rule_services.rule_remove(rule=rule, actor=request.user, request=request)
     return after_rule_write(request, policy, f"Rule {rule.position} removed.")
+
+
+# The id prefix of a rule form (RuleForm.form_id): the picker's results keep its ids.
+_FORM_ID = re.compile(r"^(new-rule|rule-[0-9a-f-]{36})$")
+
+
+def _resource_options(request: HttpRequest) -> HttpResponse:
+    """The picker's checkboxes: the resources ticked so far (kept ticked), then up to
+    `PICKER_MATCHES` others matching the search, of the types the typed actions name."""
+    form_id = request.GET.get("form_id", "")
+    if not _FORM_ID.match(form_id):
+        form_id = "new-rule"
+    organization = request.organization
+    ticked = request.GET.getlist("resources")[:RESOURCES_MAX]
+    chosen = policy_selectors.chosen_resources(organization, ticked)
+    patterns = [*request.GET.getlist("permission_sets"), *lines_of(request.GET.get("actions", ""))]
+    q = request.GET.get("resource_q", "")[:200]
+    matches, more = policy_selectors.resource_matches(
+        organization, q, types=resource_types_of(patterns), exclude=[r.pk for r in chosen]
+    )
+    context = {"form_id": form_id, "chosen": chosen, "matches": matches, "more": more, "q": q}
+    return render(request, "policies/_resource_options.html", context)
+
+
+@requires("iam:policies:update")
+@require_GET
+def rule_resources(request: HttpRequest, org_id: UUID, policy_id: UUID) -> HttpResponse:
+    """Search as you type in the rule editor's resource picker (an HTML partial)."""
+    policy_selectors.policy_for(organization=request.organization, policy_id=policy_id)
+    return _resource_options(request)
+
+
+@requires(GUARDRAIL_EDIT)
+@require_GET
+def guardrail_rule_resources(request: HttpRequest, org_id: UUID) -> HttpResponse:
+    """The resource picker's search for a guardrail rule."""
+    return _resource_options(request)

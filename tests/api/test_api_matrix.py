@@ -146,6 +146,7 @@ BODIES: dict[str, Callable[[World], Any]] = {
     "applications_create": lambda w: {"name": "matrix application"},
     "applications_update": lambda w: {"description": "changed by the matrix"},
     "applications_delete": lambda w: {"confirm_name": w.application.name},
+    "applications_set_tags": lambda w: {"tags": {"team": "web"}},
     "authorize": lambda w: {"questions": [_question(w)]},
     "groups_create": lambda w: {"name": "matrix group"},
     "groups_update": lambda w: {"description": "changed by the matrix"},
@@ -171,6 +172,7 @@ BODIES: dict[str, Callable[[World], Any]] = {
     "rules_move": lambda w: {"direction": "down"},
     "security_update": lambda w: {"mfa_grace_days": w.organization.mfa_grace_days},
     "simulator": lambda w: _question(w),
+    "users_set_tags": lambda w: {"tags": {"team": "web"}},
 }
 
 

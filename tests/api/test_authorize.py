@@ -3,20 +3,28 @@ in batches of up to 100, for keys holding `iam:authorize:check`."""
 
 from __future__ import annotations
 
+import json
+import uuid
 from typing import Any
 
 import pytest
 
 from audit import events
 from audit.models import AuditEvent
-from organizations.models import Application, Membership
+from organizations.models import Application, Membership, Resource
 from organizations.services.organizations import organization_bump_authz_version
 from organizations.services.people import membership_suspend
+from organizations.services.resources import resource_update
 from policies.catalogue import EXPLICIT_ONLY, expand_pattern
 from policies.models import Policy, PolicyAttachment, Rule
 from tests.api.conftest import API, allow, key_token
 from tests.conftest import Org
-from tests.factories import ApplicationFactory, MembershipFactory, ProjectFactory
+from tests.factories import (
+    ApplicationFactory,
+    MembershipFactory,
+    ProjectFactory,
+    ResourceFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -269,3 +277,150 @@ def test_a_new_principal_is_found_without_a_new_version(org: Org, service_api: A
     assert ask(service_api, question(ghost, "iam:users:list")).status_code == 404
     ApplicationFactory(organization=org.organization, id=ghost["id"])
     assert ask(service_api, question(ghost, "iam:users:list")).status_code == 200
+
+
+# ------------------------------------------------------------------------- resources
+
+
+@pytest.fixture
+def instances(org: Org) -> tuple[Resource, Resource]:
+    project = ProjectFactory(organization=org.organization, name="a")
+    web = ResourceFactory(
+        organization=org.organization, project=project, name="web-1", tags={"team": "web"}
+    )
+    db = ResourceFactory(
+        organization=org.organization, project=project, name="db-1", tags={"team": "data"}
+    )
+    return web, db
+
+
+def on(resource: Resource) -> dict[str, Any]:
+    return {"type": resource.type, "id": str(resource.pk)}
+
+
+def test_a_rule_on_one_resource_allows_that_resource_only(
+    org: Org, service_api: API, instances: tuple[Resource, Resource]
+) -> None:
+    web, db = instances
+    grant = Policy.objects.create(organization=org.organization, name="web-1 only")
+    rule = Rule.objects.create(
+        policy=grant,
+        position=1,
+        effect=Rule.Effect.ALLOW,
+        actions=["compute:instances:read"],
+        scope=Rule.Scope.RESOURCES,
+    )
+    rule.resources.set([web])
+    PolicyAttachment.objects.create(
+        policy=grant, organization=org.organization, membership=org.billing
+    )
+    organization_bump_authz_version(organization=org.organization)
+    on_web, on_db, in_project = decisions(
+        service_api,
+        question(user(org.billing), "compute:instances:read", resource=on(web)),
+        question(user(org.billing), "compute:instances:read", resource=on(db)),
+        question(user(org.billing), "compute:instances:read", project=str(web.project_id)),
+    )
+    assert on_web["allowed"] is True and "web-1 only" in on_web["explanation"]
+    assert on_db["allowed"] is False
+    assert in_project["allowed"] is False  # a project question means every instance there
+
+
+def test_a_tag_condition_reads_the_resource_and_the_principals_tags(
+    org: Org, service_api: API, instances: tuple[Resource, Resource]
+) -> None:
+    web, db = instances
+    allow(
+        org.billing,
+        "compute:instances:*",
+        scope=Rule.Scope.ALL_PROJECTS,
+        condition='resource.tags["team"] == principal.tags["team"]',
+    )
+    Membership.objects.filter(pk=org.billing.pk).update(tags={"team": "web"})
+    organization_bump_authz_version(organization=org.organization)
+    on_web, on_db, to_come, to_come_elsewhere = decisions(
+        service_api,
+        question(user(org.billing), "compute:instances:delete", resource=on(web)),
+        question(user(org.billing), "compute:instances:delete", resource=on(db)),
+        question(
+            user(org.billing),
+            "compute:instances:create",
+            resource={
+                "type": "compute:instances",
+                "project": str(web.project_id),
+                "tags": {"team": "web"},
+            },
+        ),
+        question(
+            user(org.billing),
+            "compute:instances:create",
+            resource={"type": "compute:instances", "project": str(web.project_id)},
+        ),
+    )
+    assert on_web["allowed"] is True and on_db["allowed"] is False
+    assert to_come["allowed"] is True and to_come_elsewhere["allowed"] is False
+
+
+def test_a_retag_is_seen_on_the_next_call(
+    org: Org, service_api: API, instances: tuple[Resource, Resource]
+) -> None:
+    web, _ = instances
+    allow(
+        org.billing,
+        "compute:instances:read",
+        scope=Rule.Scope.ALL_PROJECTS,
+        condition='resource.tags["team"] == "web"',
+    )
+    ask_web = question(user(org.billing), "compute:instances:read", resource=on(web))
+    assert decisions(service_api, ask_web)[0]["allowed"] is True
+    resource_update(resource=web, actor=org.owner.user, tags={"team": "data"})
+    assert decisions(service_api, ask_web)[0]["allowed"] is False
+
+
+@pytest.mark.parametrize(
+    "resource, action, message",
+    [
+        ({"type": "compute:instances"}, "compute:instances:read", "id, or the project"),
+        ({"type": "compute:instances", "id": str(uuid.uuid4()), "tags": {}}, None, "id alone"),
+        ({"type": "compute:instances", "project": None, "tags": {"bad key": "x"}}, None, "Tag key"),
+        ({"type": "storage:buckets", "project": None}, "compute:instances:read", "not an action"),
+        ({"type": "no:such"}, None, "resource.type"),
+    ],
+)
+def test_a_malformed_resource_is_422(
+    org: Org, service_api: API, resource: dict[str, Any], action: str | None, message: str
+) -> None:
+    project = ProjectFactory(organization=org.organization)
+    if "project" in resource:
+        resource["project"] = str(project.pk)
+    response = ask(
+        service_api,
+        question(user(org.tech), action or "compute:instances:read", resource=resource),
+    )
+    assert response.status_code == 422, response.content
+    assert message in json.dumps(response.json()["error"]["details"])
+
+
+def test_another_organizations_resource_is_404(
+    org: Org, service_api: API, instances: tuple[Resource, Resource]
+) -> None:
+    theirs = ResourceFactory()
+    web, _ = instances
+    response = ask(
+        service_api,
+        question(user(org.tech), "compute:instances:read", resource=on(theirs)),
+        question(
+            user(org.tech), "storage:buckets:read", resource={**on(web), "type": "storage:buckets"}
+        ),
+        question(
+            user(org.tech),
+            "compute:instances:create",
+            resource={"type": "compute:instances", "project": str(theirs.project_id)},
+        ),
+    )
+    assert response.status_code == 404
+    assert set(response.json()["error"]["details"]) == {
+        "questions.0.resource",
+        "questions.1.resource",
+        "questions.2.resource.project",
+    }

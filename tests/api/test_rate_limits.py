@@ -1,6 +1,7 @@
 """The API's rate limits: per key and per source address, counted in the database (at
-most one statement per limit, none while far from it), 429 with `Retry-After`. The suite runs with the limits off
-(iamportal/test_settings.py); each test here turns on the ones it checks."""
+most one statement per limit, none while far from it), 429 with `Retry-After`. The suite
+runs with the limits off (iamportal/test_settings.py); each test here turns on the ones
+it checks."""
 
 from __future__ import annotations
 

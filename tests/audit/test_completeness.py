@@ -366,6 +366,14 @@ WRITES: dict[str, Builder] = {
         {},
     ),
     "organizations:user_make_owner": lambda ctx: ({"membership_id": ctx.org.tech.pk}, {}),
+    "organizations:user_tags": lambda ctx: (
+        {"membership_id": ctx.org.tech.pk},
+        {"tags-TOTAL_FORMS": 1, "tags-INITIAL_FORMS": 0, "tags-0-key": "team", "tags-0-value": "a"},
+    ),
+    "organizations:application_tags": lambda ctx: (
+        {"application_id": _application(ctx).pk},
+        {"tags-TOTAL_FORMS": 1, "tags-INITIAL_FORMS": 0, "tags-0-key": "team", "tags-0-value": "a"},
+    ),
     "organizations:user_remove": lambda ctx: (
         {"membership_id": ctx.org.tech.pk},
         {"confirm": ctx.org.tech.user.email},

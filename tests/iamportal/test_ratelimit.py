@@ -170,7 +170,7 @@ def test_spend_asks_the_database_less_often_far_from_the_limit(
     with django_assert_num_queries(0):  # 1 of 1000 known: up to 999 / 8 uses kept
         for _ in range(124):
             assert _spend("far", 1000)
-    with django_assert_num_queries(1):  # 125 unsent × 8 > 999 left: sync
+    with django_assert_num_queries(1):  # 125 unsent x 8 > 999 left: sync
         assert _spend("far", 1000)
     assert RateCounter.objects.get(bucket="far").count == 126
 
@@ -190,7 +190,7 @@ def test_spend_syncs_at_least_once_a_second(
 def test_spend_sees_other_processes_uses(fresh_tallies: list[float]) -> None:
     assert _spend("o", 20)
     count("o", window_seconds=60, now=NOW, uses=18)  # another process' uses, sent
-    # Unsent 1 × 8 > 19 left? No; 2 × 8 > 19? No; 3 × 8 > 19: sync, 1 + 18 + 3 = 22 > 20.
+    # Unsent 1 x 8 > 19 left? No; 2 x 8 > 19? No; 3 x 8 > 19: sync, 1 + 18 + 3 = 22 > 20.
     assert [_spend("o", 20) for _ in range(3)] == [True, True, False]
 
 

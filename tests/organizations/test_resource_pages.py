@@ -146,6 +146,38 @@ def test_list_links_to_a_resource_only_when_the_viewer_may_read_it(org: Org) -> 
     assert client.get(detail_url(vm)).status_code == 403
 
 
+def test_a_read_granted_on_one_resource_links_that_row_only(org: Org) -> None:
+    project = ProjectFactory(organization=org.organization)
+    web = ResourceFactory(project=project, name="web-1")
+    db = ResourceFactory(project=project, name="db-1")
+    member, client = compute_in(org, project, "compute:instances:list")
+    grant(member, resources=[web], actions=["compute:instances:read"])
+    body = client.get(list_url(project)).content.decode()
+    assert f'href="{detail_url(web)}"' in body and detail_url(db) not in body
+    page = client.get(detail_url(web))
+    assert page.status_code == 200
+    allowed = {d.action: d.allowed for d in page.context["decisions"]}
+    assert allowed["compute:instances:read"] is True
+    assert allowed["compute:instances:delete"] is False
+    assert client.get(detail_url(db)).status_code == 403
+
+
+def test_a_tag_condition_decides_each_row(org: Org) -> None:
+    project = ProjectFactory(organization=org.organization)
+    web = ResourceFactory(project=project, name="web-1", tags={"team": "web"})
+    db = ResourceFactory(project=project, name="db-1", tags={"team": "data"})
+    member, client = compute_in(org, project, "compute:instances:list")
+    Membership.objects.filter(pk=member.pk).update(tags={"team": "web"})
+    grant(
+        member,
+        projects=[project],
+        actions=["compute:instances:read"],
+        condition='resource.tags["team"] == principal.tags["team"]',
+    )
+    body = client.get(list_url(project)).content.decode()
+    assert f'href="{detail_url(web)}"' in body and detail_url(db) not in body
+
+
 @pytest.mark.parametrize(
     ("q", "expected"),
     [

@@ -16,7 +16,7 @@ from organizations.models import Organization, Resource
 from organizations.selectors.resources import resource_for, resources_of, type_counts
 from organizations.services.resources import resource_create, resource_delete, resource_update
 from tests.conftest import Org
-from tests.factories import ProjectFactory, ResourceFactory
+from tests.factories import PolicyFactory, ProjectFactory, ResourceFactory, RuleFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -122,6 +122,24 @@ def test_delete_audits_and_bumps(org: Org) -> None:
     event = _event(org.organization, events.RESOURCE_DELETED)
     assert event.target_id == str(pk)
     assert event.data["before"]["name"] == "web-1"
+    assert _version(org.organization) == before + 1
+
+
+def test_delete_takes_the_resource_out_of_its_rules_in_one_bump(org: Org) -> None:
+    resource = _create(org)
+    policy = PolicyFactory(organization=org.organization, name="web-readers")
+    rule = RuleFactory(
+        policy=policy, position=1, actions=["compute:instances:read"], scope="resources"
+    )
+    rule.resources.set([resource])
+    before = _version(org.organization)
+    resource_delete(resource=resource, actor=org.owner.user)
+    assert not rule.resources.exists()
+    event = _event(org.organization, events.POLICY_RESOURCE_REMOVED)
+    assert event.target_id == str(policy.pk)
+    assert event.data["resource"]["name"] == "web-1"
+    assert event.data["rules"] == [{"rule": str(rule.pk), "position": 1, "resources_left": 0}]
+    assert "match nothing" in event.data["note"]
     assert _version(org.organization) == before + 1
 
 

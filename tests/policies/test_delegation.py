@@ -81,6 +81,32 @@ def test_a_condition_dropped_or_a_scope_widened_counts_but_a_narrowing_does_not(
     assert widening([every], [one]) == []
 
 
+def test_a_grant_on_a_resource_is_covered_by_its_project_or_all_projects() -> None:
+    read = ("compute:instances:read",)
+    on_r = _rule(actions=read, scope="resources", resources=[("r", "compute:instances", "a")])
+    on_s = _rule(actions=read, scope="resources", resources=[("s", "compute:instances", "a")])
+    in_a = _rule(actions=read, scope="projects", project_ids=["a"])
+    in_b = _rule(actions=read, scope="projects", project_ids=["b"])
+    everywhere = _rule(actions=read, scope="all_projects")
+    grant_r = Grant("compute:instances:read", "a", "r")
+    assert widening([], [on_r]) == [grant_r]
+    assert widening([on_s], [on_r]) == [grant_r]
+    assert widening([in_b], [on_r]) == [grant_r]
+    assert widening([in_a], [on_r]) == widening([everywhere], [on_r]) == []
+    # From one resource to its whole project widens; the other way narrows.
+    assert widening([on_r], [in_a]) == [Grant("compute:instances:read", "a")]
+    assert widening([on_r], []) == []
+
+
+def test_lifting_a_deny_on_a_resource_widens_on_that_resource() -> None:
+    kinds = [("r", "compute:instances", "a"), ("z", "dns:zones", "a")]
+    deny = _rule("deny", ("compute:instances:delete",), scope="resources", resources=kinds)
+    assert widening([deny], []) == [Grant("compute:instances:delete", "a", "r")]
+    in_a = _rule("deny", ("compute:instances:delete",), scope="projects", project_ids=["a"])
+    assert widening([deny], [in_a]) == []
+    assert widening([in_a], [deny]) == [Grant("compute:instances:delete", "a")]
+
+
 # ------------------------------------------------------------------ the attacks
 
 

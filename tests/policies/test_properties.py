@@ -25,6 +25,8 @@ from policies.evaluator import (
     Decision,
     Principal,
     RequestFacts,
+    ResourceFacts,
+    ResourceScope,
     compile_rule,
     decide,
 )
@@ -568,3 +570,306 @@ def test_accepted_conditions_are_cheap_and_nested_macros_refused(
     start = time.perf_counter()
     _decide([rule], "iam:users:list", None, request, principal)
     assert time.perf_counter() - start < 0.05, source
+
+
+# ------------------------------------------------------- resources and tags (#14)
+
+RESOURCE_PROJECTS = ("p1", "p2")
+TAG_VALUES = ("web", "db", "")
+RESOURCE_ACTIONS = (
+    "compute:instances:read",
+    "compute:instances:delete",
+    "compute:instances:create",
+    "storage:buckets:read",
+)
+SAME_TEAM = 'resource.tags["team"] == principal.tags["team"]'
+# Tag tests where a missing tag fails closed (an error: the allow does not apply, the deny
+# does), for allows and denies; `"k" in resource.tags` only for allows, where its absence
+# also refuses.
+DENY_TAG_CONDITIONS = (
+    SAME_TEAM,
+    'resource.tags["team"] == "web"',
+    'resource.tags["env"] != "prod"',
+    'resource.tags["env"] == "prod" || request.mfa',
+    'principal.tags["team"] == "web"',
+)
+ALLOW_TAG_CONDITIONS = (
+    *DENY_TAG_CONDITIONS,
+    '"team" in resource.tags',
+    '"team" in resource.tags && resource.tags["team"] != "db"',
+)
+OTHER_RESOURCE_CONDITIONS = ("", "request.mfa", 'resource.type == "compute:instances"')
+RESOURCE_PATTERNS = {
+    "all_projects": ("compute:*", "compute:instances:read", "storage:*", "*"),
+    "projects": ("compute:instances:*", "storage:buckets:read", "*"),
+    "resources": ("compute:instances:read", "compute:instances:*", "storage:*", "*"),
+}
+
+
+@st.composite
+def tag_maps(draw: st.DrawFn) -> dict[str, str]:
+    keys = draw(st.sets(st.sampled_from(("team", "env", "owner"))))
+    return {key: draw(st.sampled_from((*TAG_VALUES, "prod"))) for key in keys}
+
+
+@st.composite
+def resource_facts(draw: st.DrawFn, registered: bool | None = None) -> ResourceFacts:
+    kind = draw(st.sampled_from(("compute:instances", "storage:buckets")))
+    index = draw(st.integers(0, 3))
+    known = registered if registered is not None else draw(st.integers(0, 5)) > 0
+    return ResourceFacts(
+        kind,
+        f"{kind[0]}-{index}" if known else None,
+        RESOURCE_PROJECTS[index % 2],  # an id lives in one project
+        draw(tag_maps()),
+    )
+
+
+def _resource_triples(draw: st.DrawFn) -> tuple[tuple[str, str, str], ...]:
+    chosen = draw(st.lists(resource_facts(registered=True), min_size=1, max_size=3))
+    return tuple(sorted({(r.id or "", r.type, r.project_id) for r in chosen}))
+
+
+_RESOURCE_RULES: dict[tuple[object, ...], CompiledRule] = {}
+
+
+@st.composite
+def resource_rules(
+    draw: st.DrawFn, effect: str | None = None, conditions: Sequence[str] | None = None
+) -> CompiledRule:
+    scope = draw(st.sampled_from(tuple(RESOURCE_PATTERNS)))
+    chosen = effect or draw(st.sampled_from(("allow", "deny")))
+    pool = conditions or (
+        (ALLOW_TAG_CONDITIONS if chosen == "allow" else DENY_TAG_CONDITIONS)
+        + OTHER_RESOURCE_CONDITIONS
+    )
+    projects: tuple[str, ...] = ()
+    triples: tuple[tuple[str, str, str], ...] = ()
+    if scope == "projects":
+        projects = tuple(sorted(draw(st.sets(st.sampled_from(RESOURCE_PROJECTS), min_size=1))))
+    if scope == "resources":
+        triples = _resource_triples(draw)
+    pattern = draw(st.sampled_from(RESOURCE_PATTERNS[scope]))
+    condition = draw(st.sampled_from(pool))
+    policy = draw(st.sampled_from(("A", "B", "C")))
+    key = (chosen, scope, projects, triples, pattern, condition, policy)
+    if key not in _RESOURCE_RULES:
+        _RESOURCE_RULES[key] = compile_rule(
+            policy_id=f"id-{policy}",
+            policy_name=policy,
+            rule_index=1,
+            effect=chosen,
+            actions=[pattern],
+            scope=scope,
+            project_ids=projects,
+            resources=triples,
+            condition=condition,
+            strict=False,
+        )
+    return _RESOURCE_RULES[key]
+
+
+resource_rule_lists = st.lists(resource_rules(), max_size=8)
+resource_actions = st.sampled_from(RESOURCE_ACTIONS)
+tagged_principals = st.builds(
+    lambda kind, tags: Principal(type=kind, id="x-1", tags=tags),
+    st.sampled_from(("user", "application")),
+    tag_maps(),
+)
+OFFICE_REQUEST = RequestFacts("10.1.2.3", "Mozilla/5.0", dt.datetime(2025, 3, 4, tzinfo=dt.UTC))
+
+
+def _on(
+    rule_list: Sequence[CompiledRule] | CompiledRuleSet,
+    action: str,
+    resource: ResourceFacts | None,
+    principal: Principal,
+    request: RequestFacts = OFFICE_REQUEST,
+    project_id: str | None = None,
+) -> Decision:
+    return decide(
+        principal=principal,
+        rules=rule_list if isinstance(rule_list, CompiledRuleSet) else CompiledRuleSet(rule_list),
+        action=action,
+        project_id=project_id,
+        request=request,
+        resource=resource,
+    )
+
+
+def _type_of(action: str) -> str:
+    return action.rsplit(":", 1)[0]
+
+
+@PROPERTY_SETTINGS
+@given(resource_rule_lists, st.data(), resource_actions, tagged_principals, requests)
+def test_a_rule_scoped_to_a_resource_never_allows_another(
+    rule_list: list[CompiledRule],
+    data: st.DataObject,
+    action: str,
+    principal: Principal,
+    request: RequestFacts,
+) -> None:
+    scoped = data.draw(resource_rules(effect="allow", conditions=("", *ALLOW_TAG_CONDITIONS)))
+    assume(isinstance(scoped.scope, ResourceScope))
+    assert isinstance(scoped.scope, ResourceScope)
+    resource = data.draw(resource_facts().filter(lambda r: r.id not in scoped.scope.by_id))
+    position = data.draw(st.integers(0, len(rule_list)))
+    with_it = [*rule_list[:position], scoped, *rule_list[position:]]
+    decision = _on(with_it, action, resource, principal, request)
+    assert scoped not in decision.matched_rules
+    assert decision.allowed == _on(rule_list, action, resource, principal, request).allowed
+    # Nor the project, nor every project, as a whole.
+    for project_id in (resource.project_id, None):
+        asked = decide(
+            principal=principal,
+            rules=CompiledRuleSet(with_it),
+            action=action,
+            project_id=project_id,
+            request=request,
+        )
+        assert scoped not in asked.matched_rules
+
+
+@PROPERTY_SETTINGS
+@given(
+    resource_rule_lists,
+    st.sampled_from(('resource.tags["team"] == "web"', SAME_TEAM)),
+    st.data(),
+    resource_actions,
+    requests,
+)
+def test_a_tag_condition_never_allows_a_resource_whose_tag_differs(
+    rule_list: list[CompiledRule],
+    condition: str,
+    data: st.DataObject,
+    action: str,
+    request: RequestFacts,
+) -> None:
+    tagged = data.draw(resource_rules(effect="allow", conditions=(condition,)))
+    principal = Principal(type="user", id="u-1", tags={"team": "web"})
+    resource = data.draw(resource_facts().filter(lambda r: r.tags.get("team") != "web"))
+    with_it = [*rule_list, tagged]
+    decision = _on(with_it, action, resource, principal, request)
+    assert tagged not in decision.matched_rules
+    assert decision.allowed == _on(rule_list, action, resource, principal, request).allowed
+
+
+@PROPERTY_SETTINGS
+@given(resource_rule_lists, resource_facts(), resource_actions, tagged_principals, requests)
+def test_removing_a_tag_from_a_resource_never_grants(
+    rule_list: list[CompiledRule],
+    resource: ResourceFacts,
+    action: str,
+    principal: Principal,
+    request: RequestFacts,
+) -> None:
+    assume(resource.tags)
+    before = _on(rule_list, action, resource, principal, request)
+    for key in resource.tags:
+        fewer = {k: v for k, v in resource.tags.items() if k != key}
+        untagged = dataclasses.replace(resource, tags=fewer)
+        after = _on(rule_list, action, untagged, principal, request)
+        assert after.allowed <= before.allowed, (key, after.explanation)
+
+
+@PROPERTY_SETTINGS
+@given(resource_rule_lists, resource_actions, st.one_of(st.none(), resource_facts()), principals)
+def test_candidates_on_a_resource_are_the_rules_whose_action_and_scope_match(
+    rule_list: list[CompiledRule],
+    action: str,
+    resource: ResourceFacts | None,
+    principal: Principal,
+) -> None:
+    project_id = resource.project_id if resource else "p1"
+    expected: tuple[CompiledRule, ...] = ()
+    if resource is None or resource.type == _type_of(action):
+        expected = tuple(
+            r
+            for r in rule_list
+            if action in r.actions and r.scope_matches("project", project_id, resource, action)
+        )
+    assert CompiledRuleSet(rule_list).candidates(action, project_id, resource) == expected
+
+
+@PROPERTY_SETTINGS
+@given(
+    resource_rule_lists,
+    st.lists(
+        st.tuples(resource_actions, st.one_of(st.none(), resource_facts()), st.sampled_from(
+            (None, "p1", "p2"))),
+        min_size=2,
+        max_size=8,
+    ),
+    tagged_principals,
+)  # fmt: skip
+def test_a_reused_rule_set_decides_on_resources_like_a_fresh_one(
+    rule_list: list[CompiledRule],
+    asked: list[tuple[str, ResourceFacts | None, str | None]],
+    principal: Principal,
+) -> None:
+    """The memos never serve one resource's decision for another, nor for a project."""
+    shared = CompiledRuleSet(rule_list)
+    for action, resource, project_id in asked * 2:
+        reused = _on(shared, action, resource, principal, project_id=project_id)
+        assert reused == _on(rule_list, action, resource, principal, project_id=project_id)
+
+
+_TAG_REFS = ('resource.tags["team"]', 'principal.tags["team"]', 'resource.tags["env"]')
+
+
+def _tag_expressions() -> st.SearchStrategy[str]:
+    text = st.sampled_from((*_TAG_REFS, '"web"', '"prod"', "resource.type"))
+    atoms = st.one_of(
+        st.builds(lambda a, op, b: f"{a} {op} {b}", text, st.sampled_from(("==", "!=")), text),
+        st.builds(
+            lambda k, owner: f"{k} in {owner}.tags",
+            st.sampled_from(('"team"', '"env"')),
+            st.sampled_from(("resource", "principal")),
+        ),
+        st.builds(lambda a, b: f"{a}.startsWith({b})", text, text),
+        st.just("request.mfa"),
+    )
+    return st.recursive(
+        atoms,
+        lambda inner: st.one_of(
+            inner.map(lambda e: f"!({e})"),
+            st.builds(
+                lambda a, op, b: f"({a}) {op} ({b})", inner, st.sampled_from(("&&", "||")), inner
+            ),
+        ),
+        max_leaves=4,
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(_tag_expressions(), resource_facts(), tagged_principals, st.booleans())
+def test_the_fast_path_agrees_with_the_library_on_tags(
+    source: str, resource: ResourceFacts, principal: Principal, mfa: bool
+) -> None:
+    try:
+        condition = compile_condition(source)
+    except ValueError:
+        return
+    assert condition.fast is not None, source
+    context = ConditionContext(
+        ip="10.1.2.3",
+        user_agent="",
+        time=dt.datetime(2025, 3, 4, tzinfo=dt.UTC),
+        mfa=mfa,
+        principal_type=principal.type,
+        principal_id=principal.id,
+        principal_tags=principal.tags,
+        resource=resource,
+    )
+    context.expect(condition.fields, frozenset())
+    try:
+        fast: bool | None = condition.fast(context.values)
+    except Exception:
+        fast = None
+    try:
+        library: bool | None = condition.evaluate(context)
+    except Exception:
+        library = None
+    if fast is not None:
+        assert fast is library, source

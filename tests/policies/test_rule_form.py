@@ -10,10 +10,10 @@ import pytest
 
 from organizations.models import Project
 from policies.conditions.builder import build_condition
-from policies.forms.rules import RuleForm
+from policies.forms.rules import RuleForm, resource_types_of
 from policies.models import Rule
 from tests.conftest import Org
-from tests.factories import PolicyFactory, ProjectFactory, RuleFactory
+from tests.factories import PolicyFactory, ProjectFactory, ResourceFactory, RuleFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -136,3 +136,44 @@ def test_projects_ticked_under_another_scope_say_what_to_do(
         f"Projects are ticked but the scope is {named}: choose the scope “Chosen projects” "
         "to limit the rule to them, or untick them."
     ]
+
+
+# ------------------------------------------------------------ chosen resources (#14)
+
+
+def test_resources_ticked_under_the_default_scope_choose_them(org: Org) -> None:
+    web = ResourceFactory(project=ProjectFactory(organization=org.organization))
+    data = {"effect": "allow", "actions": "compute:instances:read", "scope": "organization"}
+    form = form_for(org, {**data, "resources": [str(web.pk)]})
+    assert form.is_valid(), form.errors
+    assert form.rule_values()["scope"] == "resources"
+    assert form.rule_values()["resources"] == [web]
+
+    form = form_for(org, {**data, "scope": "all_projects", "resources": [str(web.pk)]})
+    assert not form.is_valid()
+    assert "Chosen resources" in form.errors["resources"][0]
+    # Shown ticked again with the error.
+    assert form.chosen_resources() == [web]
+
+
+def test_another_organizations_resource_is_not_a_choice(org: Org) -> None:
+    data = {"effect": "allow", "actions": "compute:instances:read", "scope": "resources"}
+    form = form_for(org, {**data, "resources": [str(ResourceFactory().pk), "not-a-uuid"]})
+    assert not form.is_valid() and "resources" in form.errors
+    assert form.chosen_resources() == []
+
+
+def test_an_edited_rule_shows_its_resources(org: Org) -> None:
+    web = ResourceFactory(project=ProjectFactory(organization=org.organization))
+    rule = rule_with(org, "")
+    rule.scope = "resources"
+    rule.save()
+    rule.resources.set([web])
+    assert form_for(org, rule=rule).chosen_resources() == [web]
+
+
+def test_the_picker_filters_by_the_types_the_actions_name() -> None:
+    assert resource_types_of(["compute:instances:read"]) == ["compute:instances"]
+    assert set(resource_types_of(["*"])) == {"compute:instances", "storage:buckets", "dns:zones"}
+    assert resource_types_of(["billing:invoices:read"]) == []
+    assert resource_types_of(["compute:instances:read", "not an action"]) == []
