@@ -8,10 +8,11 @@ recompiles on its next request and no process ever answers from revoked rules.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from typing import TypeVar
 
 from django.http import HttpRequest, HttpResponse
@@ -23,6 +24,7 @@ from audit.services import record_access_denied
 from iamportal.request import client_ip, client_user_agent
 from organizations.models import APIKey, Application, Membership, Organization, Resource
 from policies.evaluator import (
+    CompiledRule,
     CompiledRuleSet,
     Decision,
     Principal,
@@ -36,16 +38,74 @@ from policies.selectors.authorize import (
     projects_named,
     resources_named,
 )
-from policies.selectors.rules import compile_rules_for
+from policies.selectors.rules import Path, compile_policies, composed, policy_paths_for
 
 # Compiled rules hold compiled CEL programs, which cannot be pickled into Django's cache
-# backends; a bounded in-process LRU is enough because every key carries the version.
-# It also remembers, per version, the principals and projects `POST /api/v1/authorize`
-# is asked about.
+# backends; a bounded in-process LRU is enough because every key carries the version:
+# `<organization>:<version>:<kind>:<id>`. Compiled policies are shared, not copied: each
+# policy is compiled once per version and path ("policy"), a rule set is composed once per
+# distinct set of policies and paths ("ruleset") and a principal's entry ("rules") points
+# at its set, so memory grows with policies and distinct sets, not principals x rules.
+# It also remembers, per version, the principals, projects and resources
+# `POST /api/v1/authorize` is asked about. When an organization's version moves, the
+# entries of its older versions are dropped at once rather than left for eviction.
 _CACHE_SIZE = 10_000
 _cache: OrderedDict[str, object] = OrderedDict()
-T = TypeVar("T")
+_latest: dict[object, int] = {}  # organization pk -> the newest version seen
 _cache_lock = threading.Lock()
+T = TypeVar("T")
+K = TypeVar("K", bound=Hashable)
+
+
+def _cached_many(
+    organization: Organization,
+    kind: str,
+    idents: Iterable[K],
+    load: Callable[[list[K]], Mapping[K, T]],
+) -> dict[K, T]:
+    """The entries `kind` of `idents` for the organization's version; `load(missing)` makes
+    those not cached (it may leave some out: they are not remembered)."""
+    prefix = f"{organization.pk}:{organization.authz_version}:{kind}:"
+    found: dict[K, T] = {}
+    missing: list[K] = []
+    with _cache_lock:
+        for ident in idents:
+            value = _cache.get(f"{prefix}{ident}")
+            if value is None:
+                missing.append(ident)
+            else:
+                _cache.move_to_end(f"{prefix}{ident}")
+                found[ident] = value  # type: ignore[assignment]
+    if missing:
+        loaded = load(missing)
+        _store(organization, {f"{prefix}{ident}": value for ident, value in loaded.items()})
+        found.update(loaded)
+    return found
+
+
+def _cached(organization: Organization, kind: str, ident: Hashable, make: Callable[[], T]) -> T:
+    """One entry of `_cached_many`."""
+    return _cached_many(organization, kind, [ident], lambda _: {ident: make()})[ident]
+
+
+def _store(organization: Organization, entries: Mapping[str, object]) -> None:
+    version = organization.authz_version
+    with _cache_lock:
+        latest = _latest.get(organization.pk)
+        if latest is not None and version < latest:
+            return  # read before a change another request has already seen: not kept
+        if latest is None or version > latest:
+            _latest[organization.pk] = version
+            _drop(f"{organization.pk}:", keep=f"{organization.pk}:{version}:")
+        _cache.update(entries)
+        while len(_cache) > _CACHE_SIZE:
+            _cache.popitem(last=False)
+
+
+def _drop(prefix: str, keep: str | None = None) -> None:
+    """Delete the entries under `prefix`, except those under `keep` (holding the lock)."""
+    for key in [k for k in _cache if k.startswith(prefix) and not (keep and k.startswith(keep))]:
+        del _cache[key]
 
 
 def principal_of(subject: Membership | Application) -> Principal:
@@ -86,27 +146,54 @@ def request_facts(request: HttpRequest) -> RequestFacts:
     )
 
 
-def _cached(key: str, make: Callable[[], T]) -> T:
-    """The LRU entry `key` (which names an authorization version), made on a miss."""
-    with _cache_lock:
-        value = _cache.get(key)
-        if value is not None:
-            _cache.move_to_end(key)
-            return value  # type: ignore[return-value]
-    value = make()
-    with _cache_lock:
-        _cache[key] = value
-        while len(_cache) > _CACHE_SIZE:
-            _cache.popitem(last=False)
-    return value
-
-
 def rules_for(subject: Membership | Application) -> CompiledRuleSet:
     """The compiled rules of a membership or application, reused until the organization's
-    authorization version moves."""
+    authorization version moves; composed from compiled policies shared with every
+    principal holding them the same way (`compile_rules_for` gives the same rules)."""
     organization = subject.organization
-    key = f"rules:{organization.pk}:{organization.authz_version}:{subject.pk}"
-    return _cached(key, lambda: compile_rules_for(subject))
+
+    def load(_: object) -> dict[object, CompiledRuleSet]:
+        paths = policy_paths_for(subject)
+        signature = hashlib.blake2b(
+            repr(sorted((str(policy), path) for policy, path in paths.items())).encode(),
+            digest_size=16,
+        ).hexdigest()
+        rules = _cached(organization, "ruleset", signature, lambda: _composed(organization, paths))
+        return {subject.pk: rules}
+
+    return _cached_many(organization, "rules", [subject.pk], load)[subject.pk]
+
+
+_GUARDRAIL = "guardrail"
+
+
+def _composed(organization: Organization, paths: Mapping[object, Path]) -> CompiledRuleSet:
+    """The rule set of these policies (and the guardrail), compiling only the policies not
+    compiled yet at this version for their path (one query for all of them)."""
+    idents = {f"{policy}:{_path_ident(path)}": policy for policy, path in paths.items()}
+
+    def load(missing: list[str]) -> dict[str, tuple[CompiledRule, ...]]:
+        wanted = {idents[ident]: paths[idents[ident]] for ident in missing if ident in idents}
+        compiled = compile_policies(organization.pk, wanted, guardrail=_GUARDRAIL in missing)
+        loaded = {
+            ident: tuple(compiled.get(idents[ident], ())) for ident in missing if ident in idents
+        }
+        if _GUARDRAIL in missing:
+            guardrails = [rules for rules in compiled.values() if rules[0].is_guardrail]
+            loaded[_GUARDRAIL] = tuple(guardrails[0]) if guardrails else ()
+        return loaded
+
+    policies = _cached_many(organization, "policy", [*idents, _GUARDRAIL], load)
+    return composed(policies.values())
+
+
+def _path_ident(path: Path) -> str:
+    groups, direct = path
+    if not groups:
+        return "direct" if direct else "-"
+    # Group names are free text: a digest keeps the key short and unambiguous.
+    digest = hashlib.blake2b(repr(path).encode(), digest_size=8).hexdigest()
+    return f"{'direct+' if direct else ''}{digest}"
 
 
 def principals_to_decide(
@@ -116,37 +203,25 @@ def principals_to_decide(
     (a membership's status or role, an account's deactivation and a principal's removal
     all move it), so a service asking about the same principals again reads none of them.
     The objects are shared between requests: for deciding only, never for a write."""
-    prefix = f"principal:{organization.pk}:{organization.authz_version}:"
-    found: dict[PrincipalRef, Membership | Application] = {}
-    missing = []
-    with _cache_lock:
-        for ref in set(refs):
-            subject = _cache.get(f"{prefix}{ref[0]}:{ref[1]}")
-            if subject is None:
-                missing.append(ref)
-            else:
-                found[ref] = subject  # type: ignore[assignment]
-    if missing:
-        # Unknown ones are not remembered: a principal may join without a new version.
-        loaded = principals_named(organization, missing)
-        for ref, subject in loaded.items():
-            _cached(f"{prefix}{ref[0]}:{ref[1]}", lambda subject=subject: subject)  # type: ignore[misc]
-        found.update(loaded)
-    return found
+    # Unknown ones are not remembered: a principal may join without a new version.
+    return _cached_many(
+        organization,
+        "principal",
+        set(refs),
+        lambda missing: principals_named(organization, missing),
+    )
 
 
 def projects_to_decide(organization: Organization, ids: Iterable[uuid.UUID]) -> set[uuid.UUID]:
     """`projects_named`, remembering the projects found until the authorization version
     moves (deleting a project moves it; a new one is simply looked up)."""
-    prefix = f"project:{organization.pk}:{organization.authz_version}:"
-    wanted = set(ids)
-    with _cache_lock:
-        known = {pk for pk in wanted if f"{prefix}{pk}" in _cache}
-    if known != wanted:
-        for pk in projects_named(organization, wanted - known):
-            _cached(f"{prefix}{pk}", lambda: True)
-            known.add(pk)
-    return known
+    found = _cached_many(
+        organization,
+        "project",
+        set(ids),
+        lambda missing: dict.fromkeys(projects_named(organization, missing), True),
+    )
+    return set(found)
 
 
 def resources_to_decide(
@@ -155,28 +230,21 @@ def resources_to_decide(
     """The facts of the organization's resources among `ids`, remembered until the
     authorization version moves (retagging, moving and deleting a resource move it; a new
     one is simply looked up)."""
-    prefix = f"resource:{organization.pk}:{organization.authz_version}:"
-    wanted = set(ids)
-    found: dict[uuid.UUID, ResourceFacts] = {}
-    with _cache_lock:
-        for pk in wanted:
-            facts = _cache.get(f"{prefix}{pk}")
-            if facts is not None:
-                found[pk] = facts  # type: ignore[assignment]
-    missing = wanted - found.keys()
-    if missing:
-        for resource in resources_named(organization, missing):
-            facts = resource_facts(resource)
-            found[resource.pk] = _cached(f"{prefix}{resource.pk}", lambda facts=facts: facts)  # type: ignore[misc]
-    return found
+    return _cached_many(
+        organization,
+        "resource",
+        set(ids),
+        lambda missing: {
+            resource.pk: resource_facts(resource)
+            for resource in resources_named(organization, missing)
+        },
+    )
 
 
 def forget_organization(organization_id: object) -> None:
-    """Drop the organization's cached rule sets, for work rolled back after compiling."""
-    prefix = f"rules:{organization_id}:"
+    """Drop everything cached for the organization, for work rolled back after compiling."""
     with _cache_lock:
-        for key in [key for key in _cache if key.startswith(prefix)]:
-            del _cache[key]
+        _drop(f"{organization_id}:")
 
 
 def decider_for(

@@ -1,18 +1,24 @@
 """Effective permissions: what a principal holds, one entry per action and granting rule,
 with the denies that may take it back. Request facts are not known here, so conditions
-are not run; the evaluator answers single requests."""
+are not run; the evaluator answers single requests, and `resource_decisions` asks it
+about each action on one resource."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from policies.catalogue import ACTIONS, ORGANIZATION
+from policies.catalogue import ACTIONS, ORGANIZATION, RESOURCE_TYPES
 from policies.evaluator import (
     CompiledRule,
     CompiledRuleSet,
+    Decision,
     Principal,
+    RequestFacts,
+    ResourceFacts,
+    ResourceScope,
     Scope,
+    decide,
     describe_scope,
 )
 
@@ -33,12 +39,24 @@ class EffectivePermission:
     limited_by: tuple[str, ...] = ()
 
 
+def _projects(scope: frozenset[str] | ResourceScope) -> frozenset[str]:
+    """The projects a chosen-projects or chosen-resources scope reaches."""
+    if isinstance(scope, ResourceScope):
+        return frozenset(project for _kind, project in scope.by_id.values())
+    return scope
+
+
 def _covers(deny: Scope, allow: Scope) -> bool:
     if deny == allow:
         return True
     if deny == "all_projects":
         return allow != "organization"
-    return isinstance(deny, frozenset) and isinstance(allow, frozenset) and allow <= deny
+    if isinstance(deny, ResourceScope):
+        # Only a deny naming every resource an allow names takes the whole grant back.
+        return isinstance(allow, ResourceScope) and allow.by_id.keys() <= deny.by_id.keys()
+    if isinstance(deny, frozenset) and isinstance(allow, frozenset | ResourceScope):
+        return _projects(allow) <= deny
+    return False
 
 
 def _overlaps(a: Scope, b: Scope) -> bool:
@@ -46,7 +64,9 @@ def _overlaps(a: Scope, b: Scope) -> bool:
         return a == b
     if a == "all_projects" or b == "all_projects":
         return True
-    return bool(a & b)  # type: ignore[operator]
+    if isinstance(a, ResourceScope) and isinstance(b, ResourceScope):
+        return bool(a.by_id.keys() & b.by_id.keys())
+    return bool(_projects(a) & _projects(b))  # type: ignore[arg-type]
 
 
 def effective_permissions(
@@ -54,6 +74,7 @@ def effective_permissions(
     rules: CompiledRuleSet | Sequence[CompiledRule],
     *,
     project_names: Mapping[str, str] | None = None,
+    resource_names: Mapping[str, str] | None = None,
 ) -> list[EffectivePermission]:
     """What `principal` may do, one entry per (action, granting rule), sorted by action.
 
@@ -92,7 +113,7 @@ def effective_permissions(
             found.append(
                 EffectivePermission(
                     action=name,
-                    scope=describe_scope(rule.scope, project_names),
+                    scope=describe_scope(rule.scope, project_names, resource_names),
                     via=rule.label,
                     conditional=rule.condition is not None,
                     condition=rule.condition_source,
@@ -101,3 +122,25 @@ def effective_permissions(
             )
     found.sort(key=lambda permission: (permission.action, permission.via))
     return found
+
+
+def resource_decisions(
+    principal: Principal,
+    rules: CompiledRuleSet,
+    resource: ResourceFacts,
+    facts: RequestFacts,
+) -> list[Decision]:
+    """The evaluator's decision on `resource` for each action of its type, in the
+    catalogue's order; pure, so its cost does not depend on the database."""
+    kind = RESOURCE_TYPES[resource.type]
+    return [
+        decide(
+            principal=principal,
+            rules=rules,
+            action=action,
+            project_id=resource.project_id,
+            request=facts,
+            resource=resource,
+        )
+        for action in kind.actions
+    ]

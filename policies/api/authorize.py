@@ -34,9 +34,10 @@ from policies.authz import (
     projects_to_decide,
     resources_to_decide,
 )
-from policies.catalogue import AUTHORIZE_CHECK, RESOURCE_TYPES
+from policies.catalogue import AUTHORIZE_CHECK
 from policies.evaluator import CompiledRule, Decision, Reason, RequestFacts, ResourceFacts
 from policies.guards import api_requires
+from policies.selectors.tools import wrong_action_for
 
 router = Router(tags=["Authorization"])
 
@@ -129,8 +130,8 @@ class QuestionIn(StrictPlain):
             return self
         if self.project is not None:
             raise ValueError("with a resource, the project is the resource's: leave out `project`")
-        if self.action not in RESOURCE_TYPES[self.resource.type].actions:
-            raise ValueError(f'"{self.action}" is not an action on {self.resource.type}')
+        if message := wrong_action_for(self.action, self.resource.type):
+            raise ValueError(message)
         return self
 
 

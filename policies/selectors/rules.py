@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
 
 from django.db.models import Q, Subquery
 
@@ -10,15 +11,14 @@ from organizations.models import Application, Group, Membership
 from policies.evaluator import CompiledRule, CompiledRuleSet, compile_rule
 from policies.models import Policy, PolicyAttachment, Rule
 
+# How a policy reaches a principal: the names of the groups it is attached to that the
+# principal is in (sorted), and whether it is also attached to the principal itself.
+Path = tuple[tuple[str, ...], bool]
 
-def compile_rules_for(principal: Membership | Application) -> CompiledRuleSet:
-    """Every rule that applies to a membership or an application: the policies attached to
-    it, to its groups, and the organization's guardrail. Two queries whatever the size of
-    the organization: the attachments, then the rules with their policy, projects and resources.
 
-    Stored rules compile leniently (`strict=False`): a rule made invalid by a catalogue
-    change degrades towards denial instead of breaking every page of the organization.
-    """
+def policy_paths_for(principal: Membership | Application) -> dict[object, Path]:
+    """The policies attached to a membership or an application, directly or through its
+    groups, each with its path (one query, whatever the size of the organization)."""
     field = "membership" if isinstance(principal, Membership) else "application"
     related = "members" if field == "membership" else "applications"
     group_ids = Group.objects.filter(**{related: principal}).values("pk")
@@ -34,12 +34,53 @@ def compile_rules_for(principal: Membership | Application) -> CompiledRuleSet:
             direct.add(policy_id)
         else:
             through.setdefault(policy_id, []).append(group_name)
-    # A scalar subquery, so that PostgreSQL still finds the rules through their index.
-    guardrail = Policy.objects.filter(
-        kind=Policy.Kind.GUARDRAIL, organization_id=principal.organization_id
-    ).values("pk")[:1]
-    wanted = Q(policy_id__in=direct | through.keys()) | Q(policy_id=Subquery(guardrail))
-    return CompiledRuleSet(_compile_rows(wanted, direct=direct, through=through))
+    return {
+        policy_id: (tuple(sorted(through.get(policy_id, ()))), policy_id in direct)
+        for policy_id in direct | through.keys()
+    }
+
+
+def compile_policies(
+    organization_id: object, paths: Mapping[object, Path], *, guardrail: bool
+) -> dict[object, list[CompiledRule]]:
+    """The rules of the policies of `paths`, each compiled as held through its path, and,
+    with `guardrail`, those of the organization's guardrail (one query). Keyed by policy
+    id, in position order; a policy without rules is absent."""
+    wanted = Q(policy_id__in=paths.keys())
+    if guardrail:
+        # A scalar subquery, so that PostgreSQL still finds the rules through their index.
+        guardrail_id = Policy.objects.filter(
+            kind=Policy.Kind.GUARDRAIL, organization_id=organization_id
+        ).values("pk")[:1]
+        wanted |= Q(policy_id=Subquery(guardrail_id))
+    compiled: dict[object, list[CompiledRule]] = {}
+    for rule in _compile_rows(wanted, paths=paths):
+        compiled.setdefault(uuid.UUID(rule.policy_id), []).append(rule)
+    return compiled
+
+
+def composed(policies: Iterable[Sequence[CompiledRule]]) -> CompiledRuleSet:
+    """One rule set of compiled policies, ordered as people read them: by policy name,
+    then position."""
+    ordered = sorted((rules for rules in policies if rules), key=_policy_order)
+    return CompiledRuleSet(rule for rules in ordered for rule in rules)
+
+
+def _policy_order(rules: Sequence[CompiledRule]) -> tuple[str, str]:
+    return rules[0].policy_name, rules[0].policy_id
+
+
+def compile_rules_for(principal: Membership | Application) -> CompiledRuleSet:
+    """Every rule that applies to a membership or an application: the policies attached to
+    it, to its groups, and the organization's guardrail. Two queries whatever the size of
+    the organization: the attachments, then the rules with their policy, projects and
+    resources. Uncached (policies.authz.rules_for caches, sharing compiled policies).
+
+    Stored rules compile leniently (`strict=False`): a rule made invalid by a catalogue
+    change degrades towards denial instead of breaking every page of the organization.
+    """
+    paths = policy_paths_for(principal)
+    return composed(compile_policies(principal.organization_id, paths, guardrail=True).values())
 
 
 def compile_policy_rules(policy_ids: Iterable[object]) -> list[CompiledRule]:
@@ -48,18 +89,19 @@ def compile_policy_rules(policy_ids: Iterable[object]) -> list[CompiledRule]:
     ids = set(policy_ids)
     if not ids:
         return []
-    return _compile_rows(Q(policy_id__in=ids), direct=ids, through={})
+    return _compile_rows(Q(policy_id__in=ids), paths=dict.fromkeys(ids, _DIRECT))
 
 
 def compile_stored_rule(rule: Rule) -> list[CompiledRule]:
     """One stored rule, compiled as its policy's holder sees it (what editing or removing
     it takes away)."""
-    return _compile_rows(Q(pk=rule.pk), direct={rule.policy_id}, through={})
+    return _compile_rows(Q(pk=rule.pk), paths={rule.policy_id: _DIRECT})
 
 
-def _compile_rows(
-    wanted: Q, *, direct: set[object], through: dict[object, list[str]]
-) -> list[CompiledRule]:
+_DIRECT: Path = ((), True)
+
+
+def _compile_rows(wanted: Q, *, paths: Mapping[object, Path]) -> list[CompiledRule]:
     # Plain rows, one per (rule, project) or (rule, resource), rather than model instances
     # with prefetched projects: a related manager per rule cost most of a cold compile
     # (about 4x). A rule holds projects or resources, never both (the services clear the
@@ -97,6 +139,7 @@ def _compile_rows(
         index = index + 1 if policy_id == previous else 1
         previous = policy_id
         is_guardrail = kind == Policy.Kind.GUARDRAIL
+        groups, direct = paths.get(policy_id, _DIRECT)
         compiled.append(
             compile_rule(
                 policy_id=str(policy_id),
@@ -109,8 +152,8 @@ def _compile_rows(
                 resources=sorted(resources),
                 condition=condition,
                 is_guardrail=is_guardrail,
-                groups=sorted(through.get(policy_id, ())),
-                direct=is_guardrail or policy_id in direct,
+                groups=groups,
+                direct=is_guardrail or direct,
                 strict=False,
             )
         )

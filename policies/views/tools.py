@@ -21,6 +21,7 @@ from organizations.selectors.organizations import member_for
 from organizations.selectors.projects import projects_of
 from policies import catalogue
 from policies.authz import principal_of, request_facts
+from policies.catalogue import RESOURCE_TYPE_OF, RESOURCE_TYPES
 from policies.conditions.compiler import (
     CompiledCondition,
     ConditionContext,
@@ -28,15 +29,18 @@ from policies.conditions.compiler import (
     ConditionEvaluationError,
     compile_condition,
 )
-from policies.effective import effective_permissions
+from policies.effective import effective_permissions, resource_decisions
 from policies.evaluator import (
     CompiledRule,
+    RequestFacts,
     decide,
     describe_scope,
 )
 from policies.forms.rules import ConditionForm, ConditionTestForm
-from policies.forms.tools import DATETIME_LOCAL, SimulatorForm
+from policies.forms.tools import DATETIME_LOCAL, ResourceQuestionForm, SimulatorForm
 from policies.guards import requires
+from policies.selectors.policies import resource_matches
+from policies.selectors.tools import resource_in, resource_names
 from policies.selectors.tools import rules_of as _rules_of
 
 
@@ -132,8 +136,40 @@ def _project_names(organization: Organization) -> dict[str, str]:
     return {str(pk): name for pk, name in projects_of(organization).values_list("pk", "name")}
 
 
-def _rows(rules: Iterable[CompiledRule], project_names: Mapping[str, str]) -> list[RuleRow]:
-    return [RuleRow(rule, describe_scope(rule.scope, project_names)) for rule in rules]
+def _rows(
+    rules: Iterable[CompiledRule],
+    project_names: Mapping[str, str],
+    names: Mapping[str, str] | None = None,
+) -> list[RuleRow]:
+    return [RuleRow(rule, describe_scope(rule.scope, project_names, names)) for rule in rules]
+
+
+# ------------------------------------------------------------------- resource picker
+
+
+def _picking(request: HttpRequest) -> bool:
+    """Is this the resource picker's search (rather than the page)?"""
+    return request.GET.get("pick") == "resource"
+
+
+def _resource_choices(request: HttpRequest) -> HttpResponse:
+    """The picker's radio buttons: the resource chosen so far, then up to the rule
+    editor's number of matches of the search (its selector), of the type of the action
+    (or the resource type) chosen, when there is one."""
+    organization = request.organization
+    chosen = resource_in(organization, request.GET.get("resource", ""))
+    type_key = RESOURCE_TYPE_OF.get(request.GET.get("action", "")) or request.GET.get(
+        "resource_type", ""
+    )
+    q = request.GET.get("resource_q", "")[:200]
+    matches, more = resource_matches(
+        organization,
+        q,
+        types=[type_key] if type_key in RESOURCE_TYPES else [],
+        exclude=[chosen.pk] if chosen else [],
+    )
+    context = {"chosen": chosen, "matches": matches, "more": more, "q": q}
+    return render(request, "policies/tools/_resource_choices.html", context)
 
 
 # ------------------------------------------------------------------------- catalogue
@@ -171,8 +207,11 @@ def simulator(request: HttpRequest, org_id: UUID) -> HttpResponse:
     """Ask the evaluator about any member, action, project and request context.
 
     The form counts as submitted once it carries an action; before that, query
-    parameters (`?principal=` from a member's page) only pre-fill it.
+    parameters (`?principal=` from a member's page) only pre-fill it. The question may
+    be about a resource, registered (picked by searching, `?pick=resource`) or not.
     """
+    if _picking(request):
+        return _resource_choices(request)
     organization = request.organization
     context: dict[str, Any] = {}
     if "action" in request.GET:
@@ -194,25 +233,33 @@ def simulator(request: HttpRequest, org_id: UUID) -> HttpResponse:
 def _simulate(form: SimulatorForm, organization: Organization) -> dict[str, Any]:
     subject: Membership | Application = form.cleaned_data["principal"]
     project = form.cleaned_data["project"]
+    resource = form.resource_facts()
+    if form.chosen is not None:
+        project = form.chosen.project
     facts = form.request_facts()
     principal = principal_of(subject)
+    rules = _rules_of(subject, principal)
     decision = decide(
         principal=principal,
-        rules=_rules_of(subject, principal),
+        rules=rules,
         action=form.cleaned_data["action"],
         project_id=str(project.pk) if project else None,
         request=facts,
+        resource=resource,
     )
     project_names = _project_names(organization)
+    names = resource_names(organization, decision.matched_rules)
     deciding = decision.deciding_rule
     return {
         "decision": decision,
         "subject": subject,
         "principal": principal,
         "project": project,
+        "resource": resource,
+        "registered": form.chosen,
         "facts": facts,
-        "deciding": _rows([deciding], project_names)[0] if deciding else None,
-        "matched": _rows(decision.matched_rules, project_names),
+        "deciding": _rows([deciding], project_names, names)[0] if deciding else None,
+        "matched": _rows(decision.matched_rules, project_names, names),
         "missing": decision.reason == "implicit_deny",
     }
 
@@ -241,23 +288,41 @@ def application_permissions_view(
 
 
 def _effective_permissions(request: HttpRequest, subject: Membership | Application) -> HttpResponse:
+    """The page; `?resource=` (or `resource_type`, `project` and tag rows) asks instead
+    for the decisions on that resource, one per action of its type."""
+    if _picking(request):
+        return _resource_choices(request)
     organization = request.organization
+    asked = "resource" in request.GET or "resource_type" in request.GET
+    form = ResourceQuestionForm(request.GET if asked else None, organization=organization)
     principal = principal_of(subject)
     rules = _rules_of(subject, principal)
     project_names = _project_names(organization) if len(rules) else {}
-    permissions = effective_permissions(principal, rules, project_names=project_names)
-    by_service: dict[str, list[Any]] = {key: [] for key in catalogue.SERVICES}
-    for permission in permissions:
-        by_service[catalogue.ACTIONS[permission.action].service].append(permission)
-    return render(
-        request,
-        "policies/tools/effective_permissions.html",
-        {
-            "subject": subject,
-            "principal": principal,
-            "services": [
-                (catalogue.SERVICES[key], rows) for key, rows in by_service.items() if rows
-            ],
-            "denies": _rows((rule for rule in rules if rule.effect == "deny"), project_names),
-        },
+    names = resource_names(organization, rules)
+    context: dict[str, Any] = {"subject": subject, "principal": principal, "form": form}
+    resource = form.resource_facts() if form.is_bound and form.is_valid() else None
+    if resource is not None:
+        # Only the resource's facts are known: conditions on the request see none.
+        facts = RequestFacts(ip="", user_agent="", time=timezone.now(), mfa=False)
+        context.update(
+            resource=resource,
+            registered=form.chosen,
+            resource_type=RESOURCE_TYPES[resource.type],
+            resource_project=form.chosen.project if form.chosen else form.cleaned_data["project"],
+            decisions=resource_decisions(principal, rules, resource, facts),
+        )
+    else:
+        permissions = effective_permissions(
+            principal, rules, project_names=project_names, resource_names=names
+        )
+        by_service: dict[str, list[Any]] = {key: [] for key in catalogue.SERVICES}
+        for permission in permissions:
+            by_service[catalogue.ACTIONS[permission.action].service].append(permission)
+        context["services"] = [
+            (catalogue.SERVICES[key], rows) for key, rows in by_service.items() if rows
+        ]
+    context["denies"] = _rows(
+        (rule for rule in rules if rule.effect == "deny"), project_names, names
     )
+    status = 400 if form.is_bound and form.errors else 200
+    return render(request, "policies/tools/effective_permissions.html", context, status=status)

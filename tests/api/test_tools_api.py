@@ -14,7 +14,7 @@ from policies.evaluator import RequestFacts
 from policies.models import Rule
 from tests.api.conftest import API, allow, key_token
 from tests.conftest import Org
-from tests.factories import ApplicationFactory, ProjectFactory
+from tests.factories import ApplicationFactory, ProjectFactory, ResourceFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -133,3 +133,109 @@ def test_role_matrix(org: Org, who: str, name: str) -> None:
     else:
         assert response.status_code == 403
         assert response.json()["error"]["details"]["permission"] == action
+
+
+# ------------------------------------------------------------------- on a resource
+
+TEAM = 'resource.tags["team"] == principal.tags["team"]'
+
+
+@pytest.fixture
+def team_app(org: Org) -> Any:
+    """An application tagged team=web, allowed on the instances of its team."""
+    application = ApplicationFactory(organization=org.organization, tags={"team": "web"})
+    allow(application, "compute:instances:*", scope=Rule.Scope.ALL_PROJECTS, condition=TEAM)
+    return application
+
+
+def app(application: Any) -> dict[str, str]:
+    return {"type": "application", "id": str(application.pk)}
+
+
+def test_simulator_on_a_registered_resource_explains_the_tag(
+    org: Org, owner: API, team_app: Any
+) -> None:
+    web = ResourceFactory(project__organization=org.organization, tags={"team": "web"})
+    data = ResourceFactory(project=web.project, tags={"team": "data"})
+    on = {"type": "compute:instances", "id": str(web.pk)}
+    body = simulate(owner, app(team_app), "compute:instances:update", resource=on).json()
+    assert body["allowed"] is True
+    assert 'resource.tags["team"] is "web"' in body["explanation"]
+    on = {"type": "compute:instances", "id": str(data.pk)}
+    body = simulate(owner, app(team_app), "compute:instances:update", resource=on).json()
+    assert body["allowed"] is False
+    (report,) = body["condition_reports"]
+    assert report["condition"] == TEAM and '"data"' in report["text"]
+
+
+def test_simulator_on_a_resource_not_registered_yet(org: Org, owner: API, team_app: Any) -> None:
+    project = ProjectFactory(organization=org.organization)
+
+    def create(tags: dict[str, str]) -> Any:
+        on = {"type": "compute:instances", "project": str(project.pk), "tags": tags}
+        response = simulate(owner, app(team_app), "compute:instances:create", resource=on)
+        assert response.status_code == 200, response.content
+        return response.json()
+
+    assert create({"team": "web"})["allowed"] is True
+    assert create({"team": "data"})["allowed"] is False
+    assert create({})["allowed"] is False
+
+
+def test_simulator_refuses_foreign_resources_and_wrong_actions(
+    org: Org, owner: API, team_app: Any
+) -> None:
+    foreign = ResourceFactory()
+    on = {"type": "compute:instances", "id": str(foreign.pk)}
+    assert simulate(owner, app(team_app), "compute:instances:read", resource=on).status_code == 404
+    elsewhere = {"type": "compute:instances", "project": str(foreign.project_id)}
+    response = simulate(owner, app(team_app), "compute:instances:create", resource=elsewhere)
+    assert response.status_code == 404
+    bucket = ResourceFactory(project__organization=org.organization, type="storage:buckets")
+    on = {"type": "storage:buckets", "id": str(bucket.pk)}
+    wrong = simulate(owner, app(team_app), "compute:instances:read", resource=on)
+    assert wrong.status_code == 422
+    error = wrong.json()["error"]
+    assert error["details"]["action"][0].startswith(
+        "compute:instances:read is not an action on buckets"
+    )
+    mistyped = {"type": "compute:instances", "id": str(bucket.pk)}
+    response = simulate(owner, app(team_app), "compute:instances:read", resource=mistyped)
+    assert response.status_code == 404  # no instance has that id (as POST /authorize says)
+    no_project = {"type": "compute:instances", "tags": {"team": "web"}}
+    response = simulate(owner, app(team_app), "compute:instances:create", resource=no_project)
+    assert response.status_code == 422
+    bad_tag = {"type": "compute:instances", "project": str(bucket.project_id), "tags": {"a b": ""}}
+    response = simulate(owner, app(team_app), "compute:instances:create", resource=bad_tag)
+    assert response.status_code == 422
+
+
+def test_effective_permissions_on_a_resource(org: Org, owner: API, team_app: Any) -> None:
+    web = ResourceFactory(project__organization=org.organization, tags={"team": "web"})
+    path = f"/effective-permissions/applications/{team_app.pk}"
+    body = owner.get(f"{path}?resource={web.pk}").json()
+    assert body["resource"] == {
+        "type": "compute:instances",
+        "id": str(web.pk),
+        "project": str(web.project_id),
+        "tags": {"team": "web"},
+    }
+    decided = {d["action"]: d for d in body["decisions"]}
+    assert len(decided) == 5 and all(d["allowed"] for d in decided.values())
+    assert 'resource.tags["team"] is "web"' in decided["compute:instances:read"]["explanation"]
+    tags = "%7B%22team%22:%22db%22%7D"  # {"team":"db"}
+    query = f"resource_type=compute:instances&project={web.project_id}&tags={tags}"
+    body = owner.get(f"{path}?{query}").json()
+    assert body["resource"]["id"] is None
+    assert not any(d["allowed"] for d in body["decisions"])
+    assert owner.get(path).json()["decisions"] == []  # no resource, no per-action table
+
+
+def test_effective_permissions_refuse_foreign_resources(org: Org, owner: API) -> None:
+    foreign = ResourceFactory()
+    path = f"/effective-permissions/users/{org.tech.user_id}"
+    assert owner.get(f"{path}?resource={foreign.pk}").status_code == 404
+    assert owner.get(f"{path}?resource_type=nope&project={foreign.project_id}").status_code == 422
+    response = owner.get(f"{path}?resource_type=dns:zones&project={foreign.project_id}")
+    assert response.status_code == 404
+    assert owner.get(f"{path}?tags=%7B%7D&project={foreign.project_id}").status_code == 422

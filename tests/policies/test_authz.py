@@ -254,3 +254,73 @@ def test_a_suspended_member_is_told_so(org: Org) -> None:
     body = response.content.decode()
     assert response.status_code == 403
     assert "Your membership is suspended" in body
+
+
+# ------------------------------------------------------------- shared compiled policies
+
+
+def _group_with(org: Org, *policies: object, members: int = 2) -> list[object]:
+    group = GroupFactory(organization=org.organization)
+    for policy in policies:
+        PolicyAttachmentFactory(
+            policy=policy, membership=None, group=group, organization=org.organization
+        )
+    people = [MembershipFactory(organization=org.organization) for _ in range(members)]
+    group.members.add(*people)
+    return people
+
+
+def test_principals_holding_the_same_policies_the_same_way_share_one_rule_set(
+    org: Org, django_assert_num_queries
+) -> None:
+    policy = PolicyFactory(organization=org.organization, name="readers")
+    RuleFactory(policy=policy, actions=["projects:projects:list"])
+    first, second = _group_with(org, policy)
+    rules = authz.rules_for(first)
+    # The second needs only its paths read: the set of the same paths is composed already.
+    with django_assert_num_queries(1):
+        assert authz.rules_for(second) is rules
+    assert [r.label for r in rules] == [r.label for r in compile_rules_for(first)]
+
+
+def test_a_policy_is_compiled_once_for_every_set_holding_it_the_same_way(
+    org: Org, django_assert_num_queries
+) -> None:
+    shared = PolicyFactory(organization=org.organization, name="shared")
+    RuleFactory(policy=shared, actions=["projects:projects:list"])
+    extra = PolicyFactory(organization=org.organization, name="extra")
+    RuleFactory(policy=extra, actions=["billing:invoices:list"])
+    only_shared, both = (MembershipFactory(organization=org.organization) for _ in range(2))
+    for membership, policies in ((only_shared, [shared]), (both, [shared, extra])):
+        for policy in policies:
+            PolicyAttachmentFactory(
+                policy=policy, membership=membership, organization=org.organization
+            )
+    theirs = {rule.policy_name: rule for rule in authz.rules_for(only_shared)}
+    with django_assert_num_queries(2):  # its paths, then the one policy not compiled yet
+        rules = authz.rules_for(both)
+    mine = {rule.policy_name: rule for rule in rules}
+    assert mine["shared"] is theirs["shared"]
+    assert [r.label for r in rules] == [r.label for r in compile_rules_for(both)]
+
+
+def test_a_new_version_drops_the_older_ones(org: Org) -> None:
+    authz.rules_for(org.tech)
+    old = f"{org.organization.pk}:{org.organization.authz_version}:"
+    assert any(key.startswith(old) for key in authz._cache)
+    organization_bump_authz_version(organization=org.organization)
+    org.tech.organization.refresh_from_db()
+    authz.rules_for(org.tech)
+    assert not any(key.startswith(old) for key in authz._cache)
+
+
+def test_a_request_that_read_an_older_version_does_not_store_it(org: Org) -> None:
+    stale_version = org.organization.authz_version
+    organization_bump_authz_version(organization=org.organization)
+    org.tech.organization.refresh_from_db()
+    authz.rules_for(org.tech)  # the new version seen first
+    org.tech.organization.authz_version = stale_version
+    authz.rules_for(org.tech)  # answered, not remembered
+    assert not any(
+        key.startswith(f"{org.organization.pk}:{stale_version}:") for key in authz._cache
+    )

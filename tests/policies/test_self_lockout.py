@@ -147,7 +147,7 @@ def test_leaving_the_group_that_gives_you_iam_rights_asks_first(org: Org) -> Non
     members = reverse("organizations:group_members", args=[org.organization.pk, group.pk])
     client = _client(manager)
     # Whatever was compiled for this version before the rollback is forgotten with it.
-    stale = f"rules:{org.organization.pk}:{_version(org)}:compiled-inside-the-transaction"
+    stale = f"{org.organization.pk}:{_version(org)}:rules:compiled-inside-the-transaction"
     authz._cache[stale] = authz.CompiledRuleSet.empty()
 
     response = client.post(members, {"remove_user": manager.pk})

@@ -1,4 +1,5 @@
-"""Idempotent demo data: one organization with an owner, tech, billing and read-only user.
+"""Idempotent demo data: one organization with an owner, tech, billing and read-only user,
+and a user who may list instances in one project only (plus those of their team).
 
 Run it as often as you like: what exists is kept, what is missing is created, and the
 demo passwords are reset so the printed logins always work.
@@ -36,6 +37,7 @@ from organizations.services import organizations as organization_services
 from organizations.services import people as people_services
 from organizations.services import projects as project_services
 from organizations.services import resources as resource_services
+from organizations.services.people import membership_set_tags
 from policies.catalogue import AUTHORIZE_CHECK
 from policies.models import Policy
 from policies.services import guardrails as guardrail_services
@@ -98,6 +100,18 @@ RESOURCES = {
 }
 
 
+# Scaleway's "list instances in Project A only", then tags (ABAC): a user who may list and
+# read the instances of the first project only, and act on any instance of their team's
+# (resource.tags["team"] == principal.tags["team"]), but never delete PROTECTED_INSTANCE.
+SCOPED = ("scoped@acme.example", "demo-scoped-2026", "Sam Scoped")
+SCOPED_TEAM = "web"
+PROJECT_A = PROJECTS[0][0]
+PROJECT_A_POLICY = f"Instances in {PROJECT_A} only"
+TEAM_POLICY = "Team instances"
+TEAM_CONDITION = 'resource.tags["team"] == principal.tags["team"]'
+PROTECTED_INSTANCE = "web-1"
+
+
 class Command(BaseCommand):
     help = "Create or refresh the demo organization, its people, projects and invoices."
 
@@ -142,6 +156,7 @@ class Command(BaseCommand):
         self._invoices(organization)
         self._custom_policies(organization, owner, users["readonly@acme.example"])
         self._principals(organization, owner, users)
+        self._scoped_user(organization, owner)
         self._organization(SECOND_ORGANIZATION, owner)
         operator = self._user(*OPERATOR)
         if not operator.is_staff:
@@ -205,6 +220,82 @@ class Command(BaseCommand):
                 condition=f"!({OFFICE_NETWORK})",
                 actor=owner,
             )
+
+    def _scoped_user(self, organization: Organization, owner: User) -> None:
+        """The "instances in Project A only" user, tagged with a team, with the project's
+        policy and the team's (tag condition, and a deny on one chosen resource)."""
+        user = self._user(*SCOPED)
+        membership, _ = Membership.objects.get_or_create(organization=organization, user=user)
+        owner_membership = Membership.objects.get(organization=organization, user=owner)
+        membership_set_tags(
+            membership=membership,
+            tags={**membership.tags, "team": SCOPED_TEAM},
+            actor=owner_membership,
+        )
+        project_a = Project.objects.get(organization=organization, name=PROJECT_A)
+        policy = Policy.objects.filter(organization=organization, name=PROJECT_A_POLICY).first()
+        if policy is None:
+            policy = policy_services.policy_create(
+                organization=organization,
+                name=PROJECT_A_POLICY,
+                description=f"List and read the instances of {PROJECT_A}, and nothing else.",
+                labels=["demo"],
+                actor=owner,
+            )
+            rule_services.rule_add(
+                policy=policy,
+                effect="allow",
+                actions=[
+                    "compute:instances:list",
+                    "compute:instances:read",
+                    "projects:projects:read",
+                ],
+                scope="projects",
+                projects=[project_a],
+                actor=owner,
+            )
+            # To find the project in the console: the list shows only the readable ones.
+            rule_services.rule_add(
+                policy=policy,
+                effect="allow",
+                actions=["projects:projects:list"],
+                scope="organization",
+                actor=owner,
+            )
+        if not membership.policy_attachments.filter(policy=policy).exists():
+            policy_attach(policy=policy, principal=membership, actor=owner)
+        policy = Policy.objects.filter(organization=organization, name=TEAM_POLICY).first()
+        if policy is None:
+            policy = policy_services.policy_create(
+                organization=organization,
+                name=TEAM_POLICY,
+                description="Act on any instance tagged with your own team; "
+                f"never delete {PROTECTED_INSTANCE}.",
+                labels=["demo", "abac"],
+                actor=owner,
+            )
+            rule_services.rule_add(
+                policy=policy,
+                effect="allow",
+                actions=["compute:instances:*"],
+                scope="all_projects",
+                condition=TEAM_CONDITION,
+                actor=owner,
+            )
+            rule_services.rule_add(
+                policy=policy,
+                effect="deny",
+                actions=["compute:instances:delete"],
+                scope="resources",
+                resources=[
+                    Resource.objects.get(
+                        project=project_a, type="compute:instances", name=PROTECTED_INSTANCE
+                    )
+                ],
+                actor=owner,
+            )
+        if not membership.policy_attachments.filter(policy=policy).exists():
+            policy_attach(policy=policy, principal=membership, actor=owner)
 
     def _principals(self, organization: Organization, owner: User, users: dict[str, User]) -> None:
         """Groups with policies, a member account, an application with an API key, a key
@@ -371,6 +462,11 @@ class Command(BaseCommand):
             role = "owner" if is_owner else ", ".join(policies)
             write(f"  {email:<24} {password:<20} {role}")
         write(f"  {MEMBER[0]:<24} {MEMBER[1]:<20} member account, group Developers")
+        write(
+            f"  {SCOPED[0]:<24} {SCOPED[1]:<20} instances in {PROJECT_A} only, team={SCOPED_TEAM}:"
+            f" try Projects > {PROJECT_A} > Instances (allowed), then {PROJECTS[1][0]}'s"
+            " (denied); simulate it on web-staging-1 (allowed by tag) and etl-staging-1"
+        )
         write(f"  {OPERATOR[0]:<24} {OPERATOR[1]:<20} operator (/admin/, needs a TOTP code)")
         write(f"Operator's authenticator secret: {self.operator_secret}")
         write(f"  (add it to an authenticator app, or: {self.operator_url})")
