@@ -16,14 +16,16 @@ A fixed window lets a client spend up to twice the limit across a window's bound
 that is enough to hold a client to its order of magnitude, which is all it is for.
 
 `spend`, on every API request, does not pay that statement each time: a process keeps a
-tally per bucket and adds its uses to the shared row in one statement (`count(n=…)`)
+tally per bucket and adds its uses to the shared row in one statement (`count(uses=…)`)
 when they could matter. It asks the database on a bucket's first use in a window, at
 least once a second (`SYNC_SECONDS`), and whenever its unsent uses exceed 1/`SHARE` of
 what it last knew was left of the limit; so the closer a bucket is to its limit, the
 more often it asks, and on the last few uses it asks every time. A request is refused
 without asking when this process alone already knows the limit is spent (the shared
-count can only be higher). With up to `SHARE` processes counting one bucket the limit
-holds; beyond, a burst may overshoot it by a fraction of what was left.
+count can only be higher). One process is exact. Several processes counting one bucket at
+the same instant may each admit up to an eighth of what they last saw left before asking
+again, so a burst spread over them can pass the limit by a fraction of it; at most a
+second later, each process asks again and sees the others' uses.
 """
 
 from __future__ import annotations
