@@ -30,14 +30,14 @@ def _value(row: Any, path: str) -> Any:
     return row
 
 
-def _encode(value: Any, pk: Any) -> str:
+def encode_cursor(value: Any, pk: Any) -> str:
     if isinstance(value, datetime.datetime):
         value = value.isoformat()
     raw = json.dumps([value, str(pk)]).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def _decode(cursor: str) -> tuple[str, uuid.UUID]:
+def decode_cursor(cursor: str) -> tuple[str, uuid.UUID]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         value, pk = json.loads(base64.urlsafe_b64decode(padded.encode()))
@@ -61,10 +61,10 @@ def page_of(
     annotation whose values are strings or datetimes."""
     queryset = queryset.order_by(key, "pk")
     if paging.cursor:
-        value, pk = _decode(paging.cursor)
+        value, pk = decode_cursor(paging.cursor)
         queryset = queryset.filter(Q(**{f"{key}__gt": value}) | Q(**{key: value, "pk__gt": pk}))
     rows = list(queryset[: paging.limit + 1])
     if len(rows) <= paging.limit:
         return rows, None
     last = rows[paging.limit - 1]
-    return rows[: paging.limit], _encode(_value(last, key), last.pk)
+    return rows[: paging.limit], encode_cursor(_value(last, key), last.pk)

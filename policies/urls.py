@@ -8,6 +8,7 @@ from policies.views import guardrails as guardrail_views
 from policies.views import policies as policy_views
 from policies.views import rules as rule_views
 from policies.views import tools as tool_views
+from policies.views import who_can as who_can_views
 
 app_name = "policies"
 
@@ -73,6 +74,7 @@ tool_patterns = (
     [
         path("catalogue/", tool_views.catalogue_view, name="catalogue"),
         path("simulator/", tool_views.simulator, name="simulator"),
+        path("who-can/", who_can_views.who_can_view, name="who_can"),
         path(
             "users/<uuid:membership_id>/permissions/",
             tool_views.effective_permissions_view,

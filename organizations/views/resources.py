@@ -17,11 +17,12 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from iamportal.request import paginate, search_term
-from organizations.models import Project
+from organizations.models import Project, Resource
 from organizations.selectors import resources as resource_selectors
-from policies.authz import authorize, can
+from policies.authz import authorize, can, resource_facts
 from policies.catalogue import PER_RESOURCE_ACTIONS, RESOURCE_TYPES
 from policies.guards import requires, requires_on_resource
+from policies.selectors.who_can import WhoCan, who_can_counts
 
 View = Callable[..., HttpResponse]
 
@@ -101,5 +102,19 @@ def resource_detail(request: HttpRequest, org_id: UUID, resource_id: UUID) -> Ht
             "tags": sorted(resource.tags.items()),
             "may_list": can(request, kind.action("list"), resource.project_id),
             "decisions": decisions,
+            "who_can": _who_can_section(request, resource, kind.actions),
         },
     )
+
+
+def _who_can_section(
+    request: HttpRequest, resource: Resource, actions: tuple[str, ...]
+) -> list[tuple[str, WhoCan]]:
+    """Who may do each of the type's per-resource actions on it, counted (a constant
+    number of queries for all of them, whatever the number of principals), for a viewer
+    who may use the who-can page (the simulator's permission); else nothing."""
+    if not can(request, "iam:simulator:use"):
+        return []
+    organization = request.organization  # type: ignore[attr-defined]
+    per_resource = [action for action in actions if action in PER_RESOURCE_ACTIONS]
+    return list(who_can_counts(organization, per_resource, resource_facts(resource)).items())

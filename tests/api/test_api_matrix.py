@@ -137,7 +137,10 @@ def _question(w: World) -> dict[str, Any]:
 
 
 # Required query parameters.
-QUERIES: dict[str, str] = {"resources_list": "type=compute:instances"}
+QUERIES: dict[str, str] = {
+    "resources_list": "type=compute:instances",
+    "who_can": "action=iam:users:list",
+}
 
 # A minimal valid body of each operation that reads one, naming our objects where it can
 # (so the outsider's call names them too).
