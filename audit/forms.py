@@ -36,34 +36,47 @@ def target_type_choices() -> list[tuple[str, str]]:
     return [("", "Any type"), *choices]
 
 
-def principal_choices(organization: Organization) -> list[Any]:
-    """The organization's users, applications and API keys (three small queries)."""
-    members = (
-        Membership.objects.filter(organization=organization)
-        .select_related("user")
-        .order_by("user__email")
+def resolve_principal(organization: Organization, value: str) -> str | None:
+    """The `user:<id>`, `application:<id>` or `api_key:<id>` a typed principal names: an id
+    as such (a deleted principal's too), else a user's email, an application's name or a
+    key's access key in the organization (one indexed lookup each, tried in that order)."""
+    value = value.strip()
+    if value == "system" or _PRINCIPAL.match(value):
+        return value
+    if "@" in value:
+        user_id = (
+            Membership.objects.filter(organization=organization, user__email__iexact=value)
+            .values_list("user_id", flat=True)
+            .first()
+        )
+        return f"user:{user_id}" if user_id else None
+    application_id = (
+        Application.objects.filter(organization=organization, name__iexact=value)
+        .values_list("pk", flat=True)
+        .first()
     )
-    applications = Application.objects.filter(organization=organization).order_by("name")
-    keys = APIKey.objects.filter(organization=organization).order_by("access_key")
-    return [
-        ("", "Anyone"),
-        ("system", "System (no signed-in principal)"),
-        ("Users", [(f"user:{m.user_id}", m.user.email) for m in members]),
-        ("Applications", [(f"application:{a.pk}", a.name) for a in applications]),
-        ("API keys", [(f"api_key:{k.pk}", k.access_key) for k in keys]),
-    ]
-
-
-class _OpenChoiceField(forms.ChoiceField):
-    """A choice that also accepts a well-formed principal no longer listed (deleted)."""
-
-    def valid_value(self, value: str) -> bool:
-        return super().valid_value(value) or bool(_PRINCIPAL.match(value))
+    if application_id:
+        return f"application:{application_id}"
+    key_id = (
+        APIKey.objects.filter(organization=organization, access_key=value)
+        .values_list("pk", flat=True)
+        .first()
+    )
+    return f"api_key:{key_id}" if key_id else None
 
 
 class EventFilterForm(forms.Form):
     action = forms.ChoiceField(label="Event", required=False, widget=LongSelect)
-    principal = _OpenChoiceField(label="Principal", required=False, widget=LongSelect)
+    # Typed, not chosen from a list of every principal (that list was most of each request).
+    principal = forms.CharField(
+        label="Principal",
+        required=False,
+        max_length=254,
+        widget=forms.TextInput(
+            attrs={"type": "search", "placeholder": "Email, application, access key or id"}
+        ),
+        help_text="“system” for events without a signed-in principal.",
+    )
     target = forms.CharField(
         label="Target",
         required=False,
@@ -91,13 +104,20 @@ class EventFilterForm(forms.Form):
 
     def __init__(self, *args: Any, organization: Organization, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.organization = organization
         self.fields["action"].choices = action_choices()
-        principals = principal_choices(organization)
-        chosen = self.data.get("principal", "") if self.is_bound else ""
-        if chosen and _PRINCIPAL.match(chosen) and not _listed(principals, chosen):
-            principals.append(("Former principals", [(chosen, chosen)]))
-        self.fields["principal"].choices = principals
         self.fields["target_type"].choices = target_type_choices()
+
+    def clean_principal(self) -> str:
+        value = self.cleaned_data["principal"]
+        if not value:
+            return ""
+        principal = resolve_principal(self.organization, value)
+        if principal is None:
+            raise forms.ValidationError(
+                f"No user, application or API key of this organization is “{value}”."
+            )
+        return principal
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
@@ -105,13 +125,3 @@ class EventFilterForm(forms.Form):
         if since and until and since >= until:
             self.add_error("until", "The end of the period must come after its start.")
         return cleaned
-
-
-def _listed(choices: list[Any], value: str) -> bool:
-    for key, label in choices:
-        if isinstance(label, list | tuple):
-            if any(k == value for k, _ in label):
-                return True
-        elif key == value:
-            return True
-    return False

@@ -123,6 +123,10 @@ class AuditEvent(models.Model):
                 fields=["organization", "target_label", "-occurred_at", "-id"],
                 name="audit_org_target_label",
             ),
+            models.Index(
+                fields=["organization", "target_type", "-occurred_at", "-id"],
+                name="audit_org_target_type",
+            ),
             models.Index(fields=["occurred_at"], name="audit_time"),
         ]
         constraints = [

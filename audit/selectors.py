@@ -84,7 +84,9 @@ def filter_events(organization: Organization, filters: EventFilters) -> QuerySet
     elif filters.action:
         events = events.filter(action=filters.action)
     if filters.principal == "system":
-        events = events.filter(actor_type="")
+        # A system event has no actor id either (audit.services): naming both keeps the
+        # walk on one range of the actor index, in time order, with no sort.
+        events = events.filter(actor_type="", actor_id="")
     elif filters.principal:
         actor_type, _, actor_id = filters.principal.partition(":")
         events = events.filter(actor_type=actor_type, actor_id=actor_id)

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import html
+import re
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from django import forms
+from django.core.exceptions import ValidationError
+from django.db.models import Case, Q, QuerySet, Value, When
+from django.db.models.functions import Lower
 from django.forms.utils import flatatt
+from django.template import loader
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
@@ -48,3 +54,162 @@ class LongSelect(forms.Select):
             flatatt(widget["attrs"]),
             mark_safe("".join(parts)),  # noqa: S308 - every value above is escaped
         )
+
+
+# A picker's search returns at most this many matches: a page is bounded by what it shows.
+PICK_MATCHES = 20
+_PICK_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
+
+
+def pick_matches(queryset: QuerySet[Any], q: str, fields: Sequence[str]) -> list[Any]:
+    """Up to `PICK_MATCHES` rows of `queryset` with `q` in one of `fields` (ignoring case),
+    those starting with it first, then by the first field. Nothing without a search."""
+    q = q.replace("\x00", "").strip()[:100]  # PostgreSQL refuses NUL in a query
+    if not q or not fields:
+        return []
+    found = Q()
+    starts = Q()
+    for field in fields:
+        found |= Q(**{f"{field}__icontains": q})
+        starts |= Q(**{f"{field}__istartswith": q})
+    ranked = queryset.filter(found).alias(
+        _pick_rank=Case(When(starts, then=Value(0)), default=Value(1))
+    )
+    return list(ranked.order_by("_pick_rank", Lower(fields[0]), "pk")[:PICK_MATCHES])
+
+
+def chosen_of(queryset: QuerySet[Any], values: Iterable[Any]) -> list[Any]:
+    """The rows of `queryset` among the posted `values` (ill-formed ones left out)."""
+    model = queryset.model
+    pks = []
+    for value in values:
+        try:
+            pks.append(model._meta.pk.to_python(value))
+        except (ValidationError, ValueError, TypeError):
+            continue
+    return list(queryset.filter(pk__in=pks)) if pks else []
+
+
+def pick_name(value: str, default: str) -> str:
+    """A posted field name or element id a picker's results reuse, when well formed."""
+    return value if _PICK_NAME.match(value or "") else default
+
+
+class SearchPick(forms.Select):
+    """A search-as-you-type picker for a ModelChoiceField (or, as SearchPickMultiple, a
+    ModelMultipleChoiceField): a search box whose matches (HTMX from `search_url`, or a
+    plain GET of the page with `<name>_q` through the page's `search-pick` form) come as
+    radio buttons or checkboxes named like the field. It renders only the chosen rows,
+    never the field's queryset, which the field still validates a posted pk against.
+
+    `search_fields` are the lookups matched (the first one orders); set `search_url` and,
+    for the no-script fallback, `q` (`pick_searches`) once the form is built."""
+
+    template_name = "includes/_search_pick.html"
+    input_type = "radio"
+
+    def __init__(
+        self,
+        attrs: dict[str, Any] | None = None,
+        *,
+        search_fields: Sequence[str] = ("name",),
+        placeholder: str = "Type a name",
+        search_url: str = "",
+    ) -> None:
+        super().__init__(attrs)
+        self.search_fields = tuple(search_fields)
+        self.placeholder = placeholder
+        self.search_url = search_url
+        self.q = ""
+        # Options always offered before the searched rows (e.g. "Yourself", "None"), and,
+        # for a field that is not a model choice, the rows searched and how they read.
+        self.fixed: list[tuple[str, str]] = []
+        self.queryset: QuerySet[Any] | None = None
+        self.label: Callable[[Any], str] = str
+
+    def get_context(self, name: str, value: Any, attrs: dict[str, Any] | None) -> dict[str, Any]:
+        # forms.Widget's context, not Select's: Select's iterates every choice.
+        context = forms.Widget.get_context(self, name, value, attrs)
+        iterator = self.choices
+        field = getattr(iterator, "field", None)
+        queryset = getattr(iterator, "queryset", self.queryset)
+        values = [str(v) for v in self.format_value(value)]
+        fixed_values = {str(v) for v, _label in self.fixed}
+        searched = [v for v in values if v and v not in fixed_values]
+        chosen = chosen_of(queryset, searched) if queryset is not None else []
+        label = field.label_from_instance if field is not None else self.label
+        found = []
+        if queryset is not None and self.q:  # the no-script search (`pick_searches`)
+            others = queryset.exclude(pk__in=[row.pk for row in chosen])
+            found = pick_matches(others, self.q, self.search_fields)
+        context["widget"].update(
+            {
+                "input_type": self.input_type,
+                "fixed": [(v, text, str(v) in values) for v, text in self.fixed],
+                "chosen": [(row.pk, label(row)) for row in chosen],
+                "matches": [(row.pk, label(row)) for row in found],
+                "q": self.q,
+                "search_url": self.search_url,
+                "placeholder": self.placeholder,
+                "limit": PICK_MATCHES,
+            }
+        )
+        return context
+
+    def _render(self, template_name: str, context: dict[str, Any], renderer: Any = None) -> str:
+        # The project's templates (the form renderer only sees Django's and the apps').
+        return mark_safe(loader.render_to_string(template_name, context))  # noqa: S308
+
+    def use_required_attribute(self, initial: Any) -> bool:
+        return False  # a radio group's `required` would block the search fallback
+
+    def id_for_label(self, id_: str) -> str:
+        return f"{id_}_q" if id_ else id_
+
+
+class SearchPickMultiple(SearchPick):
+    """SearchPick for a ModelMultipleChoiceField: checkboxes; the ticked ones stay."""
+
+    allow_multiple_selected = True
+    input_type = "checkbox"
+
+    def value_from_datadict(self, data: Any, files: Any, name: str) -> Any:
+        getter = getattr(data, "getlist", None)
+        return getter(name) if getter else data.get(name)
+
+    def value_omitted_from_data(self, data: Any, files: Any, name: str) -> bool:
+        return False  # unticking every box posts nothing, which is a value
+
+
+def pick_searches(form: forms.Form, query: Any) -> forms.Form:
+    """Give each SearchPick of `form` its search from a plain GET of the page
+    (`<field name>_q`): the no-script fallback renders the matches in the form."""
+    for bound in form:
+        widget = bound.field.widget
+        if isinstance(widget, SearchPick):
+            widget.q = (query.get(f"{bound.html_name}_q") or "").replace("\x00", "").strip()[:100]
+    return form
+
+
+def pick_form(
+    name: str,
+    queryset: QuerySet[Any],
+    *,
+    label: str,
+    search_url: str,
+    query: Any = None,
+    placeholder: str = "Type a name",
+    search_fields: Sequence[str] = ("name",),
+    auto_id: str = "id_%s",
+) -> forms.Form:
+    """A one-field form picking a row of `queryset` (posted as `name`), for the pages whose
+    views read the posted id themselves; `query` (request.GET) feeds the no-script search."""
+    field = forms.ModelChoiceField(
+        queryset=queryset,
+        label=label,
+        widget=SearchPick(
+            search_fields=search_fields, placeholder=placeholder, search_url=search_url
+        ),
+    )
+    form = type("PickForm", (forms.Form,), {name: field})(auto_id=auto_id)
+    return pick_searches(form, query) if query is not None else form

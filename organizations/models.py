@@ -348,6 +348,10 @@ class APIKey(models.Model):
     class Meta:
         ordering = ["-created_at"]
         verbose_name = "API key"
+        indexes = [
+            # The keys list: a page of the newest keys of an organization, not a sort of all.
+            models.Index(fields=["organization", "-created_at"], name="org_apikey_created"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(bearer_membership__isnull=False, bearer_application__isnull=True)

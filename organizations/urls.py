@@ -7,6 +7,7 @@ from organizations.views import groups as group_views
 from organizations.views import invitations as invitation_views
 from organizations.views import organizations as organization_views
 from organizations.views import people as people_views
+from organizations.views import pickers as picker_views
 from organizations.views import projects as project_views
 from organizations.views import resources as resource_views
 from organizations.views import security as security_views
@@ -107,6 +108,44 @@ org_patterns = [
         group_views.group_candidates,
         name="group_candidates",
     ),
+    # --- the pickers' searches (iamportal.widgets.SearchPick)
+    path(
+        "pick/policies/<uuid:policy_id>/<str:kind>/",
+        picker_views.pick_policy_principals,
+        name="pick_policy_principals",
+    ),
+    path(
+        "pick/<str:kind>/<uuid:principal_id>/policies/",
+        picker_views.pick_principal_policies,
+        name="pick_principal_policies",
+    ),
+    path(
+        "pick/users/<uuid:membership_id>/groups/",
+        picker_views.pick_user_groups,
+        name="pick_user_groups",
+    ),
+    path(
+        "pick/groups/<uuid:group_id>/applications/",
+        picker_views.pick_group_applications,
+        name="pick_group_applications",
+    ),
+    path(
+        "pick/applications/<uuid:application_id>/groups/",
+        picker_views.pick_application_groups,
+        name="pick_application_groups",
+    ),
+    path(
+        "pick/invitations/groups/",
+        picker_views.pick_invitation_groups,
+        name="pick_invitation_groups",
+    ),
+    path("pick/users/new/groups/", picker_views.pick_member_groups, name="pick_member_groups"),
+    path(
+        "pick/api-keys/applications/",
+        picker_views.pick_key_applications,
+        name="pick_key_applications",
+    ),
+    path("pick/api-keys/projects/", picker_views.pick_key_projects, name="pick_key_projects"),
     # --- applications and API keys
     path("iam/applications/", application_views.application_list, name="application_list"),
     path(

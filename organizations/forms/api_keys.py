@@ -7,7 +7,9 @@ from typing import Any
 
 from django import forms
 from django.db.models import QuerySet
+from django.urls import reverse
 
+from iamportal.widgets import SearchPick, chosen_of
 from organizations.models import Application, Membership, Project
 from policies.forms.attachments import ModelPickField
 
@@ -17,7 +19,12 @@ SELF = "self"
 class APIKeyForm(forms.Form):
     """Bearer (yourself or an application), description, expiry and default project."""
 
-    bearer = forms.ChoiceField(label="Bearer", help_text="The key holds exactly its permissions.")
+    # Yourself, or an application found by searching (never a list of every application).
+    bearer = forms.CharField(
+        label="Bearer",
+        help_text="The key holds exactly its permissions.",
+        widget=SearchPick(placeholder="Or type an application name"),
+    )
     description = forms.CharField(
         max_length=200, required=False, help_text="What the key is for, e.g. “CI deploys”."
     )
@@ -30,8 +37,8 @@ class APIKeyForm(forms.Form):
     default_project = ModelPickField(
         queryset=Project.objects.none(),
         required=False,
-        empty_label="No default project",
         help_text="The project API calls use when they name none.",
+        widget=SearchPick(placeholder="Type a project name"),
     )
 
     def __init__(
@@ -44,19 +51,18 @@ class APIKeyForm(forms.Form):
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
-        self._applications = {str(app.pk): app for app in applications}
+        self._applications = applications
         self._membership = membership
-        choices: list[Any] = [(SELF, f"Yourself ({membership.user.email})")]
-        if self._applications:
-            choices.append(
-                ("Applications", [(pk, app.name) for pk, app in self._applications.items()])
-            )
-        self.fields["bearer"].choices = choices
-        self.fields["bearer"].error_messages["invalid_choice"] = (
-            "Choose yourself or an application of this organization: nobody creates keys "
-            "for another person."
-        )
+        organization_id = membership.organization_id
+        bearer = self.fields["bearer"].widget
+        bearer.fixed = [(SELF, f"Yourself ({membership.user.email})")]
+        bearer.queryset = applications
+        bearer.search_url = reverse("organizations:pick_key_applications", args=[organization_id])
+        self.initial.setdefault("bearer", SELF)
         self.fields["default_project"].queryset = projects
+        project = self.fields["default_project"].widget
+        project.fixed = [("", "No default project")]
+        project.search_url = reverse("organizations:pick_key_projects", args=[organization_id])
         self.fields["default_project"].error_messages["invalid_choice"] = (
             "Choose a project of this organization."
         )
@@ -78,4 +84,12 @@ class APIKeyForm(forms.Form):
         value = self.cleaned_data["bearer"]
         if value == SELF:
             return self._membership
-        return self._applications[value]
+        # An application of the organization (the queryset is scoped to it), else refused.
+        application = chosen_of(self._applications, [value])
+        if not application:
+            raise forms.ValidationError(
+                "Choose yourself or an application of this organization: nobody creates keys "
+                "for another person.",
+                code="invalid_choice",
+            )
+        return application[0]

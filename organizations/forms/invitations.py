@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib.auth import password_validation
+from django.urls import reverse
 
 from accounts.models import User
+from iamportal.widgets import SearchPickMultiple
 from organizations.models import Group, Invitation, Organization
 from organizations.services.invitations import (
     MAX_INVITATION_INPUT_CHARS,
@@ -20,10 +22,12 @@ class _GroupsField(forms.ModelMultipleChoiceField):
 
 
 def groups_field() -> _GroupsField:
+    """The organization's groups as a search picker: searched, never listed whole (set the
+    widget's `search_url`)."""
     return _GroupsField(
         queryset=Group.objects.none(),
         required=False,
-        widget=forms.CheckboxSelectMultiple,
+        widget=SearchPickMultiple(placeholder="Type a group name"),
         help_text="Optional: they join these groups too.",
         error_messages={"invalid_choice": "Choose groups of this organization."},
     )
@@ -60,6 +64,9 @@ class InviteForm(forms.Form):
     def __init__(self, *args: object, organization: Organization, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
         self.fields["groups"].queryset = organization.groups.order_by("name")
+        self.fields["groups"].widget.search_url = reverse(
+            "organizations:pick_invitation_groups", args=[organization.pk]
+        )
 
     def clean_emails(self) -> list[str]:
         valid, invalid = parse_emails(self.cleaned_data["emails"])

@@ -64,9 +64,13 @@ def users_of(
         queryset = queryset.filter(is_owner=False).exclude(user__managed_by=organization)
     if filters.status in Membership.Status.values:
         queryset = queryset.filter(status=filters.status)
-    group_id = _uuid_or_none(filters.group)
-    if group_id is not None:
-        queryset = queryset.filter(groups__pk=group_id)
+    if filters.group:
+        # A group's id (links from a group's page) or its name, typed (no page lists them).
+        group_id = _uuid_or_none(filters.group)
+        if group_id is not None:
+            queryset = queryset.filter(groups__pk=group_id)
+        else:
+            queryset = queryset.filter(groups__name__iexact=filters.group.strip())
     if filters.mfa in ("yes", "no"):
         queryset = queryset.filter(mfa_enrolled=filters.mfa == "yes")
     return queryset.order_by("-is_owner", "user__email")

@@ -18,6 +18,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from accounts.sudo import sudo_required
 from iamportal.forms import save_form
 from iamportal.request import next_in_organization, paginate
+from iamportal.widgets import pick_searches
 from organizations.forms.api_keys import APIKeyForm
 from organizations.models import APIKey
 from organizations.selectors import api_keys as api_key_selectors
@@ -103,6 +104,7 @@ def api_key_create(request: HttpRequest, org_id: UUID) -> HttpResponse:
         projects=projects_of(organization),
         expiry_limit=expiry_limit,
     )
+    pick_searches(form, request.GET)  # the pickers' search without scripts
     if request.method == "POST" and (
         saved := save_form(
             form,

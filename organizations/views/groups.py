@@ -8,11 +8,13 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.sudo import sudo_required
 from iamportal.forms import ConfirmNameForm, save_form
 from iamportal.request import paginate, search_term
+from iamportal.widgets import pick_form
 from organizations.forms.groups import GroupForm
 from organizations.models import Group
 from organizations.selectors import groups as group_selectors
@@ -26,11 +28,9 @@ from policies.views.attachments import policies_panel
 
 def _list_context(request: HttpRequest, form: GroupForm) -> dict[str, object]:
     q = search_term(request)
-    return {
-        "page": paginate(request, group_selectors.groups_of(request.organization, q)),
-        "form": form,
-        "q": q,
-    }
+    page = paginate(request, group_selectors.groups_listed(request.organization, q))
+    page.object_list = group_selectors.with_counts(page.object_list)  # the shown ones only
+    return {"page": page, "form": form, "q": q}
 
 
 @requires("iam:groups:list")
@@ -67,12 +67,23 @@ def group_create(request: HttpRequest, org_id: UUID) -> HttpResponse:
 
 def _detail_context(request: HttpRequest, group: Group, **extra: object) -> dict[str, object]:
     """What the page's fragments render (lazily: a fragment reads only its own part)."""
+    members_q = search_term(request, "members_q")
     return {
         "group": group,
-        "members": group_selectors.group_members(group),
+        # A page of 25 users (searchable), never the whole group.
+        "members": paginate(request, group_selectors.group_members(group, members_q)),
+        "members_q": members_q,
         "applications": group.applications.order_by("name"),
-        "addable_applications": request.organization.applications.exclude(groups=group).order_by(
-            "name"
+        "application_pick": pick_form(
+            "add_application",
+            group_selectors.addable_applications(group),
+            label="Add an application",
+            search_url=reverse(
+                "organizations:pick_group_applications", args=[group.organization_id, group.pk]
+            ),
+            query=request.GET,
+            placeholder="Type an application name",
+            auto_id="group-%s",
         ),
         "form": GroupForm(instance=group, auto_id="group-%s"),
         **extra,

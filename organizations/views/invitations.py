@@ -19,6 +19,7 @@ from accounts.models import User
 from accounts.sudo import sudo_required
 from iamportal.forms import apply_errors, save_form
 from iamportal.request import paginate
+from iamportal.widgets import pick_searches
 from organizations.forms.invitations import InvitationSignupForm, InviteForm
 from organizations.models import Invitation
 from organizations.selectors import invitations as invitation_selectors
@@ -65,6 +66,7 @@ def invitation_list(request: HttpRequest, org_id: UUID) -> HttpResponse:
 def invite(request: HttpRequest, org_id: UUID) -> HttpResponse:
     organization = request.organization
     form = InviteForm(request.POST or None, organization=organization)
+    pick_searches(form, request.GET)  # the groups picker's search without scripts
     if request.method == "POST" and (
         saved := save_form(
             form,

@@ -10,12 +10,14 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.sudo import sudo_required
 from iamportal.forms import ConfirmNameForm, save_form
 from iamportal.request import paginate, search_term
+from iamportal.widgets import pick_form, pick_searches
 from organizations.forms.people import MemberCreateForm
 from organizations.forms.tags import tags_formset
 from organizations.models import Membership
@@ -52,7 +54,6 @@ def user_list(request: HttpRequest, org_id: UUID) -> HttpResponse:
         "page": paginate(request, people_selectors.users_of(organization, filters)),
         "filters": filters,
         "kinds": people_selectors.KINDS,
-        "groups": organization.groups.order_by("name"),
         "filtered": any(vars(filters).values()),
     }
     if request.htmx and request.htmx.target == "user-results":
@@ -60,19 +61,30 @@ def user_list(request: HttpRequest, org_id: UUID) -> HttpResponse:
     return render(request, "organizations/iam/users/list.html", context)
 
 
-def _groups_context(membership: Membership) -> dict[str, object]:
-    """What the groups card (`#user-groups`) renders."""
+def _groups_context(request: HttpRequest, membership: Membership) -> dict[str, object]:
+    """What the groups card (`#user-groups`) renders: the join picker searches the
+    groups the user is not in (never lists them all)."""
     return {
         "subject": membership,
         "groups": membership.groups.order_by("name"),
-        "joinable_groups": group_selectors.groups_not_joined(membership),
+        "join_pick": pick_form(
+            "add",
+            group_selectors.groups_not_joined(membership),
+            label="Add to group",
+            search_url=reverse(
+                "organizations:pick_user_groups", args=[membership.organization_id, membership.pk]
+            ),
+            query=request.GET,
+            placeholder="Type a group name",
+            auto_id="user-group-%s",
+        ),
     }
 
 
 def _detail_context(request: HttpRequest, membership: Membership) -> dict[str, object]:
     """The whole page; it shows (and so consumes) the links issued just before."""
     return {
-        **_groups_context(membership),
+        **_groups_context(request, membership),
         "api_keys": api_keys_of(organization=request.organization, membership=membership),
         "is_self": membership.pk == request.membership.pk,
         "may_act": people_services.may_act_on(membership, request.membership),
@@ -98,6 +110,10 @@ def user_detail(request: HttpRequest, org_id: UUID, membership_id: UUID) -> Http
 def member_create(request: HttpRequest, org_id: UUID) -> HttpResponse:
     organization = request.organization
     form = MemberCreateForm(request.POST or None, organization=organization)
+    form.fields["groups"].widget.search_url = reverse(
+        "organizations:pick_member_groups", args=[organization.pk]
+    )
+    pick_searches(form, request.GET)
     if request.method == "POST" and (
         saved := save_form(
             form,
@@ -289,7 +305,9 @@ def user_groups(request: HttpRequest, org_id: UUID, membership_id: UUID) -> Http
                 messages.success(request, f"Removed from {group.name}.")
     if request.htmx:
         response = render(
-            request, "organizations/iam/users/detail.html#user-groups", _groups_context(membership)
+            request,
+            "organizations/iam/users/detail.html#user-groups",
+            _groups_context(request, membership),
         )
         return with_policies_panel(request, response, membership)
     return redirect("organizations:user_detail", org_id=org_id, membership_id=membership_id)

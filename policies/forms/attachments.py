@@ -7,6 +7,7 @@ from typing import Any
 from django import forms
 from django.db.models import QuerySet
 
+from iamportal.widgets import SearchPick
 from organizations.models import Application, Group, Membership
 from policies.models import Policy
 
@@ -27,23 +28,30 @@ class ModelPickField(forms.ModelChoiceField):
 class AttachForm(forms.Form):
     """The policy page's attach form: one principal, a user, a group or an application.
 
-    The page renders one small form per kind, each posting one of these fields.
+    The page renders one small form per kind, each posting one of these fields; each is a
+    search picker (`search_urls` by field name), never a list of the organization.
     """
 
     membership = ModelPickField(
         label="User",
         queryset=Membership.objects.none(),
-        empty_label="Choose a user",
         required=False,
+        widget=SearchPick(
+            search_fields=("user__email", "user__full_name"),
+            placeholder="Type an email or a name",
+        ),
     )
     group = ModelPickField(
-        label="Group", queryset=Group.objects.none(), empty_label="Choose a group", required=False
+        label="Group",
+        queryset=Group.objects.none(),
+        required=False,
+        widget=SearchPick(placeholder="Type a group name"),
     )
     application = ModelPickField(
         label="Application",
         queryset=Application.objects.none(),
-        empty_label="Choose an application",
         required=False,
+        widget=SearchPick(placeholder="Type an application name"),
     )
 
     def __init__(
@@ -52,9 +60,12 @@ class AttachForm(forms.Form):
         memberships: QuerySet[Membership],
         groups: QuerySet[Group] | None = None,
         applications: QuerySet[Application] | None = None,
+        search_urls: dict[str, str] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
+        for name, url in (search_urls or {}).items():
+            self.fields[name].widget.search_url = url
         self.fields["membership"].queryset = memberships
         self.fields["membership"].label_from_instance = lambda m: m.user.email
         self.fields["group"].queryset = groups if groups is not None else Group.objects.none()
@@ -80,12 +91,17 @@ class PolicyPickForm(forms.Form):
     """The attached-policies panel of a principal: one policy not attached to it yet."""
 
     policy = ModelPickField(
-        label="Policy", queryset=Policy.objects.none(), empty_label="Choose a policy"
+        label="Policy",
+        queryset=Policy.objects.none(),
+        widget=SearchPick(placeholder="Type a policy name"),
     )
 
-    def __init__(self, *args: Any, policies: QuerySet[Policy], **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, policies: QuerySet[Policy], search_url: str = "", **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.fields["policy"].queryset = policies
+        self.fields["policy"].widget.search_url = search_url
         self.fields["policy"].label_from_instance = lambda p: (
             f"{p.name} (managed)" if p.is_managed else p.name
         )

@@ -22,6 +22,7 @@ from django.views.decorators.http import require_POST
 from accounts.sudo import sudo_required
 from iamportal.forms import apply_errors
 from iamportal.request import next_in_organization
+from iamportal.widgets import pick_searches
 from organizations.models import Application, Group, Membership, Organization
 from organizations.selectors import organizations as organization_selectors
 from policies.forms.attachments import PolicyPickForm
@@ -79,6 +80,19 @@ def principal_page_url(organization: Organization, principal: Principal) -> str:
     return reverse(name, kwargs={"org_id": organization.pk, kwarg: principal.pk})
 
 
+def new_policy_pick_form(principal: Principal, data: Any = None) -> PolicyPickForm:
+    """The panel's attach picker, searching the policies not attached to `principal`."""
+    kind = attachment_services.principal_kind(principal)
+    return PolicyPickForm(
+        data,
+        policies=attachment_selectors.attachable_policies(principal),
+        search_url=reverse(
+            "organizations:pick_principal_policies",
+            args=[principal.organization_id, kind, principal.pk],
+        ),
+    )
+
+
 def policies_panel(
     request: HttpRequest, principal: Principal, form: PolicyPickForm | None = None
 ) -> dict[str, Any]:
@@ -93,8 +107,7 @@ def policies_panel(
         "inherited": []
         if kind == "group"
         else attachment_selectors.policies_through_groups(principal),
-        "form": form
-        or PolicyPickForm(policies=attachment_selectors.attachable_policies(principal)),
+        "form": form or pick_searches(new_policy_pick_form(principal), request.GET),
         # Where a plain POST returns: the page that drew the panel.
         "next": (
             request.POST.get("next") or principal_page_url(request.organization, principal)  # type: ignore[attr-defined]
@@ -153,9 +166,7 @@ def principal_policy_attach(
     principal = principal_for(
         organization=request.organization, kind=kind, principal_id=principal_id
     )
-    form = PolicyPickForm(
-        request.POST, policies=attachment_selectors.attachable_policies(principal)
-    )
+    form = new_policy_pick_form(principal, request.POST)
     if form.is_valid():
         policy: Policy = form.cleaned_data["policy"]
         try:

@@ -10,6 +10,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 
+from iamportal.widgets import pick_searches
 from organizations.models import Organization
 from organizations.selectors import projects as project_selectors
 from policies.authz import authorize, deny_response
@@ -111,19 +112,32 @@ def attachments_context(
     request: HttpRequest, policy: Policy, attach_form: AttachForm | None = None
 ) -> dict[str, Any]:
     organization = request.organization
+    if attach_form is None:  # a plain GET of the page may carry a picker's search
+        attach_form = pick_searches(new_attach_form(policy, organization), request.GET)
     return {
         "policy": policy,
         "attachments": attachment_selectors.attachments_of(policy, organization),
-        "attach_form": attach_form or new_attach_form(policy, organization),
+        "attach_form": attach_form,
     }
 
 
+# The attach form's fields and the kind of principal each picks.
+_ATTACH_KINDS = {"membership": "user", "group": "group", "application": "application"}
+
+
 def new_attach_form(policy: Policy, organization: Organization, data: Any = None) -> AttachForm:
+    """The attach pickers; each searches its kind (organizations.views.pickers)."""
     return AttachForm(
         data,
         memberships=attachment_selectors.attachable_members(policy, organization),
         groups=attachment_selectors.attachable_groups(policy, organization),
         applications=attachment_selectors.attachable_applications(policy, organization),
+        search_urls={
+            field: reverse(
+                "organizations:pick_policy_principals", args=[organization.pk, policy.pk, kind]
+            )
+            for field, kind in _ATTACH_KINDS.items()
+        },
     )
 
 

@@ -136,10 +136,14 @@ def test_panel_attach_with_htmx_returns_the_panel(
     assert body.lstrip().startswith('<section id="principal-policies"')
     assert "<html" not in body and "Billing readers attached to" in body
     assert PolicyAttachment.objects.filter(policy=policy).get().principal == principal
-    # The policy left the choices; detaching puts it back.
-    assert f'<option value="{policy.pk}"' not in body
-    response = owner_client.post(detach_url(org, kind, principal.pk, policy.pk), headers=HTMX)
-    assert f'<option value="{policy.pk}"' in response.content.decode()
+    # The policy left the picker's matches; detaching puts it back.
+    search = reverse(
+        "organizations:pick_principal_policies", args=[org.organization.pk, kind, principal.pk]
+    )
+    query = {"name": "policy", "policy_q": "Billing readers"}
+    assert f'value="{policy.pk}"' not in owner_client.get(search, query).content.decode()
+    owner_client.post(detach_url(org, kind, principal.pk, policy.pk), headers=HTMX)
+    assert f'value="{policy.pk}"' in owner_client.get(search, query).content.decode()
     assert not PolicyAttachment.objects.filter(policy=policy).exists()
 
 
@@ -256,7 +260,8 @@ def test_policy_page_attaches_and_detaches_groups_and_applications(
     page = reverse("policies:policy_detail", args=[org.organization.pk, policy.pk])
     attach = reverse("policies:policy_attach", args=[org.organization.pk, policy.pk])
     body = owner_client.get(page).content.decode()
-    assert 'name="membership"' in body and 'name="group"' in body and 'name="application"' in body
+    # Search pickers, one per kind (iamportal.widgets.SearchPick).
+    assert all(f'name="{name}_q"' in body for name in ("membership", "group", "application"))
     group, application = principals["group"], principals["application"]
     owner_client.post(attach, {"group": str(group.pk)}, headers=HTMX)
     response = owner_client.post(attach, {"application": str(application.pk)}, headers=HTMX)

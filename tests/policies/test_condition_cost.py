@@ -36,7 +36,7 @@ def test_the_nested_exists_bomb_is_refused_before_it_runs() -> None:
     start = time.perf_counter()
     with pytest.raises(ConditionError, match='"exists" is used inside "exists"'):
         compile_condition(nested_exists(9))
-    assert time.perf_counter() - start < 0.05
+    assert time.perf_counter() - start < 1.0  # refused unread: running it never ends
 
 
 @pytest.mark.parametrize(
@@ -173,7 +173,9 @@ def test_a_stored_condition_beyond_the_bound_fails_closed_without_running(effect
         scope="organization",
     )
     request = RequestFacts(ip="10.1.2.3", user_agent="boom", time=dt.datetime.now(dt.UTC))
-    start = time.perf_counter()
+    # No program is kept for it: deciding cannot run it (a timing would say the same, less
+    # reliably: speed is measured by the benchmarks).
+    assert stored.condition is not None and stored.condition.program is None
     decision = decide(
         principal=Principal(type="user", id="u-1"),
         rules=CompiledRuleSet([stored, allow_all] if effect == "deny" else [stored]),
@@ -181,7 +183,6 @@ def test_a_stored_condition_beyond_the_bound_fails_closed_without_running(effect
         project_id=None,
         request=request,
     )
-    assert time.perf_counter() - start < 0.05
     assert not decision.allowed
     assert decision.reason == ("explicit_deny" if effect == "deny" else "implicit_deny")
     [(_, message)] = decision.condition_errors

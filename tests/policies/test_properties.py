@@ -554,8 +554,10 @@ adversarial_requests = st.builds(
 def test_accepted_conditions_are_cheap_and_nested_macros_refused(
     node: _Node, request: RequestFacts, principal: Principal
 ) -> None:
-    """Whatever `compile_condition` accepts evaluates well within 50 ms on any request
-    (the reported bomb took seconds); a macro nested in another is always refused."""
+    """Whatever `compile_condition` accepts evaluates in far less than the seconds the
+    reported bomb took, on any request; a macro nested in another is always refused. (The
+    bound is loose on purpose: this guards against unbounded evaluation, the benchmarks
+    measure speed.)"""
     source, _, nested = node
     if nested:
         with pytest.raises(ConditionError):
@@ -569,7 +571,7 @@ def test_accepted_conditions_are_cheap_and_nested_macros_refused(
     rule = dataclasses.replace(unconditional, condition=condition, condition_source=source)
     start = time.perf_counter()
     _decide([rule], "iam:users:list", None, request, principal)
-    assert time.perf_counter() - start < 0.05, source
+    assert time.perf_counter() - start < 1.0, source
 
 
 # ------------------------------------------------------- resources and tags (#14)
