@@ -146,6 +146,32 @@ org_patterns = [
         name="pick_key_applications",
     ),
     path("pick/api-keys/projects/", picker_views.pick_key_projects, name="pick_key_projects"),
+    path(
+        "pick/simulator/principals/",
+        picker_views.pick_simulator_principals,
+        name="pick_simulator_principals",
+    ),
+    path(
+        "pick/simulator/projects/",
+        picker_views.pick_simulator_projects,
+        name="pick_simulator_projects",
+    ),
+    path(
+        "pick/permissions/users/projects/",
+        picker_views.pick_users_permission_projects,
+        name="pick_users_permission_projects",
+    ),
+    path(
+        "pick/permissions/applications/projects/",
+        picker_views.pick_applications_permission_projects,
+        name="pick_applications_permission_projects",
+    ),
+    path("pick/rules/projects/", picker_views.pick_rule_projects, name="pick_rule_projects"),
+    path(
+        "pick/guardrails/projects/",
+        picker_views.pick_guardrail_projects,
+        name="pick_guardrail_projects",
+    ),
     # --- applications and API keys
     path("iam/applications/", application_views.application_list, name="application_list"),
     path(

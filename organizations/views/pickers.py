@@ -23,6 +23,13 @@ from organizations.selectors.applications import (
     application_for,
 )
 from organizations.selectors.projects import projects_of
+from policies.catalogue import GUARDRAIL_EDIT
+from policies.forms.tools import (
+    principal_label,
+    principal_matches,
+    principal_named,
+    principal_value,
+)
 from policies.guards import requires
 from policies.selectors import attachments as attachment_selectors
 from policies.selectors import policies as policy_selectors
@@ -41,6 +48,34 @@ def policy_label(policy: Any) -> str:
     return f"{policy.name} (managed)" if policy.is_managed else policy.name
 
 
+def _pick_params(request: HttpRequest) -> tuple[str, str, str]:
+    """The picker's field name, element id and input type, as its search posts them."""
+    name = pick_name(request.GET.get("name", ""), "pick")
+    element_id = pick_name(request.GET.get("id", ""), name)
+    input_type = "checkbox" if request.GET.get("type") == "checkbox" else "radio"
+    return name, element_id, input_type
+
+
+def _render_results(
+    request: HttpRequest,
+    params: tuple[str, str, str],
+    chosen: list[tuple[Any, str]],
+    matches: list[tuple[Any, str]],
+    q: str,
+) -> HttpResponse:
+    name, element_id, input_type = params
+    context = {
+        "id": element_id,
+        "name": name,
+        "input_type": input_type,
+        "chosen": chosen,
+        "matches": matches,
+        "q": q,
+        "limit": PICK_MATCHES,
+    }
+    return render(request, "includes/_search_pick_results.html", context)
+
+
 def render_picks(
     request: HttpRequest,
     queryset: QuerySet[Any],
@@ -49,22 +84,18 @@ def render_picks(
 ) -> HttpResponse:
     """The picker's inputs (`includes/_search_pick_results.html`): the chosen rows (posted
     under the field's `name`), then the matches of `<name>_q` among the others."""
-    name = pick_name(request.GET.get("name", ""), "pick")
-    element_id = pick_name(request.GET.get("id", ""), name)
-    input_type = "checkbox" if request.GET.get("type") == "checkbox" else "radio"
+    params = _pick_params(request)
+    name = params[0]
     chosen = chosen_of(queryset, request.GET.getlist(name)[:100])
     q = search_term(request, f"{name}_q")
     matches = pick_matches(queryset.exclude(pk__in=[row.pk for row in chosen]), q, fields)
-    context = {
-        "id": element_id,
-        "name": name,
-        "input_type": input_type,
-        "chosen": [(row.pk, label(row)) for row in chosen],
-        "matches": [(row.pk, label(row)) for row in matches],
-        "q": q,
-        "limit": PICK_MATCHES,
-    }
-    return render(request, "includes/_search_pick_results.html", context)
+    return _render_results(
+        request,
+        params,
+        [(row.pk, label(row)) for row in chosen],
+        [(row.pk, label(row)) for row in matches],
+        q,
+    )
 
 
 @requires("iam:policies:attach")
@@ -162,3 +193,75 @@ def pick_key_applications(request: HttpRequest, org_id: UUID) -> HttpResponse:
 def pick_key_projects(request: HttpRequest, org_id: UUID) -> HttpResponse:
     """The API key form's default project."""
     return render_picks(request, projects_of(request.organization))  # type: ignore[attr-defined]
+
+
+# --- the IAM tools and the rule editor
+
+
+def project_label(project: Any) -> str:
+    return project.name
+
+
+def _projects(request: HttpRequest) -> HttpResponse:
+    return render_picks(
+        request,
+        projects_of(request.organization),  # type: ignore[attr-defined]
+        NAME_FIELDS,
+        project_label,
+    )
+
+
+@requires("iam:simulator:use")
+@require_GET
+def pick_simulator_principals(request: HttpRequest, org_id: UUID) -> HttpResponse:
+    """The simulator's principal: users and applications in one picker, posted as
+    `user:<membership id>` or `application:<id>`."""
+    organization = request.organization  # type: ignore[attr-defined]
+    params = _pick_params(request)
+    name = params[0]
+    value = request.GET.get(name, "")
+    chosen = [p for p in [principal_named(organization, value) if value else None] if p]
+    q = search_term(request, f"{name}_q")
+    matches = principal_matches(organization, q, exclude=chosen)
+    return _render_results(
+        request,
+        params,
+        [(principal_value(p), principal_label(p)) for p in chosen],
+        [(principal_value(p), principal_label(p)) for p in matches],
+        q,
+    )
+
+
+@requires("iam:simulator:use")
+@require_GET
+def pick_simulator_projects(request: HttpRequest, org_id: UUID) -> HttpResponse:
+    """The simulator's and who-can's project."""
+    return _projects(request)
+
+
+@requires("iam:users:read")
+@require_GET
+def pick_users_permission_projects(request: HttpRequest, org_id: UUID) -> HttpResponse:
+    """The project of a resource question on a user's effective permissions."""
+    return _projects(request)
+
+
+@requires("iam:applications:read")
+@require_GET
+def pick_applications_permission_projects(request: HttpRequest, org_id: UUID) -> HttpResponse:
+    """The same on an application's effective permissions."""
+    return _projects(request)
+
+
+@requires("iam:policies:update")
+@require_GET
+def pick_rule_projects(request: HttpRequest, org_id: UUID) -> HttpResponse:
+    """The rule editor's chosen projects."""
+    return _projects(request)
+
+
+@requires(GUARDRAIL_EDIT)
+@require_GET
+def pick_guardrail_projects(request: HttpRequest, org_id: UUID) -> HttpResponse:
+    """The guardrail rule editor's chosen projects."""
+    return _projects(request)

@@ -7,8 +7,10 @@ from typing import Any
 
 from django import forms
 from django.db.models import QuerySet
+from django.urls import reverse
 
-from organizations.models import Project, Resource
+from iamportal.widgets import SearchPickMultiple
+from organizations.models import Organization, Project, Resource
 from policies import catalogue
 from policies.conditions.builder import build_condition
 from policies.conditions.compiler import ConditionError, parse_ip_range, parse_timezone
@@ -148,7 +150,8 @@ class RuleForm(ConditionForm):
     projects = forms.ModelMultipleChoiceField(
         queryset=Project.objects.none(),
         required=False,
-        widget=forms.CheckboxSelectMultiple,
+        # A search, not a checkbox per project: the ticked ones stay, the rest are found.
+        widget=SearchPickMultiple(placeholder="Type a project name"),
         help_text="For the chosen-projects scope, which ticking one under the organization "
         "scope selects.",
     )
@@ -182,8 +185,10 @@ class RuleForm(ConditionForm):
         projects: QuerySet[Project],
         is_guardrail: bool = False,
         rule: Rule | None = None,
+        organization: Organization,
         **kwargs: Any,
     ) -> None:
+        """`organization` (the projects') gives the projects picker its search endpoint."""
         # One page may hold the add form and an edit form: their ids must differ.
         self.form_id = f"rule-{rule.pk}" if rule is not None else "new-rule"
         kwargs.setdefault("auto_id", f"{self.form_id}-%s")
@@ -205,6 +210,10 @@ class RuleForm(ConditionForm):
             }
         super().__init__(*args, **kwargs)
         self.fields["projects"].queryset = projects
+        endpoint = "pick_guardrail_projects" if is_guardrail else "pick_rule_projects"
+        self.fields["projects"].widget.search_url = reverse(
+            f"organizations:{endpoint}", args=[organization.pk]
+        )
         # The resources of the projects offered: the organization's.
         self.fields["resources"].queryset = Resource.objects.filter(project__in=projects)
         if is_guardrail:

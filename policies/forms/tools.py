@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.urls import reverse
 from django.utils import timezone
 
+from iamportal.widgets import PICK_MATCHES, SearchPick, chosen_of, pick_matches, pick_searches
 from organizations.forms.tags import BaseTagsFormSet, tags_formset
 from organizations.models import Application, Membership, Organization, Project, Resource
 from organizations.selectors.organizations import members_of
@@ -22,6 +25,11 @@ from policies.evaluator import RequestFacts, ResourceFacts
 from policies.selectors.tools import resource_in, wrong_action_for
 
 DATETIME_LOCAL = "%Y-%m-%dT%H:%M"
+
+
+# What a principal is searched by: a user's email or name, an application's name.
+MEMBER_FIELDS = ("user__email", "user__full_name")
+APPLICATION_FIELDS = ("name",)
 
 
 def _member_label(membership: Membership) -> str:
@@ -37,40 +45,126 @@ def _with_kind(value: Any) -> Any:
     return value
 
 
+def principal_value(principal: Membership | Application) -> str:
+    """How the simulator's picker posts a principal: `user:<membership id>` or
+    `application:<id>`."""
+    kind = "user" if isinstance(principal, Membership) else "application"
+    return f"{kind}:{principal.pk}"
+
+
+def principal_label(principal: Membership | Application) -> str:
+    if isinstance(principal, Membership):
+        return _member_label(principal)
+    return f"{principal.name} (application)"
+
+
+def principal_named(organization: Organization, value: Any) -> Membership | Application | None:
+    """The organization's user or application a posted value names, if any (one query)."""
+    kind, _, pk = str(_with_kind(value) or "").partition(":")
+    queryset = {
+        "user": members_of(organization),
+        "application": organization.applications.all(),
+    }.get(kind)
+    found = chosen_of(queryset, [pk]) if queryset is not None else []
+    return found[0] if found else None
+
+
+def principal_matches(
+    organization: Organization, q: str, exclude: Iterable[Membership | Application] = ()
+) -> list[Membership | Application]:
+    """At most `PICK_MATCHES` users and applications matching `q` (email, name or
+    application name), those starting with it first, then by label; none without `q`."""
+    left_out = {principal_value(p) for p in exclude}
+    members = pick_matches(members_of(organization), q, MEMBER_FIELDS)
+    applications = pick_matches(organization.applications.all(), q, APPLICATION_FIELDS)
+    found = [p for p in (*members, *applications) if principal_value(p) not in left_out]
+    q = q.strip().lower()
+
+    def rank(principal: Membership | Application) -> tuple[int, str]:
+        if isinstance(principal, Membership):
+            texts = (principal.user.email, principal.user.full_name)
+        else:
+            texts = (principal.name,)
+        starts = any(text.lower().startswith(q) for text in texts if text)
+        return (0 if starts else 1, principal_label(principal).lower())
+
+    return sorted(found, key=rank)[:PICK_MATCHES]
+
+
+class PrincipalPick(SearchPick):
+    """The simulator's principal: a SearchPick over the organization's users and
+    applications at once (values `user:<id>` / `application:<id>`), which one queryset
+    cannot hold, so it finds the chosen one and the matches itself."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("placeholder", "Type an email, a name or an application")
+        super().__init__(**kwargs)
+        self.lookup: Callable[[Any], Membership | Application | None] = lambda value: None
+        self.organization: Organization | None = None
+
+    def get_context(self, name: str, value: Any, attrs: dict[str, Any] | None) -> dict[str, Any]:
+        context = super().get_context(name, value, attrs)  # no queryset: nothing chosen yet
+        values = [v for v in self.format_value(value) if v]
+        chosen = [p for p in (self.lookup(v) for v in values[:1]) if p is not None]
+        found = []
+        if self.organization is not None and self.q:  # the no-script search
+            found = principal_matches(self.organization, self.q, exclude=chosen)
+        context["widget"].update(
+            chosen=[(principal_value(p), principal_label(p)) for p in chosen],
+            matches=[(principal_value(p), principal_label(p)) for p in found],
+        )
+        return context
+
+
 class PrincipalChoiceField(forms.ChoiceField):
     """A user (`user:<membership id>`, or a bare membership id) or an application
-    (`application:<id>`) of the organization; cleans to the Membership or Application."""
+    (`application:<id>`) of the organization; cleans to the Membership or Application.
+    Only the posted one is looked up: the picker searches (PrincipalPick)."""
 
+    widget = PrincipalPick
     default_error_messages = {
         "invalid_choice": "Choose a user or an application of this organization.",
     }
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(choices=(), **kwargs)
-        self.by_value: dict[str, Membership | Application] = {}
+        self.organization: Organization | None = None
+        self.found: dict[str, Membership | Application | None] = {}
 
-    def set_principals(self, organization: Organization) -> None:
-        members = list(members_of(organization))
-        applications = list(organization.applications.order_by("name"))
-        self.by_value = {f"user:{m.pk}": m for m in members}
-        self.by_value.update({f"application:{a.pk}": a for a in applications})
-        self.choices = [
-            ("", "Choose a user or an application…"),
-            ("Users", [(f"user:{m.pk}", _member_label(m)) for m in members]),
-            ("Applications", [(f"application:{a.pk}", a.name) for a in applications]),
-        ]
+    def set_organization(self, organization: Organization, search_url: str = "") -> None:
+        self.organization = organization
+        self.widget.organization = organization
+        self.widget.lookup = self.lookup
+        self.widget.search_url = search_url
+
+    def lookup(self, value: Any) -> Membership | Application | None:
+        """The organization's principal `value` names, looked up once per form."""
+        value = str(_with_kind(value) or "")
+        if value not in self.found:
+            organization = self.organization
+            self.found[value] = principal_named(organization, value) if organization else None
+        return self.found[value]
 
     def to_python(self, value: Any) -> str:
         return _with_kind(super().to_python(value))
 
     def valid_value(self, value: str) -> bool:
-        return value in self.by_value
+        return self.lookup(value) is not None
 
     def clean(self, value: Any) -> Membership | Application | None:
-        return self.by_value.get(super().clean(value))
+        cleaned = super().clean(value)
+        return self.lookup(cleaned) if cleaned else None
 
     def prepare_value(self, value: Any) -> Any:
         return _with_kind(value)
+
+
+def project_pick(empty_label: str) -> SearchPick:
+    """A project picker (the organization's projects, searched by name), with `empty_label`
+    offered first to choose none."""
+    widget = SearchPick(placeholder="Type a project name")
+    widget.fixed = [("", empty_label)]
+    return widget
 
 
 class UTCDateTimeField(forms.DateTimeField):
@@ -111,15 +205,27 @@ class ResourceQuestionForm(forms.Form):
     project = forms.ModelChoiceField(
         queryset=Project.objects.none(),
         required=False,
-        empty_label="No project",
+        widget=project_pick("No project"),
     )
     # The fields the resource picker renders itself (not in the form's plain field list).
     PICKER_FIELDS = ("resource", "resource_type")
 
-    def __init__(self, *args: Any, organization: Organization, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        organization: Organization,
+        project_search_url: str = "",
+        query: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        """`project_search_url`: the project picker's search endpoint (guarded as the
+        page); `query` (request.GET): its no-script search."""
         super().__init__(*args, **kwargs)
         self.organization = organization
         self.fields["project"].queryset = projects_of(organization).order_by("name")
+        self.fields["project"].widget.search_url = project_search_url
+        if query is not None:
+            pick_searches(self, query)
         data = self.data if self.is_bound else None
         # Without the rows' management data (a link), no tags were typed in.
         has_rows = data is not None and "tags-TOTAL_FORMS" in data
@@ -221,7 +327,7 @@ class SimulatorForm(ResourceQuestionForm):
     project = forms.ModelChoiceField(
         queryset=Project.objects.none(),
         required=False,
-        empty_label="No project (organization-level action)",
+        widget=project_pick("No project (organization-level action)"),
         help_text="Required for project-level actions (a registered resource says its own).",
     )
     ip = forms.CharField(
@@ -240,8 +346,15 @@ class SimulatorForm(ResourceQuestionForm):
     field_order = ["principal", "action", "project", "resource", "resource_type"]
 
     def __init__(self, *args: Any, organization: Organization, **kwargs: Any) -> None:
+        kwargs.setdefault(
+            "project_search_url",
+            reverse("organizations:pick_simulator_projects", args=[organization.pk]),
+        )
         super().__init__(*args, organization=organization, **kwargs)
-        self.fields["principal"].set_principals(organization)
+        self.fields["principal"].set_organization(
+            organization,
+            reverse("organizations:pick_simulator_principals", args=[organization.pk]),
+        )
 
     def clean_ip(self) -> str:
         value = self.cleaned_data["ip"].strip()

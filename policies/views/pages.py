@@ -60,12 +60,14 @@ def page_url(organization: Organization, policy: Policy | None) -> str:
 def new_rule_form(
     request: HttpRequest, policy: Policy | None, *, data: Any = None, rule: Rule | None = None
 ) -> RuleForm:
-    return RuleForm(
+    form = RuleForm(
         data,
+        organization=request.organization,
         projects=project_selectors.projects_of(request.organization),
         is_guardrail=policy is None or policy.kind == Policy.Kind.GUARDRAIL,
         rule=rule,
     )
+    return pick_searches(form, request.GET)  # the projects picker's search without scripts
 
 
 def new_test_form(rule_form: RuleForm) -> ConditionTestForm:

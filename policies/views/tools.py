@@ -11,6 +11,7 @@ from uuid import UUID
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
@@ -215,12 +216,12 @@ def simulator(request: HttpRequest, org_id: UUID) -> HttpResponse:
     organization = request.organization
     context: dict[str, Any] = {}
     if "action" in request.GET:
-        form = SimulatorForm(request.GET, organization=organization)
+        form = SimulatorForm(request.GET, organization=organization, query=request.GET)
         if form.is_valid():
             context = _simulate(form, organization)
     else:
         initial = {"time": timezone.now().strftime(DATETIME_LOCAL), **request.GET.dict()}
-        form = SimulatorForm(initial=initial, organization=organization)
+        form = SimulatorForm(initial=initial, organization=organization, query=request.GET)
     context["form"] = form
     # HTMX does not swap 4xx responses by default, so its errors come back with 200.
     status = 400 if form.is_bound and form.errors and not request.htmx else 200
@@ -294,7 +295,15 @@ def _effective_permissions(request: HttpRequest, subject: Membership | Applicati
         return _resource_choices(request)
     organization = request.organization
     asked = "resource" in request.GET or "resource_type" in request.GET
-    form = ResourceQuestionForm(request.GET if asked else None, organization=organization)
+    kind = "applications" if isinstance(subject, Application) else "users"
+    form = ResourceQuestionForm(
+        request.GET if asked else None,
+        organization=organization,
+        project_search_url=reverse(
+            f"organizations:pick_{kind}_permission_projects", args=[organization.pk]
+        ),
+        query=request.GET,
+    )
     principal = principal_of(subject)
     rules = _rules_of(subject, principal)
     project_names = _project_names(organization) if len(rules) else {}

@@ -18,16 +18,18 @@ from uuid import UUID
 from django import forms
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from iamportal.request import search_term
+from iamportal.widgets import pick_searches
 from organizations.models import Organization, Project, Resource
 from organizations.selectors.projects import project_for, projects_of
 from organizations.selectors.resources import resource_for
 from policies import catalogue
 from policies.authz import resource_facts
-from policies.forms.tools import action_choices
+from policies.forms.tools import action_choices, project_pick
 from policies.guards import requires
 from policies.selectors.who_can import STATUSES, WhoCan, WhoCanRow, who_can
 
@@ -49,7 +51,7 @@ class WhoCanForm(forms.Form):
     project = forms.ModelChoiceField(
         queryset=Project.objects.none(),
         required=False,
-        empty_label="None (organization level, or every project)",
+        widget=project_pick("None (organization level, or every project)"),
     )
     resource = forms.UUIDField(
         label="Resource ID",
@@ -61,6 +63,9 @@ class WhoCanForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.organization = organization
         self.fields["project"].queryset = projects_of(organization).order_by("name")
+        self.fields["project"].widget.search_url = reverse(
+            "organizations:pick_simulator_projects", args=[organization.pk]
+        )
         self.chosen: Resource | None = None
 
     def clean(self) -> dict[str, Any]:
@@ -113,6 +118,7 @@ def who_can_view(request: HttpRequest, org_id: UUID) -> HttpResponse:
     form = WhoCanForm(
         request.GET if asked else None, initial=request.GET.dict(), organization=organization
     )
+    pick_searches(form, request.GET)
     context: dict[str, Any] = {"form": form, "status_labels": STATUS_LABELS}
     if asked and form.is_valid():
         data = form.cleaned_data

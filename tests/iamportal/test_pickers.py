@@ -26,6 +26,7 @@ from tests.factories import (
     MembershipFactory,
     OrganizationFactory,
     PolicyFactory,
+    ProjectFactory,
 )
 
 HTMX = {"HX-Request": "true"}
@@ -112,6 +113,45 @@ def test_policy_principal_pickers_leave_out_the_attached(org: Org, owner_client:
     assert owner_client.get(bad_kind).status_code == 404
 
 
+def test_principal_endpoint_answers_users_and_applications_of_the_organization(
+    org: Org, owner_client: Client
+) -> None:
+    """The simulator's principal: users and applications in one bounded list, posted as
+    `user:<membership id>` / `application:<id>`, the chosen one kept."""
+    users = MembershipFactory.create_batch(PICK_MATCHES, organization=org.organization)
+    application = ApplicationFactory(organization=org.organization, name="user-sync")
+    ApplicationFactory(organization=OrganizationFactory(), name="user-foreign")
+    foreign = MembershipFactory(organization=OrganizationFactory())
+    url = _url("pick_simulator_principals", org)
+    params = {"name": "principal", "id": "id_principal", "principal_q": "user"}
+    body = owner_client.get(url, params, headers=HTMX).content.decode()
+    found = _values(body, "principal")
+    assert len(found) == PICK_MATCHES and "type more to narrow" in body
+    assert all(value.startswith(("user:", "application:")) for value in found)
+    assert str(foreign.pk) not in body and "user-foreign" not in body
+    chosen = f"user:{users[-1].pk}"
+    body = owner_client.get(url, {**params, "principal_q": "sync", "principal": chosen})
+    assert _values(body.content.decode(), "principal") == [chosen, f"application:{application.pk}"]
+    # A foreign or ill-formed chosen value is left out, never an error.
+    for value in (f"user:{foreign.pk}", "robot:1", "user:junk"):
+        body = owner_client.get(url, {**params, "principal_q": "sync", "principal": value})
+        assert _values(body.content.decode(), "principal") == [f"application:{application.pk}"]
+
+
+def test_project_endpoints_answer_a_page_of_the_organizations_projects(
+    org: Org, owner_client: Client
+) -> None:
+    mine = ProjectFactory.create_batch(PICK_MATCHES + 3, organization=org.organization)
+    foreign = ProjectFactory(organization=OrganizationFactory(), name="proj-foreign")
+    for name in ("pick_simulator_projects", "pick_rule_projects", "pick_guardrail_projects"):
+        params = {"name": "projects", "type": "checkbox", "projects_q": "p"}
+        body = owner_client.get(_url(name, org), params).content.decode()
+        found = _values(body, "projects")
+        assert len(found) == PICK_MATCHES, name
+        assert set(found) <= {str(project.pk) for project in mine}
+        assert str(foreign.pk) not in body and 'type="checkbox"' in body
+
+
 @pytest.mark.parametrize(
     ("name", "args"),
     [
@@ -119,6 +159,12 @@ def test_policy_principal_pickers_leave_out_the_attached(org: Org, owner_client:
         ("pick_member_groups", ()),
         ("pick_key_applications", ()),
         ("pick_key_projects", ()),
+        ("pick_simulator_principals", ()),
+        ("pick_simulator_projects", ()),
+        ("pick_users_permission_projects", ()),
+        ("pick_applications_permission_projects", ()),
+        ("pick_rule_projects", ()),
+        ("pick_guardrail_projects", ()),
     ],
 )
 def test_endpoints_are_guarded_as_their_pages(
@@ -223,13 +269,14 @@ def test_no_script_search_renders_the_matches_in_the_page(org: Org, owner_client
 
 
 def _grow(org: Org, count: int) -> None:
-    """`count` more users, groups, applications, policies and API keys, none of them on
-    the pages measured."""
+    """`count` more users, groups, applications, policies, projects and API keys, none of
+    them on the pages measured."""
     organization = org.organization
     MembershipFactory.create_batch(count, organization=organization)
     GroupFactory.create_batch(count, organization=organization)
     applications = ApplicationFactory.create_batch(count, organization=organization)
     PolicyFactory.create_batch(count, organization=organization)
+    ProjectFactory.create_batch(count, organization=organization)
     for application in applications:
         APIKeyFactory(bearer_application=application)
 
@@ -247,6 +294,10 @@ def _pages(org: Org) -> dict[str, Callable[[], tuple[str, dict[str, object]]]]:
     group = GroupFactory(organization=organization, name="measured")
     application = ApplicationFactory(organization=organization, name="measured-app")
     audit = reverse("audit:event_list", args=[organization.pk])
+    project = ProjectFactory(organization=organization, name="measured-project")
+    simulator = reverse("iamtools:simulator", args=[organization.pk])
+    who_can = reverse("iamtools:who_can", args=[organization.pk])
+    question = {"resource": "", "resource_type": "compute:instances", "project": project.pk}
     return {
         "policy page": (reverse("policies:policy_detail", args=[organization.pk, policy.pk]), {}),
         "user page": (_url("user_detail", org, org.tech.pk), {}),
@@ -260,6 +311,32 @@ def _pages(org: Org) -> dict[str, Callable[[], tuple[str, dict[str, object]]]]:
         "invite form": (_url("invite", org), {}),
         "new member form": (_url("member_create", org), {}),
         "audit trail": (audit, {}),
+        "simulator": (simulator, {}),
+        "simulator with a decision": (
+            simulator,
+            {
+                "data": {
+                    "principal": f"user:{org.tech.pk}",
+                    "action": "compute:instances:create",
+                    "project": project.pk,
+                }
+            },
+        ),
+        "simulator, an application": (
+            simulator,
+            {"data": {"principal": f"application:{application.pk}", "action": "iam:users:list"}},
+        ),
+        "who can": (who_can, {}),
+        # Only owners hold it: the answer's rows stay the same.
+        "who can, answered": (who_can, {"data": {"action": "iam:guardrails:update"}}),
+        "effective permissions": (
+            reverse("iamtools:effective_permissions", args=[organization.pk, org.tech.pk]),
+            {"data": question},
+        ),
+        "application permissions": (
+            reverse("iamtools:application_permissions", args=[organization.pk, application.pk]),
+            {},
+        ),
         "audit results": (
             audit,
             {"headers": {**HTMX, "HX-Target": "audit-results"}, "data": {"result": "allowed"}},

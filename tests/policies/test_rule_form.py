@@ -28,7 +28,7 @@ OFFICE_HOURS = build_condition(
 
 def form_for(org: Org, data: Any = None, **kwargs: Any) -> RuleForm:
     projects = Project.objects.filter(organization=org.organization)
-    return RuleForm(data, projects=projects, **kwargs)
+    return RuleForm(data, projects=projects, organization=org.organization, **kwargs)
 
 
 def rule_with(org: Org, condition: str) -> Rule:
@@ -177,3 +177,26 @@ def test_the_picker_filters_by_the_types_the_actions_name() -> None:
     assert set(resource_types_of(["*"])) == {"compute:instances", "storage:buckets", "dns:zones"}
     assert resource_types_of(["billing:invoices:read"]) == []
     assert resource_types_of(["compute:instances:read", "not an action"]) == []
+
+
+def test_projects_are_a_search_keeping_the_ticked_ones(org: Org) -> None:
+    """The chosen-projects field renders the ticked projects and a search, never every
+    project; a foreign or unknown project is the field's error."""
+    web, api = (
+        ProjectFactory(organization=org.organization, name="web"),
+        ProjectFactory(organization=org.organization, name="api"),
+    )
+    foreign = ProjectFactory()
+    data = {"effect": "allow", "actions": "compute:*", "scope": "projects"}
+    form = form_for(org, {**data, "projects": [str(web.pk)]})
+    assert form.is_valid(), form.errors
+    html = str(form["projects"])
+    assert f'value="{web.pk}" checked' in html and str(api.pk) not in html
+    assert 'name="projects_q"' in html and "/pick/rules/projects/" in html
+    guardrail = form_for(org, is_guardrail=True)
+    assert "/pick/guardrails/projects/" in str(guardrail["projects"])
+    for value in (str(foreign.pk), "not-a-uuid"):
+        form = form_for(org, {**data, "projects": [str(web.pk), value]})
+        assert not form.is_valid() and "projects" in form.errors
+        # Still ticked on the re-render with the error.
+        assert f'value="{web.pk}" checked' in str(form["projects"])

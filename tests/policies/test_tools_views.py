@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -11,6 +12,7 @@ from policies import catalogue
 from policies.models import Policy, Rule
 from tests.conftest import Org, assert_access
 from tests.factories import (
+    ApplicationFactory,
     MembershipFactory,
     PolicyAttachmentFactory,
     PolicyFactory,
@@ -76,7 +78,9 @@ def test_simulator_form_prefills_the_principal_without_deciding(org: Org) -> Non
     assert response.status_code == 200
     # A bare membership id (links from a user's page) selects that user.
     assert response.context["form"]["principal"].value() == f"user:{org.tech.pk}"
-    assert f'value="user:{org.tech.pk}" selected' in response.content.decode()
+    body = response.content.decode()
+    assert f'name="principal" value="user:{org.tech.pk}" checked' in body
+    assert 'name="principal_q"' in body and 'id="search-pick"' in body
     assert "decision" not in response.context
 
 
@@ -170,6 +174,54 @@ def test_simulator_refuses_another_organizations_project_and_member(org: Org) ->
     )
     assert response.status_code == 400
     assert set(response.context["form"].errors) == {"principal", "project"}
+
+
+def test_simulator_pickers_keep_the_chosen_ones_after_an_error(org: Org) -> None:
+    """The principal and project are search pickers: a refused question shows the chosen
+    ones again, and nothing else of the organization."""
+    project = ProjectFactory(organization=org.organization, name="web")
+    ProjectFactory(organization=org.organization, name="api")
+    application = ApplicationFactory(organization=org.organization, name="deployer")
+    params = {"principal": f"application:{application.pk}", "project": str(project.pk)}
+    response = simulate(org, action="billing:nope:read", **params)
+    assert response.status_code == 400 and set(response.context["form"].errors) == {"action"}
+    body = response.content.decode()
+    assert f'name="principal" value="application:{application.pk}" checked' in body
+    assert f'name="project" value="{project.pk}" checked' in body
+    assert 'name="project" value="" >' not in body
+    assert str(org.billing.pk) not in body and "> api</label>" not in body
+    # An application asks as itself.
+    response = simulate(org, action="projects:projects:list", principal=params["principal"])
+    assert response.status_code == 200 and response.context["subject"] == application
+
+
+def test_simulator_refuses_another_organizations_application(org: Org) -> None:
+    foreign = ApplicationFactory()
+    for value in (f"application:{foreign.pk}", "application:junk", "robot:1", f"user:{foreign.pk}"):
+        response = simulate(org, principal=value, action="projects:projects:list")
+        assert response.status_code == 400, value
+        assert "principal" in response.context["form"].errors
+
+
+def test_no_script_principal_search_renders_matches(org: Org) -> None:
+    ApplicationFactory(organization=org.organization, name="zeta-bot")
+    response = simulate(org, principal_q="zeta")
+    assert re.findall(r'name="principal" value="(application:[^"]+)"', response.content.decode())
+
+
+def test_effective_permissions_project_picker(org: Org) -> None:
+    project = ProjectFactory(organization=org.organization, name="web")
+    foreign = ProjectFactory()
+    page = url("effective_permissions", org, org.tech.pk)
+    client = org.client_for("owner")
+    body = client.get(page).content.decode()
+    assert "/pick/permissions/users/projects/" in body and 'id="search-pick"' in body
+    asked = {"resource": "", "resource_type": "compute:instances"}
+    response = client.get(page, {**asked, "project": str(foreign.pk)})
+    assert response.status_code == 400 and "project" in response.context["form"].errors
+    response = client.get(page, {**asked, "project": str(project.pk)})
+    assert response.status_code == 200
+    assert f'name="project" value="{project.pk}" checked' in response.content.decode()
 
 
 def test_simulator_refuses_a_project_for_an_organization_action(org: Org) -> None:

@@ -309,6 +309,23 @@ def test_page_without_action_shows_the_form(org: Org) -> None:
     assert response.status_code == 200 and b'name="action"' in response.content
 
 
+def test_project_is_a_search_picker_keeping_the_chosen_one(org: Org) -> None:
+    web = ProjectFactory(organization=org.organization, name="web")
+    api = ProjectFactory(organization=org.organization, name="api")
+    client = org.client_for("readonly")
+    body = client.get(_url(org)).content.decode()
+    assert 'name="project_q"' in body and "/pick/simulator/projects/" in body
+    assert str(web.pk) not in body and str(api.pk) not in body  # no list of projects
+    response = client.get(_url(org, action="billing:invoices:read", project=web.pk))
+    assert response.status_code == 400 and "project" in response.context["form"].errors
+    body = response.content.decode()
+    assert f'name="project" value="{web.pk}" checked' in body and str(api.pk) not in body
+    assert client.get(_url(org, action="billing:invoices:read", project="junk")).status_code == 400
+    # Without scripts, the search reloads the page with the matches.
+    body = client.get(_url(org, project_q="ap")).content.decode()
+    assert f'name="project" value="{api.pk}"' in body and str(web.pk) not in body
+
+
 def test_page_refuses_an_unknown_action(org: Org) -> None:
     response = org.client_for("readonly").get(_url(org, action="nope:nope:nope"))
     assert response.status_code == 400
