@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
 from django import forms
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.urls import reverse
 
 from iamportal.widgets import SearchPickMultiple
 from organizations.models import Organization, Project, Resource
+from organizations.tags import check_tags
 from policies import catalogue
 from policies.conditions.builder import build_condition
 from policies.conditions.compiler import ConditionError, parse_ip_range, parse_timezone
@@ -316,8 +319,24 @@ def resource_types_of(patterns: list[str]) -> list[str]:
     return [key for key, kind in catalogue.RESOURCE_TYPES.items() if actions & set(kind.actions)]
 
 
+def _json_tags(value: str, label: str) -> dict[str, str] | None:
+    """Tags typed as a JSON object (a tag key may hold `=`, so `key=value` lines would be
+    ambiguous), checked by the stored tags' rules; None when blank."""
+    if not value.strip():
+        return None
+    try:
+        tags = json.loads(value)
+    except ValueError:
+        raise forms.ValidationError(f'{label}: a JSON object, e.g. {{"team": "web"}}.') from None
+    try:
+        return check_tags(tags)
+    except ValidationError as error:
+        raise forms.ValidationError(" ".join(error.message_dict["tags"])) from None
+
+
 class ConditionTestForm(forms.Form):
-    """Values to test a condition against; blank ones fall back to the current request."""
+    """Values to test a condition against; blank ones fall back to the current request
+    (and to your own tags)."""
 
     test_ip = forms.GenericIPAddressField(label="IP address", required=False)
     test_user_agent = forms.CharField(label="User agent", max_length=512, required=False)
@@ -328,6 +347,41 @@ class ConditionTestForm(forms.Form):
         help_text="In the server's time zone (UTC).",
     )
     test_mfa = forms.BooleanField(label="Signed in with MFA", required=False)
+    test_principal_tags = forms.CharField(
+        label="Principal tags",
+        required=False,
+        max_length=20_000,
+        widget=forms.TextInput(attrs={"placeholder": '{"team": "web"}'}),
+        help_text="principal.tags, as a JSON object; blank: your own.",
+    )
+    test_resource_type = forms.ChoiceField(
+        label="Resource type",
+        required=False,
+        choices=[
+            ("", "No resource"),
+            *((key, t.singular) for key, t in catalogue.RESOURCE_TYPES.items()),
+        ],
+        help_text="For conditions on resource.*: a resource of this type, not registered.",
+    )
+    test_resource_tags = forms.CharField(
+        label="Resource tags",
+        required=False,
+        max_length=20_000,
+        widget=forms.TextInput(attrs={"placeholder": '{"team": "web"}'}),
+        help_text="resource.tags, as a JSON object.",
+    )
+
+    def clean_test_principal_tags(self) -> dict[str, str] | None:
+        return _json_tags(self.cleaned_data["test_principal_tags"], "Principal tags")
+
+    def clean_test_resource_tags(self) -> dict[str, str] | None:
+        return _json_tags(self.cleaned_data["test_resource_tags"], "Resource tags")
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if data.get("test_resource_tags") and not data.get("test_resource_type"):
+            self.add_error("test_resource_type", "Choose the resource's type for its tags.")
+        return data
 
     def has_values(self) -> bool:
         return any(self.cleaned_data.get(name) for name in self.fields)

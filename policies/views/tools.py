@@ -34,6 +34,7 @@ from policies.effective import effective_permissions, resource_decisions
 from policies.evaluator import (
     CompiledRule,
     RequestFacts,
+    ResourceFacts,
     decide,
     describe_scope,
 )
@@ -46,16 +47,29 @@ from policies.selectors.tools import rules_of as _rules_of
 
 
 def _evaluate(
-    condition: CompiledCondition, facts: dict[str, Any], request: HttpRequest
+    condition: CompiledCondition,
+    facts: dict[str, Any],
+    request: HttpRequest,
+    principal_tags: Mapping[str, str] | None = None,
+    resource: ResourceFacts | None = None,
 ) -> dict[str, Any]:
-    """The condition's value for one set of facts, or the error that fails it closed."""
+    """The condition's value for one set of facts (the editor's own tags unless others are
+    given), or the error that fails it closed."""
     principal = principal_of(request.membership)
-    context = ConditionContext(**facts, principal_type=principal.type, principal_id=principal.id)
+    tags = principal.tags if principal_tags is None else principal_tags
+    context = ConditionContext(
+        **facts,
+        principal_type=principal.type,
+        principal_id=principal.id,
+        principal_tags=tags,
+        resource=resource,
+    )
+    seen = {"facts": facts, "principal_tags": sorted(tags.items()), "resource": resource}
     try:
         value = condition.evaluate(context)
     except ConditionEvaluationError as error:
-        return {"facts": facts, "error": str(error)}
-    return {"facts": facts, "value": value}
+        return {**seen, "error": str(error)}
+    return {**seen, "value": value}
 
 
 # Each test compiles and runs a condition: bound what one editor can make the workers do.
@@ -113,9 +127,19 @@ def condition_test(request: HttpRequest, org_id: UUID) -> HttpResponse:
                         "time": typed["test_time"] or current.time,
                         "mfa": typed["test_mfa"],
                     }
-                    context["results"].append(
-                        ("The values typed in", _evaluate(condition, facts, request))
+                    resource = None
+                    if typed["test_resource_type"]:
+                        # Not a registered resource: its project is no real project's id.
+                        resource = ResourceFacts.of(
+                            type=typed["test_resource_type"],
+                            id=None,
+                            project_id="(test)",
+                            tags=typed["test_resource_tags"] or {},
+                        )
+                    result = _evaluate(
+                        condition, facts, request, typed["test_principal_tags"], resource
                     )
+                    context["results"].append(("The values typed in", result))
     if request.htmx:
         return render(request, f"{template}#result", context)
     return render(request, template, context)

@@ -8,6 +8,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from organizations.models import Membership
 from policies.views import tools as tool_views
 from tests.conftest import Org, assert_access
 from tests.factories import MembershipFactory
@@ -58,3 +59,42 @@ def test_the_condition_tester_refuses_the_condition_bomb_without_running_it(
     assert time.perf_counter() - start < 1
     body = response.content.decode()
     assert "The condition is refused" in body and "cannot nest exists" in body
+
+
+def test_tag_conditions_are_tested_with_your_tags_or_typed_ones(org: Org) -> None:
+    Membership.objects.filter(pk=org.owner.pk).update(tags={"team": "web"})
+    owner = org.client_for("owner")
+    condition = 'resource.tags["team"] == principal.tags["team"]'
+
+    def results(**typed: str) -> list[tuple[str, dict[str, object]]]:
+        response = owner.post(_url(org), {"condition": condition, **typed})
+        assert response.status_code == 200
+        return response.context["results"]
+
+    ((_, current),) = results()
+    assert "error" in current  # no resource in your own request: fails closed
+    (_, _), (_, typed) = results(
+        test_resource_type="compute:instances", test_resource_tags='{"team": "web"}'
+    )
+    assert typed["value"] is True and typed["principal_tags"] == [("team", "web")]
+    (_, _), (_, other) = results(
+        test_resource_type="compute:instances",
+        test_resource_tags='{"team": "web"}',
+        test_principal_tags='{"team": "data"}',
+    )
+    assert other["value"] is False
+
+
+@pytest.mark.parametrize(
+    ("typed", "message"),
+    [
+        ({"test_principal_tags": "team=web"}, "a JSON object"),
+        ({"test_principal_tags": '{"bad key": "x"}'}, "Tag key"),
+        ({"test_resource_tags": '{"team": "web"}'}, "Choose the resource&#x27;s type"),
+    ],
+)
+def test_malformed_test_tags_are_form_errors(org: Org, typed: dict[str, str], message: str) -> None:
+    response = org.client_for("owner").post(_url(org), {"condition": "request.mfa", **typed})
+    assert response.status_code == 200
+    assert message in response.content.decode()
+    assert response.context["results"] == []
