@@ -18,6 +18,13 @@ def resources_of(
     resources = Resource.objects.filter(project=project)
     if type:
         resources = resources.filter(type=type)
+    return searched(resources, search)
+
+
+def searched(resources: QuerySet[Resource], search: str) -> QuerySet[Resource]:
+    """`resources` matching `search`: a name (any part, ignoring case) or a tag, `key=value`
+    (that exact value) or `key` (the tag is set); all of them for a blank search. The one
+    matching of the resource lists and pickers."""
     search = search.strip()
     if not search:
         return resources

@@ -7,12 +7,11 @@ import uuid
 from collections.abc import Iterable
 
 from django.db.models import Count, OuterRef, Prefetch, Q, QuerySet, Subquery
-from django.db.models.fields.json import KeyTransform
 from django.db.models.functions import Coalesce, Lower
 from django.http import Http404
 
 from organizations.models import Organization, Resource
-from organizations.tags import TAG_KEY
+from organizations.selectors.resources import searched
 from policies.models import Policy, PolicyAttachment, Rule
 
 
@@ -108,17 +107,8 @@ def resource_matches(
     excluded = list(exclude)
     if excluded:
         resources = resources.exclude(pk__in=excluded)
-    # The same matching as a project's resource list (organizations.selectors.resources).
-    matches = Q(name__icontains=search)
-    key, has_value, value = search.partition("=")
-    if TAG_KEY.match(key):
-        if has_value:
-            resources = resources.alias(_tag=KeyTransform(key, "tags"))
-            matches |= Q(_tag=value)
-        else:
-            matches |= Q(tags__has_key=key)
     found = list(
-        resources.filter(matches)
+        searched(resources, search)
         .select_related("project")
         .order_by("name", "pk")[: PICKER_MATCHES + 1]
     )
