@@ -6,7 +6,7 @@ PYTEST := $(PY) -m pytest
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run migrate seed test lint format test-sqlite test-postgres test-browser bench clean
+.PHONY: install run migrate seed test lint format test-sqlite test-postgres test-browser bench bench-scale clean
 
 install: $(VENV)/.installed
 
@@ -57,12 +57,23 @@ test-browser: install
 # cluster). bench_api.py serves the API with gunicorn on its own `test_` database.
 BENCH_RUN = $(PYTEST) benchmarks/bench_evaluator.py --benchmark-only -q \
 	&& $(PYTEST) benchmarks/bench_audit.py --benchmark-only -q \
+	&& $(PYTEST) benchmarks/bench_who_can.py --benchmark-only -q -s \
 	&& $(PY) benchmarks/bench_api.py
 bench: install
 	@if echo "$$DATABASE_URL" | grep -q '^postgres'; then \
 		sh -c '$(BENCH_RUN)'; \
 	else \
 		./scripts/system-deps && ./scripts/pg-throwaway sh -c '$(BENCH_RUN)'; \
+	fi
+
+# Every main page on one organization of 10,000 users, 1M audit events (issue #15):
+# seed_scale, gunicorn (2 workers) and a load generator; BENCH_SCALE_SIZE=small for a
+# quick run. Exits non-zero when a budget is missed.
+bench-scale: install
+	@if echo "$$DATABASE_URL" | grep -q '^postgres'; then \
+		$(PY) benchmarks/bench_scale.py; \
+	else \
+		./scripts/system-deps && ./scripts/pg-throwaway $(PY) benchmarks/bench_scale.py; \
 	fi
 
 clean:
