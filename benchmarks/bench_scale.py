@@ -35,6 +35,7 @@ import subprocess
 import sys
 import time
 import traceback
+import tracemalloc
 import urllib.parse
 from dataclasses import dataclass
 from io import StringIO
@@ -59,6 +60,7 @@ from django.test.utils import CaptureQueriesContext  # noqa: E402
 
 from benchmarks.scale_pages import BASELINE, Page, pages_for  # noqa: E402
 from organizations.models import Membership, Organization  # noqa: E402
+from policies import authz  # noqa: E402
 
 SIZES = {
     "full": {
@@ -317,6 +319,33 @@ def in_process(page: Page, jar: dict[str, str]) -> Static:
 # ------------------------------------------------------------------------------ main
 
 
+@dataclass(frozen=True)
+class CacheFigures:
+    principals: int
+    sets: int
+    entries: int
+    memory_mb: float
+    seconds: float
+
+
+def cache_memory(organization: Organization) -> CacheFigures:
+    """Compile every member's rules through the process cache (`policies.authz`), as a
+    worker serving all of them would, and measure what the cache holds (#15 item 4:
+    compiled policies are shared, so this grows with distinct rule sets, not members)."""
+    members = list(Membership.objects.filter(organization=organization).select_related("user"))
+    for member in members:
+        member.organization = organization
+    authz._cache.clear()
+    tracemalloc.start()
+    base = tracemalloc.get_traced_memory()[0]
+    started = time.monotonic()
+    sets = {id(authz.rules_for(member)) for member in members}
+    seconds = time.monotonic() - started
+    used = tracemalloc.get_traced_memory()[0] - base
+    tracemalloc.stop()
+    return CacheFigures(len(members), len(sets), len(authz._cache), used / 1e6, seconds)
+
+
 def main() -> None:
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # seed progress
     if connection.vendor != "postgresql":
@@ -360,6 +389,7 @@ def main() -> None:
                         flush=True,
                     )
         rss = worker_rss_mb(server)
+        cache = cache_memory(organization)
     finally:
         if server is not None:
             stop_gunicorn(server)
@@ -426,6 +456,12 @@ def main() -> None:
     if worst_ratio == float("inf"):
         worst_ratio = 0.0
     print(f"  largest gunicorn worker RSS after the run: {rss:.0f} MB")
+    print(
+        f"  compiled rules cache (policies.authz) with every member's rules: {cache.principals}"
+        f" principals in {cache.sets} distinct rule sets, {cache.entries} entries,"
+        f" {cache.memory_mb:.0f} MB (tracemalloc), cold compile of all {cache.seconds:.0f} s"
+        " (under tracemalloc)"
+    )
     print(
         f"  budgets at {max(CONCURRENCY)} clients: p95 <= {BUDGET_P95_MS:.0f} ms, ratio >="
         f" {BUDGET_RATIO}, <= {BUDGET_QUERIES} queries, <= {BUDGET_KB:.0f} KB HTML, RSS <="
