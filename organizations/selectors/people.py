@@ -69,6 +69,8 @@ def users_of(
         group_id = _uuid_or_none(filters.group)
         if group_id is not None:
             queryset = queryset.filter(groups__pk=group_id)
+        elif "\x00" in filters.group:  # no name holds NUL, which PostgreSQL refuses
+            queryset = queryset.none()
         else:
             queryset = queryset.filter(groups__name__iexact=filters.group.strip())
     if filters.mfa in ("yes", "no"):
