@@ -25,7 +25,7 @@ from iamportal.api_schemas import Strict
 from organizations.models import Application, Membership, Organization
 from organizations.selectors.applications import application_for
 from organizations.selectors.organizations import get_or_404, members_of
-from organizations.selectors.projects import project_for, projects_of
+from organizations.selectors.projects import project_for
 from policies.api.authorize import (
     ContextIn,
     DecisionOut,
@@ -39,7 +39,13 @@ from policies.effective import effective_permissions, resource_decisions
 from policies.evaluator import Decision, RequestFacts, ResourceFacts
 from policies.guards import api_requires
 from policies.selectors.authorize import principals_named
-from policies.selectors.tools import resource_in, resource_names, rules_of, wrong_action_for
+from policies.selectors.tools import (
+    project_names,
+    resource_in,
+    resource_names,
+    rules_of,
+    wrong_action_for,
+)
 
 router = Router(tags=["Tools"])
 
@@ -212,11 +218,7 @@ def _effective(
     resource = _asked_resource(organization, query)
     principal = principal_of(subject)
     rules = rules_of(subject, principal)
-    names = (
-        {str(pk): name for pk, name in projects_of(subject.organization).values_list("pk", "name")}
-        if len(rules)
-        else {}
-    )
+    names = project_names(subject.organization, rules)
     decisions = []
     if resource is not None:
         # Only the resource's facts are known: conditions on the request see none.

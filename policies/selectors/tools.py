@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 
-from organizations.models import Application, Membership, Organization, Resource
+from organizations.models import Application, Membership, Organization, Project, Resource
 from policies.catalogue import RESOURCE_TYPE_OF, RESOURCE_TYPES
 from policies.evaluator import CompiledRule, CompiledRuleSet, Principal, ResourceScope
 from policies.selectors.rules import compile_rules_for
@@ -30,6 +30,17 @@ def resource_in(organization: Organization, resource_id: object) -> Resource | N
         return None
     resources = Resource.objects.select_related("project").filter(organization=organization)
     return resources.filter(pk=pk).first()
+
+
+def project_names(organization: Organization, rules: Iterable[CompiledRule]) -> dict[str, str]:
+    """Names of the projects chosen-projects rules name, by id (one query, none when no
+    rule names a project), so their scopes read in words: bounded by the rules shown,
+    never every project of the organization."""
+    ids = {pid for rule in rules if isinstance(rule.scope, frozenset) for pid in rule.scope}
+    if not ids:
+        return {}
+    found = Project.objects.filter(organization=organization, pk__in=ids)
+    return {str(pk): name for pk, name in found.values_list("pk", "name")}
 
 
 def resource_names(organization: Organization, rules: Iterable[CompiledRule]) -> dict[str, str]:

@@ -19,7 +19,6 @@ from iamportal.ratelimit import within_limit
 from organizations.models import Application, Membership, Organization
 from organizations.selectors.applications import application_for
 from organizations.selectors.organizations import member_for
-from organizations.selectors.projects import projects_of
 from policies import catalogue
 from policies.authz import principal_of, request_facts
 from policies.catalogue import RESOURCE_TYPE_OF, RESOURCE_TYPES
@@ -42,7 +41,7 @@ from policies.forms.rules import ConditionForm, ConditionTestForm
 from policies.forms.tools import DATETIME_LOCAL, ResourceQuestionForm, SimulatorForm
 from policies.guards import requires
 from policies.selectors.policies import resource_matches
-from policies.selectors.tools import resource_in, resource_names
+from policies.selectors.tools import project_names, resource_in, resource_names
 from policies.selectors.tools import rules_of as _rules_of
 
 
@@ -157,16 +156,12 @@ class RuleRow:
         return sorted(self.rule.actions)
 
 
-def _project_names(organization: Organization) -> dict[str, str]:
-    return {str(pk): name for pk, name in projects_of(organization).values_list("pk", "name")}
-
-
 def _rows(
     rules: Iterable[CompiledRule],
-    project_names: Mapping[str, str],
+    projects: Mapping[str, str],
     names: Mapping[str, str] | None = None,
 ) -> list[RuleRow]:
-    return [RuleRow(rule, describe_scope(rule.scope, project_names, names)) for rule in rules]
+    return [RuleRow(rule, describe_scope(rule.scope, projects, names)) for rule in rules]
 
 
 # ------------------------------------------------------------------- resource picker
@@ -272,7 +267,7 @@ def _simulate(form: SimulatorForm, organization: Organization) -> dict[str, Any]
         request=facts,
         resource=resource,
     )
-    project_names = _project_names(organization)
+    projects = project_names(organization, decision.matched_rules)
     names = resource_names(organization, decision.matched_rules)
     deciding = decision.deciding_rule
     return {
@@ -283,8 +278,8 @@ def _simulate(form: SimulatorForm, organization: Organization) -> dict[str, Any]
         "resource": resource,
         "registered": form.chosen,
         "facts": facts,
-        "deciding": _rows([deciding], project_names, names)[0] if deciding else None,
-        "matched": _rows(decision.matched_rules, project_names, names),
+        "deciding": _rows([deciding], projects, names)[0] if deciding else None,
+        "matched": _rows(decision.matched_rules, projects, names),
         "missing": decision.reason == "implicit_deny",
     }
 
@@ -330,7 +325,7 @@ def _effective_permissions(request: HttpRequest, subject: Membership | Applicati
     )
     principal = principal_of(subject)
     rules = _rules_of(subject, principal)
-    project_names = _project_names(organization) if len(rules) else {}
+    projects = project_names(organization, rules)
     names = resource_names(organization, rules)
     context: dict[str, Any] = {"subject": subject, "principal": principal, "form": form}
     resource = form.resource_facts() if form.is_bound and form.is_valid() else None
@@ -346,7 +341,7 @@ def _effective_permissions(request: HttpRequest, subject: Membership | Applicati
         )
     else:
         permissions = effective_permissions(
-            principal, rules, project_names=project_names, resource_names=names
+            principal, rules, project_names=projects, resource_names=names
         )
         by_service: dict[str, list[Any]] = {key: [] for key in catalogue.SERVICES}
         for permission in permissions:
@@ -354,8 +349,6 @@ def _effective_permissions(request: HttpRequest, subject: Membership | Applicati
         context["services"] = [
             (catalogue.SERVICES[key], rows) for key, rows in by_service.items() if rows
         ]
-    context["denies"] = _rows(
-        (rule for rule in rules if rule.effect == "deny"), project_names, names
-    )
+    context["denies"] = _rows((rule for rule in rules if rule.effect == "deny"), projects, names)
     status = 400 if form.is_bound and form.errors else 200
     return render(request, "policies/tools/effective_permissions.html", context, status=status)
