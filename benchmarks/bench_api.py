@@ -28,13 +28,9 @@ import http.client
 import json
 import multiprocessing
 import os
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import time
-import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +47,7 @@ django.setup()
 from django.conf import settings  # noqa: E402
 from django.db import connection, connections  # noqa: E402
 
+from benchmarks.served import start_gunicorn, stop_gunicorn  # noqa: E402
 from organizations.models import Membership  # noqa: E402
 from policies.catalogue import AUTHORIZE_CHECK  # noqa: E402
 from policies.models import Policy, PolicyAttachment, Rule  # noqa: E402
@@ -248,63 +245,6 @@ def drive(port: int, path: str, bodies: list[bytes], token: str | None) -> dict[
 # ------------------------------------------------------------------------------ server
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _database_url(name: str) -> str:
-    parts = urllib.parse.urlsplit(os.environ["DATABASE_URL"])
-    return urllib.parse.urlunsplit(parts._replace(path=f"/{name}"))
-
-
-def start_gunicorn(database: str) -> tuple[subprocess.Popen, int]:
-    port = _free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": _database_url(database),
-        "DJANGO_SETTINGS_MODULE": SETTINGS,
-        "DJANGO_DEBUG": "0",
-        "DJANGO_LOG_LEVEL": "WARNING",
-    }
-    gunicorn = Path(sys.executable).parent / "gunicorn"
-    server = subprocess.Popen(  # noqa: S603 (our own venv's gunicorn, fixed arguments)
-        [
-            str(gunicorn),
-            "iamportal.wsgi:application",
-            f"--bind=127.0.0.1:{port}",
-            "--workers=1",
-            "--worker-class=sync",
-            "--log-level=warning",
-        ],
-        cwd=ROOT,
-        env=env,
-    )
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        if server.poll() is not None:
-            raise SystemExit("bench_api: gunicorn exited at start")
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", "/healthz")
-            if conn.getresponse().status == 200:
-                return server, port
-        except OSError:
-            time.sleep(0.2)
-    server.terminate()
-    raise SystemExit("bench_api: gunicorn did not answer /healthz within 30 s")
-
-
-def stop_gunicorn(server: subprocess.Popen) -> None:
-    server.send_signal(signal.SIGTERM)  # graceful: the worker finishes its request
-    try:
-        server.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        server.kill()
-        server.wait()
-
-
 def check(port: int, token: str, body: bytes) -> list[dict[str, Any]]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     conn.request(
@@ -328,7 +268,7 @@ def main() -> None:
     try:
         token, principals, projects = load()
         connections.close_all()  # the load generator forks; gunicorn has its own
-        server, port = start_gunicorn(database)
+        server, port = start_gunicorn(database, settings=SETTINGS, workers=1)
         singles = [
             json.dumps({"questions": questions(principals, projects, 1, i)}).encode()
             for i in range(len(principals) * len(ACTIONS))

@@ -28,8 +28,6 @@ import http.cookies
 import multiprocessing
 import os
 import re
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -59,6 +57,7 @@ from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 
 from benchmarks.scale_pages import BASELINE, Page, pages_for  # noqa: E402
+from benchmarks.served import start_gunicorn, stop_gunicorn  # noqa: E402
 from organizations.models import Membership, Organization  # noqa: E402
 from policies import authz  # noqa: E402
 
@@ -169,64 +168,6 @@ def drive(port: int, page: Page, cookie: str, clients: int) -> Figures:
 
 
 # ------------------------------------------------------------------------------ server
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _database_url(name: str) -> str:
-    parts = urllib.parse.urlsplit(os.environ["DATABASE_URL"])
-    return urllib.parse.urlunsplit(parts._replace(path=f"/{name}"))
-
-
-def start_gunicorn(database: str) -> tuple[subprocess.Popen, int]:
-    port = _free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": _database_url(database),
-        "DJANGO_SETTINGS_MODULE": SETTINGS,
-        "DJANGO_DEBUG": "0",
-        "DJANGO_LOG_LEVEL": "WARNING",
-    }
-    gunicorn = Path(sys.executable).parent / "gunicorn"
-    server = subprocess.Popen(  # noqa: S603 (our own venv's gunicorn, fixed arguments)
-        [
-            str(gunicorn),
-            "iamportal.wsgi:application",
-            f"--bind=127.0.0.1:{port}",
-            f"--workers={WORKERS}",
-            "--worker-class=sync",
-            "--timeout=300",  # slow pages are measured, not killed
-            "--log-level=warning",
-        ],
-        cwd=ROOT,
-        env=env,
-    )
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        if server.poll() is not None:
-            raise SystemExit("bench_scale: gunicorn exited at start")
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", "/healthz")
-            if conn.getresponse().status == 200:
-                return server, port
-        except OSError:
-            time.sleep(0.2)
-    server.terminate()
-    raise SystemExit("bench_scale: gunicorn did not answer /healthz within 30 s")
-
-
-def stop_gunicorn(server: subprocess.Popen) -> None:
-    server.send_signal(signal.SIGTERM)
-    try:
-        server.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        server.kill()
-        server.wait()
 
 
 def worker_rss_mb(server: subprocess.Popen) -> float:
@@ -368,7 +309,9 @@ def main() -> None:
         probe = Membership.objects.get(organization=organization, user__email=PROBE[0])
         pages = pages_for(organization, probe)
         connections.close_all()  # the load generator forks; gunicorn has its own
-        server, port = start_gunicorn(database)
+        server, port = start_gunicorn(
+            database, settings=SETTINGS, workers=WORKERS, extra=("--timeout=300",)
+        )  # slow pages are measured, not killed
         jars = {"owner": sign_in(port, *OWNER), "probe": sign_in(port, *PROBE)}
         cookies = {who: "; ".join(f"{k}={v}" for k, v in jar.items()) for who, jar in jars.items()}
         for who in PERSONAS:
