@@ -91,6 +91,12 @@ def _cached(organization: Organization, kind: str, ident: Hashable, make: Callab
     return _cached_many(organization, kind, [ident], lambda _: {ident: make()})[ident]
 
 
+def remembered(organization: Organization, kind: str, make: Callable[[], T]) -> T:
+    """What `make` derives from the organization's authorization state (every rule of it,
+    say), kept until its authorization version moves."""
+    return _cached(organization, kind, "", make)
+
+
 def _store(organization: Organization, entries: Mapping[str, object]) -> None:
     version = organization.authz_version
     with _cache_lock:

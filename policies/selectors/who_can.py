@@ -43,6 +43,7 @@ from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from organizations.models import Application, Group, Membership, Organization
+from policies import authz
 from policies.catalogue import ACTIONS
 from policies.evaluator import (
     CompiledRule,
@@ -338,6 +339,15 @@ def _principal_rows(
 # -------------------------------------------------------------------------- compute
 
 
+def _rule_set(organization: Organization) -> CompiledRuleSet:
+    """Every rule of the organization, indexed: compiling every attached policy is the
+    costly part of an answer (and the resource page asks on every view), so it is done once
+    per authorization version."""
+    return authz.remembered(
+        organization, "who-can", lambda: CompiledRuleSet(_organization_rules(organization))
+    )
+
+
 def _organization_rules(organization: Organization) -> list[CompiledRule]:
     """Every rule of the policies attached in the organization and of its guardrail,
     compiled once (two queries)."""
@@ -480,7 +490,7 @@ def _answer(organization: Organization, questions: Sequence[_Question]) -> list[
 
 
 def _answers(organization: Organization, questions: Sequence[_Question]) -> list[WhoCan]:
-    ruleset = CompiledRuleSet(_organization_rules(organization))
+    ruleset = _rule_set(organization)
     candidates = [
         ruleset.candidates(q.action, q.project_id, q.resource) if q.action in ACTIONS else ()
         for q in questions

@@ -12,8 +12,11 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from organizations.models import Membership
+from organizations.services.organizations import organization_bump_authz_version
 from policies.authz import resource_facts
+from policies.evaluator import CompiledRuleSet
 from policies.models import Policy, PolicyAttachment
+from policies.selectors import who_can as who_can_selectors
 from policies.selectors.who_can import WhoCan, WhoCanRow, who_can, who_can_counts
 from tests.conftest import Org
 from tests.factories import (
@@ -57,6 +60,18 @@ def _attach(policy: Policy, principal: object) -> None:
         policy=policy,
         organization=policy.organization or principal.organization,
         **{field: principal},
+    )
+
+
+@pytest.fixture(autouse=True)
+def _compile_on_every_answer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests add policies with factories between answers, without the version bump
+    every service makes: each answer compiles afresh (the per-version cache is tested on
+    its own below)."""
+    monkeypatch.setattr(
+        who_can_selectors,
+        "_rule_set",
+        lambda organization: CompiledRuleSet(who_can_selectors._organization_rules(organization)),
     )
 
 
@@ -427,3 +442,18 @@ def test_page_queries_do_not_grow_with_principals(org: Org) -> None:
     _crowd(org, 60)
     assert count() == before
     assert _queries(org) == 7  # rules (2), reach (4), the page (1; a search adds a count)
+
+
+def test_the_rules_are_compiled_once_per_authorization_version(
+    org: Org, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.undo()  # the real, cached rule set
+    _crowd(org, 3)
+    first = _queries(org)
+    assert _queries(org) == first - 2  # the two queries of the compile, saved
+    grant(org.readonly, actions=["billing:invoices:list"])
+    organization_bump_authz_version(organization=org.organization)
+    org.organization.refresh_from_db()
+    assert _queries(org) == first
+    rows = _rows(who_can(org.organization, "billing:invoices:list"))
+    assert rows[org.readonly.user.email].status == "allowed"
