@@ -243,7 +243,10 @@ def authorize(request: HttpRequest, payload: AuthorizeIn) -> JsonResponse:
     resources = resources_to_decide(
         organization, (q.resource.id for q in questions if q.resource and q.resource.id)
     )
-    projects = projects_to_decide(organization, (_project_of(q) for q in questions))
+    # A question about every project names none: nothing to look up for it.
+    projects = projects_to_decide(
+        organization, {project for q in questions if (project := _project_of(q)) is not None}
+    )
     unknown: dict[str, list[str]] = {}
     for index, question in enumerate(questions):
         if (question.principal.type, question.principal.id) not in subjects:

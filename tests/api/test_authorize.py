@@ -15,6 +15,7 @@ from organizations.models import Application, Membership, Resource
 from organizations.services.organizations import organization_bump_authz_version
 from organizations.services.people import membership_suspend
 from organizations.services.resources import resource_update
+from policies import authz
 from policies.catalogue import EXPLICIT_ONLY, expand_pattern
 from policies.models import Policy, PolicyAttachment, Rule
 from tests.api.conftest import API, allow, key_token
@@ -262,6 +263,26 @@ def test_asking_again_costs_only_the_key_lookup(
     first = decisions(service_api, *batch)
     with django_assert_num_queries(1):  # the key, with its organization and bearer
         assert decisions(service_api, *batch) == first
+
+
+def test_questions_about_every_project_look_no_project_up(
+    org: Org, service_api: API, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A question without a project names none: the projects lookup is not even built."""
+    looked_up: list[set[Any]] = []
+    real = authz.projects_named
+    monkeypatch.setattr(
+        authz, "projects_named", lambda o, ids: looked_up.append(set(ids)) or real(o, ids)
+    )
+    project = ProjectFactory(organization=org.organization)
+    decisions(service_api, question(user(org.tech), "iam:users:list"))
+    assert looked_up == []
+    decisions(
+        service_api,
+        question(user(org.tech), "iam:users:list"),
+        question(user(org.tech), "projects:projects:read", project=str(project.pk)),
+    )
+    assert looked_up == [{project.pk}]
 
 
 def test_a_suspension_is_seen_on_the_next_call(org: Org, service_api: API) -> None:
