@@ -5,6 +5,7 @@ from typing import Any
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
+from django.db import transaction
 
 from accounts.models import User, UserSession
 from audit.admin import AuditedModelAdmin
@@ -64,8 +65,20 @@ class UserAdmin(AuditedModelAdmin, BaseUserAdmin):
         before = set(Membership.objects.filter(user=user).values_list("organization_id", flat=True))
         super().save_related(request, form, formsets, change)
         after = set(Membership.objects.filter(user=user).values_list("organization_id", flat=True))
-        for organization in Organization.objects.filter(pk__in=before | after):
-            organization_bump_authz_version(organization=organization)
+        _bump(list(Organization.objects.filter(pk__in=before | after)))
+
+    # Deleting accounts removes their memberships and keys in every organization.
+    @transaction.atomic
+    def delete_model(self, request: Any, obj: Any) -> None:
+        organizations = _organizations_of(User.objects.filter(pk=obj.pk))
+        super().delete_model(request, obj)
+        _bump(organizations)
+
+    @transaction.atomic
+    def delete_queryset(self, request: Any, queryset: Any) -> None:
+        organizations = _organizations_of(queryset)
+        super().delete_queryset(request, queryset)
+        _bump(organizations)
 
 
 @admin.register(UserSession)
@@ -78,3 +91,12 @@ class UserSessionAdmin(AuditedModelAdmin):
 
     def has_add_permission(self, request: object) -> bool:
         return False
+
+
+def _organizations_of(users: Any) -> list[Organization]:
+    return list(Organization.objects.filter(memberships__user__in=users).distinct())
+
+
+def _bump(organizations: list[Organization]) -> None:
+    for organization in organizations:
+        organization_bump_authz_version(organization=organization)

@@ -135,6 +135,12 @@ class PreparedLookup(Generic[M]):
         return compiled
 
     def __call__(self, value: str, *, using: str = "default") -> M | None:
+        row = self.row(value, using=using)
+        return None if row is None else self.build(row, using=using)
+
+    def row(self, value: str, *, using: str = "default") -> tuple[Any, ...] | None:
+        """The row for `value`, converted to Python values: a cache may keep it and
+        `build` fresh instances from it on every use."""
         compiled = self._for(using)
         params = list(compiled.params)
         params[compiled.slot] = value
@@ -143,11 +149,20 @@ class PreparedLookup(Generic[M]):
             row = cursor.fetchone()
         if row is None:
             return None
-        compiler = compiled.compiler
         if compiled.converters:
-            row = next(iter(compiler.apply_converters([row], compiled.converters)))
+            row = next(iter(compiled.compiler.apply_converters([row], compiled.converters)))
+        return tuple(row)
+
+    def value(self, row: tuple[Any, ...], attname: str, *, using: str = "default") -> Any:
+        """The main model's field `attname` in a `row`, without building it."""
+        compiled = self._for(using)
+        return row[compiled.span[0] + compiled.init_list.index(attname)]
+
+    def build(self, row: tuple[Any, ...], *, using: str = "default") -> M:
+        """Fresh model instances (with their `select_related` objects) from a `row`."""
+        compiled = self._for(using)
         start, end = compiled.span
-        model: type[M] = compiler.klass_info["model"]
+        model: type[M] = compiled.compiler.klass_info["model"]
         instance = model.from_db(using, compiled.init_list, row[start:end])
         for populator in compiled.populators:
             populator.populate(row, instance)

@@ -182,6 +182,11 @@ AUDIT_UNSCOPED_RETENTION_DAYS = env_int("IAMPORTAL_AUDIT_UNSCOPED_RETENTION_DAYS
 # address before authentication (iamportal.api_ratelimit).
 API_RATE_PER_KEY = env_int("IAMPORTAL_API_RATE_PER_KEY", 600, minimum=0)
 API_RATE_PER_IP = env_int("IAMPORTAL_API_RATE_PER_IP", 1200, minimum=0)
+# On PostgreSQL each process keeps the API keys it has looked up for at most this many
+# seconds (0: look up on every request). A revocation, a bearer's suspension or any other
+# change that bumps the organization's authorization version reaches every process through
+# LISTEN/NOTIFY within milliseconds of its commit (organizations.services.api_keys).
+API_KEY_CACHE_SECONDS = env_int("IAMPORTAL_API_KEY_CACHE_SECONDS", 10, minimum=0)
 # Each process' own (short-lived windows, compiled rules). The API's rate limits count in
 # the database instead, shared by every process (iamportal.ratelimit).
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}

@@ -8,3 +8,6 @@ STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticF
 # The API's rate limits are off for the suite (their extra queries would change the query
 # counts that tests assert); tests/api/test_rate_limits.py turns them on.
 API_RATE_PER_KEY = API_RATE_PER_IP = 0
+# Every API request looks its key up (tests update rows directly, without the version bump
+# that reaches a process's key cache); tests/api/test_key_cache.py turns the cache on.
+API_KEY_CACHE_SECONDS = 0

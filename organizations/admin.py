@@ -47,9 +47,9 @@ class OrganizationAdmin(BumpsAuthzVersion):
     inlines = [MembershipInline, ProjectInline]
 
     def _bump(self, obj: Organization) -> None:
-        # Inline membership and project edits change who may do what, and where.
-        if Organization.objects.filter(pk=obj.pk).exists():
-            organization_bump_authz_version(organization=obj)
+        # Inline membership and project edits change who may do what, and where; a deleted
+        # organization's keys are dropped from every process's cache all the same.
+        organization_bump_authz_version(organization=obj)
 
 
 @admin.register(Membership)
@@ -122,9 +122,10 @@ class ApplicationAdmin(BumpsAuthzVersion):
 
 
 @admin.register(APIKey)
-class APIKeyAdmin(AuditedModelAdmin):
+class APIKeyAdmin(BumpsAuthzVersion):
     """Keys are created in the console, where the secret is shown once; operators can
-    inspect and revoke (delete) them here, never read or set a secret."""
+    inspect and revoke (delete) them here, never read or set a secret. A deletion bumps
+    the version, which drops the key from every process's cache."""
 
     list_display = ("access_key", "organization", "bearer", "expires_at", "last_used_at")
     search_fields = ("access_key", "organization__name", "description", "id")

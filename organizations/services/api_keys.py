@@ -9,9 +9,11 @@ import hashlib
 import hmac
 import re
 import secrets
+import time
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
@@ -22,6 +24,7 @@ from accounts.models import User
 from accounts.tokens import token_digest
 from audit import events
 from audit.services import record
+from iamportal.invalidation import listening, subscribe
 from iamportal.prepared import PreparedLookup
 from organizations.models import (
     APIKey,
@@ -232,6 +235,62 @@ _key_by_access_key: PreparedLookup[APIKey] = PreparedLookup(
 )
 
 
+@dataclass
+class _KeyRow:
+    """A key's looked-up row, and when this process last knew it used."""
+
+    row: tuple[Any, ...]
+    last_used_at: datetime.datetime | None
+    generation: int | None = None
+    expires: float = 0.0
+
+
+# Key rows recently looked up, per process (settings.API_KEY_CACHE_SECONDS; 0 turns it
+# off). Everything that can refuse or change a key (its deletion, its bearer's suspension,
+# removal or deactivation, a new maximum key lifetime, an organization's deletion) bumps
+# the organization's authorization version, which every process hears at once through
+# iamportal.invalidation and drops the organization's rows; a row is served only under the
+# listener generation it was read in (none is lost unheard) and for at most the setting's
+# seconds, which bounds anything else (a bearer's new email in audit labels).
+_KEY_CACHE_SIZE = 10_000
+_cached_keys: dict[str, _KeyRow] = {}
+_heard = 0  # announcements heard: a row read while one arrives is not kept
+
+
+def _forget(organization_pk: str | None) -> None:
+    global _heard
+    _heard += 1
+    if organization_pk is None:
+        _cached_keys.clear()
+        return
+    for access_key, cached in list(_cached_keys.items()):
+        if str(_key_by_access_key.value(cached.row, "organization_id")) == organization_pk:
+            _cached_keys.pop(access_key, None)
+
+
+subscribe(_forget)
+
+
+def _key_row(access_key: str) -> _KeyRow | None:
+    seconds = settings.API_KEY_CACHE_SECONDS
+    generation = listening() if seconds > 0 else None
+    if generation is not None:
+        cached = _cached_keys.get(access_key)
+        if cached and cached.generation == generation and cached.expires > time.monotonic():
+            return cached
+    heard = _heard
+    row = _key_by_access_key.row(access_key)
+    if row is None:
+        return None  # unknown keys are never kept: junk cannot fill the cache
+    found = _KeyRow(row, _key_by_access_key.value(row, "last_used_at"))
+    if generation is not None and listening() == generation and _heard == heard:
+        found.generation, found.expires = generation, time.monotonic() + seconds
+        if len(_cached_keys) >= _KEY_CACHE_SIZE:
+            _cached_keys.clear()
+        _cached_keys[access_key] = found
+    return found
+
+
 def api_key_authenticate(
     *,
     access_key: str,
@@ -247,11 +306,12 @@ def api_key_authenticate(
     most once a minute.
     """
     now = now or timezone.now()
-    api_key = _key_by_access_key(access_key)
+    found = _key_row(access_key)
     digest = token_digest(secret)
-    if api_key is None:
+    if found is None:
         hmac.compare_digest(_DUMMY_DIGEST, digest)
         return None
+    api_key = _key_by_access_key.build(found.row)
     if not hmac.compare_digest(api_key.secret_hash, digest):
         return None
     if api_key.expires_at is not None and api_key.expires_at <= now:
@@ -262,13 +322,14 @@ def api_key_authenticate(
     bearer = api_key.bearer_membership
     if bearer is not None and not (bearer.is_active and bearer.user.is_active):
         return None
-    # Checked on the row just read first: a key used within the minute costs no query.
-    # The conditional update keeps concurrent requests to one write.
+    # Checked on what this process knows first: a key used within the minute costs no
+    # query. The conditional update keeps concurrent requests (and processes) to one write.
     cutoff = now - LAST_USED_RESOLUTION
-    if api_key.last_used_at is None or api_key.last_used_at <= cutoff:
+    if found.last_used_at is None or found.last_used_at <= cutoff:
         stale = Q(last_used_at__isnull=True) | Q(last_used_at__lte=cutoff)
         if APIKey.objects.filter(stale, pk=api_key.pk).update(last_used_at=now, last_used_ip=ip):
             api_key.last_used_at, api_key.last_used_ip = now, ip
+        found.last_used_at = now  # written, or by another request within the minute
     return api_key
 
 

@@ -4,13 +4,14 @@ permission change bumps."""
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connections, transaction
 from django.db.models import F
 from django.http import HttpRequest
 
 from accounts.models import User
 from audit import events
 from audit.services import diff, record
+from iamportal.invalidation import CHANNEL, announce_on_commit
 from iamportal.text import unsafe_characters
 from organizations.models import Membership, Organization, Project
 
@@ -45,9 +46,27 @@ def organization_name_clean(name: str) -> str:
     return name
 
 
+# One statement, as the ORM's update was, that also announces the change to every process
+# (iamportal.invalidation); sent even when the row is gone, so deleting an organization
+# still drops its keys everywhere.
+_BUMP_AND_NOTIFY = (
+    'WITH bumped AS (UPDATE "organizations_organization" '
+    'SET "authz_version" = "authz_version" + 1 WHERE "id" = %s RETURNING 1) '
+    "SELECT pg_notify(%s, %s), (SELECT count(*) FROM bumped)"
+)
+
+
 def organization_bump_authz_version(*, organization: Organization) -> None:
-    """Invalidate every cached permission of the organization, in the caller's transaction."""
-    Organization.objects.filter(pk=organization.pk).update(authz_version=F("authz_version") + 1)
+    """Invalidate every cached permission of the organization, in the caller's transaction:
+    other processes hear of it when the transaction commits (NOTIFY on PostgreSQL), this
+    one at once on commit."""
+    connection = connections[Organization.objects.db]
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(_BUMP_AND_NOTIFY, [organization.pk, CHANNEL, str(organization.pk)])
+    else:
+        Organization.objects.filter(pk=organization.pk).update(authz_version=F("authz_version") + 1)
+    announce_on_commit(organization.pk)
 
 
 @transaction.atomic

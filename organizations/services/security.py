@@ -17,6 +17,7 @@ from accounts.sessions import sessions_end_others
 from audit import events
 from audit.services import record
 from organizations.models import Membership, Organization
+from organizations.services.organizations import organization_bump_authz_version
 from organizations.services.people import check_may_act_on
 
 SECURITY_FIELDS = (
@@ -104,6 +105,9 @@ def organization_update_security(
         update_fields.append("mfa_required_since")
     current.full_clean(exclude=[f.name for f in Organization._meta.fields if f.name not in after])
     current.save(update_fields=update_fields)
+    # The maximum key lifetime (and MFA's requirement) decide who may call: every process
+    # drops the organization's cached keys (organizations.services.api_keys).
+    organization_bump_authz_version(organization=current)
     record(
         action=events.ORGANIZATION_SECURITY_UPDATED,
         organization=current,
