@@ -24,9 +24,11 @@ from collections.abc import Callable
 from django.db import connections, transaction
 
 CHANNEL = "iamportal_authz"
+APPLICATION_NAME = "iamportal-listener"
 # How long the listener waits for a notification before checking whether to stop.
 _POLL_SECONDS = 1.0
 _RECONNECT_SECONDS = 1.0
+_HELLO_SECONDS = 5.0
 
 logger = logging.getLogger(__name__)
 
@@ -83,14 +85,22 @@ class _Listener:
 
         params = connections["default"].get_connection_params()
         params.pop("cursor_factory", None)
+        params["application_name"] = APPLICATION_NAME  # so operators can tell it apart
         while not self._stopping.is_set():
             try:
                 with psycopg.connect(**params, autocommit=True) as conn:
                     conn.execute(f"LISTEN {CHANNEL}")
+                    # Connected only once it hears itself: behind a pooler in transaction
+                    # mode a LISTEN is not kept, and then nothing may be cached.
+                    conn.execute("SELECT pg_notify(%s, '')", [CHANNEL])
+                    heard = [n for n in conn.notifies(timeout=_HELLO_SECONDS, stop_after=1)]
+                    if not heard or heard[0].payload != "":
+                        raise RuntimeError("LISTEN does not hear its own NOTIFY")
                     self._set(connected=True)
                     while not self._stopping.is_set():
                         for note in conn.notifies(timeout=_POLL_SECONDS):
-                            deliver(note.payload)
+                            if note.payload:  # "" is a listener saying hello
+                                deliver(note.payload)
             except Exception:
                 logger.warning("invalidation listener lost its connection", exc_info=True)
             finally:

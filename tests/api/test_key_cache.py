@@ -156,7 +156,8 @@ def test_keys_are_not_served_while_the_listener_is_away(
     generation = invalidation.listening()
     with other_connection() as other:
         other.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'LISTEN%%'"
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s",
+            [invalidation.APPLICATION_NAME],
         )
     assert eventually(lambda: invalidation.listening() not in (None, generation))
     with django_assert_num_queries(1):
