@@ -351,6 +351,8 @@ class APIKey(models.Model):
         indexes = [
             # The keys list: a page of the newest keys of an organization, not a sort of all.
             models.Index(fields=["organization", "-created_at"], name="org_apikey_created"),
+            # The dashboard's keys expiring within 7 days (migration 0007_groups_scale).
+            models.Index(fields=["organization", "expires_at"], name="org_apikey_expires"),
         ]
         constraints = [
             models.CheckConstraint(

@@ -21,6 +21,7 @@ from organizations.selectors import groups as group_selectors
 from organizations.selectors import people as people_selectors
 from organizations.selectors.applications import application_for
 from organizations.services import groups as group_services
+from policies.authz import can
 from policies.guards import requires
 from policies.lockout import refuses_self_lockout
 from policies.views.attachments import policies_panel
@@ -30,7 +31,14 @@ def _list_context(request: HttpRequest, form: GroupForm) -> dict[str, object]:
     q = search_term(request)
     page = paginate(request, group_selectors.groups_listed(request.organization, q))
     page.object_list = group_selectors.with_counts(page.object_list)  # the shown ones only
-    return {"page": page, "form": form, "q": q}
+    return {
+        "page": page,
+        "form": form,
+        "q": q,
+        # Asked and reversed once per page rather than per row.
+        "may_read": can(request, "iam:groups:read"),
+        "detail_prefix": reverse("organizations:group_list", args=[request.organization.pk]),
+    }
 
 
 @requires("iam:groups:list")
@@ -68,8 +76,16 @@ def group_create(request: HttpRequest, org_id: UUID) -> HttpResponse:
 def _detail_context(request: HttpRequest, group: Group, **extra: object) -> dict[str, object]:
     """What the page's fragments render (lazily: a fragment reads only its own part)."""
     members_q = search_term(request, "members_q")
+    organization_id = group.organization_id
     return {
         "group": group,
+        # Asked and reversed once per page rather than per row (25 members, applications).
+        "may_update": can(request, "iam:groups:update"),
+        "may_read_users": can(request, "iam:users:read"),
+        "may_read_applications": can(request, "iam:applications:read"),
+        "members_url": reverse("organizations:group_members", args=[organization_id, group.pk]),
+        "user_prefix": reverse("organizations:user_list", args=[organization_id]),
+        "application_prefix": reverse("organizations:application_list", args=[organization_id]),
         # A page of 25 users (searchable), never the whole group.
         "members": paginate(request, group_selectors.group_members(group, members_q)),
         "members_q": members_q,
