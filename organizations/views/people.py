@@ -28,6 +28,7 @@ from organizations.selectors.organizations import membership_for
 from organizations.services import groups as group_services
 from organizations.services import people as people_services
 from organizations.views.invitations import issue_links, issued_links
+from policies.authz import can
 from policies.guards import requires, signed_in
 from policies.lockout import refuses_self_lockout
 from policies.views.attachments import policies_panel, with_policies_panel
@@ -51,10 +52,14 @@ def user_list(request: HttpRequest, org_id: UUID) -> HttpResponse:
     organization = request.organization
     filters = _filters(request)
     context = {
-        "page": paginate(request, people_selectors.users_of(organization, filters)),
+        "page": paginate(request, people_selectors.UserList(organization, filters)),
         "filters": filters,
         "kinds": people_selectors.KINDS,
         "filtered": any(vars(filters).values()),
+        # Asked and reversed once per page rather than per row (a user's page is the
+        # list's address and the membership's id).
+        "may_read": can(request, "iam:users:read"),
+        "detail_prefix": reverse("organizations:user_list", args=[organization.pk]),
     }
     if request.htmx and request.htmx.target == "user-results":
         return render(request, "organizations/iam/users/list.html#results", context)
@@ -67,6 +72,13 @@ def _groups_context(request: HttpRequest, membership: Membership) -> dict[str, o
     return {
         "subject": membership,
         "groups": membership.groups.order_by("name"),
+        # Asked and reversed once for the card rather than per group.
+        "may_read_groups": can(request, "iam:groups:read"),
+        "may_update": can(request, "iam:users:update"),
+        "groups_url": reverse(
+            "organizations:user_groups", args=[membership.organization_id, membership.pk]
+        ),
+        "group_prefix": reverse("organizations:group_list", args=[membership.organization_id]),
         "join_pick": pick_form(
             "add",
             group_selectors.groups_not_joined(membership),
