@@ -34,7 +34,6 @@ import sys
 import time
 import traceback
 import tracemalloc
-import urllib.parse
 from dataclasses import dataclass
 from io import StringIO
 from pathlib import Path
@@ -57,7 +56,7 @@ from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 
 from benchmarks.scale_pages import BASELINE, Page, pages_for  # noqa: E402
-from benchmarks.served import start_gunicorn, stop_gunicorn  # noqa: E402
+from benchmarks.served import sign_in, start_gunicorn, stop_gunicorn  # noqa: E402
 from organizations.models import Membership, Organization  # noqa: E402
 from policies import authz  # noqa: E402
 
@@ -183,48 +182,6 @@ def worker_rss_mb(server: subprocess.Popen) -> float:
         if match:
             largest = max(largest, int(match.group(1)) / 1024)
     return largest
-
-
-def _cookies(response: http.client.HTTPResponse) -> dict[str, str]:
-    jar: dict[str, str] = {}
-    for header in response.headers.get_all("Set-Cookie") or []:
-        parsed = http.cookies.SimpleCookie()
-        parsed.load(header)
-        jar.update({name: morsel.value for name, morsel in parsed.items()})
-    return jar
-
-
-def sign_in(port: int, email: str, password: str) -> dict[str, str]:
-    """Through the login form, as a browser: its CSRF cookie and token, then the post.
-    The seeded accounts have no MFA, so the password step ends the sign-in."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-    conn.request("GET", "/accounts/login/")
-    response = conn.getresponse()
-    page = response.read().decode()
-    jar = _cookies(response)
-    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)
-    if response.status != 200 or token is None:
-        raise SystemExit(f"bench_scale: the login page answered {response.status}")
-    body = urllib.parse.urlencode(
-        {"csrfmiddlewaretoken": token.group(1), "username": email, "password": password}
-    )
-    conn.request(
-        "POST",
-        "/accounts/login/",
-        body,
-        {
-            "Content-Type": "application/x-www-form-urlencoded",
-            "Cookie": "; ".join(f"{k}={v}" for k, v in jar.items()),
-            "Origin": f"http://127.0.0.1:{port}",
-            "Referer": f"http://127.0.0.1:{port}/accounts/login/",
-        },
-    )
-    response = conn.getresponse()
-    response.read()
-    jar.update(_cookies(response))
-    if response.status != 302 or settings.SESSION_COOKIE_NAME not in jar:
-        raise SystemExit(f"bench_scale: signing in as {email} answered {response.status}")
-    return jar
 
 
 # ------------------------------------------------------------------------------ queries
