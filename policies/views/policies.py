@@ -62,7 +62,11 @@ def policy_detail(request: HttpRequest, org_id: UUID, policy_id: UUID) -> HttpRe
     policy = policy_selectors.policy_for(organization=request.organization, policy_id=policy_id)
     if policy.kind == Policy.Kind.GUARDRAIL:
         return redirect("policies:guardrails", org_id=org_id)
-    return render(request, "policies/policy_detail.html", page_context(request, policy))
+    context = page_context(request, policy)
+    # The add-rule form comes when opened (HTMX, from the rules partial), or with `?add=rule`.
+    context["add_open"] = request.GET.get("add") == "rule"
+    context["add_form_later"] = not context["add_open"]
+    return render(request, "policies/policy_detail.html", context)
 
 
 @requires("iam:policies:update")
