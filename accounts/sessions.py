@@ -85,12 +85,23 @@ def session_track(request: HttpRequest, user: User | None = None) -> None:
     session[_SEEN_KEY] = {"k": fingerprint, "t": now}
 
 
-def _is_live(row: UserSession, user: User) -> bool:
-    """The session still exists and still belongs to the user's current password."""
-    data: dict[str, Any] = _store(row.session_key).load()
+def _is_live(data: dict[str, Any] | None, user: User) -> bool:
+    """A session's data still exists and still belongs to the user's current password."""
     if not data or str(data.get("_auth_user_id")) != str(user.pk):
         return False
     return constant_time_compare(data.get(HASH_SESSION_KEY, ""), user.get_session_auth_hash())
+
+
+def _data_of(session_keys: list[str]) -> dict[str, dict[str, Any]]:
+    """The data of the live sessions among `session_keys`: one query with the database
+    engines (a user may hold many sessions), one load each with the others."""
+    store = _store()
+    if not hasattr(store, "get_model_class"):
+        return {key: _store(key).load() for key in session_keys}
+    rows = store.get_model_class().objects.filter(
+        session_key__in=session_keys, expire_date__gt=timezone.now()
+    )
+    return {row.session_key: store.decode(row.session_data) for row in rows}
 
 
 def sessions_of(user: User) -> list[UserSession]:
@@ -101,8 +112,10 @@ def sessions_of(user: User) -> list[UserSession]:
     """
     live: list[UserSession] = []
     dead: list[object] = []
-    for row in UserSession.objects.filter(user=user):
-        if _is_live(row, user):
+    rows = list(UserSession.objects.filter(user=user))
+    data = _data_of([row.session_key for row in rows])
+    for row in rows:
+        if _is_live(data.get(row.session_key), user):
             live.append(row)
         else:
             dead.append(row.pk)

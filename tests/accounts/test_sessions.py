@@ -5,7 +5,9 @@ import time
 
 import pytest
 from django.core import mail
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from accounts.models import UserSession
@@ -173,3 +175,20 @@ def test_control_characters_in_headers_do_not_break_sign_in_on_postgresql() -> N
     assert UserSession.objects.get(user=user).user_agent == "Mozilla"
     signed_in = AuditEvent.objects.get(action="auth.login.succeeded", actor_user=user)
     assert signed_in.user_agent == "Mozilla"
+
+
+def test_the_account_page_reads_all_sessions_in_one_query() -> None:
+    """A session's data is read with the others, not one query per session."""
+    UserFactory(email="ada@example.com")
+    laptop = _signed_in("ada@example.com", FIREFOX)
+    for _ in range(2):
+        _signed_in("ada@example.com", SAFARI)
+    laptop.get(reverse("accounts:account"))
+    with CaptureQueriesContext(connection) as few:
+        laptop.get(reverse("accounts:account"))
+    for _ in range(6):
+        _signed_in("ada@example.com", SAFARI)
+    with CaptureQueriesContext(connection) as many:
+        page = laptop.get(reverse("accounts:account")).content.decode()
+    assert "End all other sessions (8)" in page
+    assert len(many) == len(few)
