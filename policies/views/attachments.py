@@ -25,6 +25,7 @@ from iamportal.request import next_in_organization
 from iamportal.widgets import pick_searches
 from organizations.models import Application, Group, Membership, Organization
 from organizations.selectors import organizations as organization_selectors
+from policies.authz import can
 from policies.forms.attachments import PolicyPickForm
 from policies.guards import requires
 from policies.lockout import refuses_self_lockout
@@ -108,6 +109,10 @@ def policies_panel(
         if kind == "group"
         else attachment_selectors.policies_through_groups(principal),
         "form": form or pick_searches(new_policy_pick_form(principal), request.GET),
+        # Decided and reversed once for the panel, not per row.
+        "may_read": can(request, "iam:policies:read"),
+        "may_attach": can(request, "iam:policies:attach"),
+        "policy_prefix": reverse("policies:policy_list", args=[principal.organization_id]),
         # Where a plain POST returns: the page that drew the panel.
         "next": (
             request.POST.get("next") or principal_page_url(request.organization, principal)  # type: ignore[attr-defined]
