@@ -123,6 +123,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "iamportal.context_processors.csp_nonce",
+                "iamportal.context_processors.navigation",
                 "organizations.context_processors.current_organization",
                 "accounts.context_processors.security",
             ],

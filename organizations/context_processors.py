@@ -5,7 +5,7 @@ from typing import Any
 from django.http import HttpRequest
 from django.utils.functional import SimpleLazyObject
 
-from organizations.selectors.organizations import memberships_of
+from organizations.selectors.organizations import organization_choices
 
 
 def current_organization(request: HttpRequest) -> dict[str, Any]:
@@ -17,5 +17,5 @@ def current_organization(request: HttpRequest) -> dict[str, Any]:
         "organization": getattr(request, "organization", None),
         "membership": getattr(request, "membership", None),
         # Lazy: only pages that draw the switcher run the query.
-        "my_memberships": SimpleLazyObject(lambda: list(memberships_of(user))),
+        "my_organizations": SimpleLazyObject(lambda: organization_choices(user)),
     }

@@ -47,6 +47,16 @@ def memberships_of(user: User) -> QuerySet[Membership]:
     )
 
 
+def organization_choices(user: User) -> list[tuple[object, str]]:
+    """(id, name) of the user's organizations, for the switcher on every page: two columns,
+    not the memberships and organizations as models."""
+    return list(
+        Membership.objects.filter(user=user)
+        .order_by("organization__name")
+        .values_list("organization_id", "organization__name")
+    )
+
+
 def membership_for(*, user: User, organization_id: object) -> Membership:
     """The user's membership in the organization, or 404 to anyone outside it."""
     return get_or_404(

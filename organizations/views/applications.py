@@ -10,6 +10,10 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.functional import SimpleLazyObject
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
+from django.utils.text import Truncator
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
@@ -18,12 +22,14 @@ from iamportal.forms import CONFIRM_NAME, ConfirmNameForm, apply_errors, save_fo
 from iamportal.request import paginate, search_term
 from organizations.forms.applications import ApplicationForm, GroupPickForm
 from organizations.forms.tags import tags_formset
-from organizations.models import Application
+from organizations.models import Application, Group
 from organizations.selectors import api_keys as api_key_selectors
 from organizations.selectors import applications as application_selectors
 from organizations.selectors.groups import group_for
 from organizations.services import applications as application_services
 from organizations.services import groups as group_services
+from organizations.views.groups import csrf_input
+from policies.authz import can
 from policies.guards import requires
 from policies.views.attachments import policies_panel, with_policies_panel
 
@@ -47,6 +53,57 @@ def _edit_form(application: Application, data: Any = None) -> ApplicationForm:
     )
 
 
+# Reversed once with this id in place of a group's, then filled in per row.
+_GROUP_SLOT = str(UUID(int=0))
+
+
+def _group_rows(context: dict[str, Any]) -> SafeString:
+    """The groups table's rows, written in Python: a template loop with a link and a
+    form per row cost ~0.15 ms a row. Every value is escaped by format_html."""
+    remove_url, csrf = context["group_remove_url"], context["csrf_input"]
+
+    def row(group: Group) -> SafeString:
+        name = group.name
+        link = (
+            format_html('<a href="{}{}/">{}</a>', context["group_prefix"], group.pk, name)
+            if context["may_read_groups"]
+            else name
+        )
+        actions = ""
+        if context["may_update"]:
+            url = remove_url.replace(_GROUP_SLOT, str(group.pk))
+            actions = format_html(
+                '<form method="post" action="{0}" hx-post="{0}" hx-target="#application-groups"'
+                ' hx-swap="outerHTML">{1}<button type="submit" class="button small secondary">'
+                'Remove<span class="visually-hidden"> from {2}</span></button></form>',
+                url,
+                csrf,
+                name,
+            )
+        return format_html(
+            '<tr><td>{}</td><td>{}</td><td class="row-actions">{}</td></tr>',
+            link,
+            Truncator(group.description).chars(80) if group.description else "—",
+            actions,
+        )
+
+    return format_html_join("\n", "{}", ((row(group),) for group in context["groups"]))
+
+
+def _candidate_items(context: dict[str, Any]) -> SafeString:
+    """The group picker's items (as `_group_rows`)."""
+    return format_html_join(
+        "\n",
+        '<li><form method="post" action="{0}" hx-post="{0}" hx-target="#application-groups"'
+        ' hx-swap="outerHTML">{1}<input type="hidden" name="group" value="{2}">'
+        '<button type="submit" class="button small secondary">Add to {3}</button></form></li>',
+        (
+            (context["group_add_url"], context["csrf_input"], group.pk, group.name)
+            for group in context["group_candidates"]
+        ),
+    )
+
+
 def _groups_context(
     request: HttpRequest, application: Application, form: GroupPickForm | None = None
 ) -> dict[str, Any]:
@@ -54,14 +111,28 @@ def _groups_context(
     limit = application_selectors.GROUP_PICKER_LIMIT
     # One more than shown, to say when typing would narrow the list.
     candidates = list(application_selectors.addable_groups(application, query)[: limit + 1])
-    return {
+    ids = [application.organization_id, application.pk]
+    context: dict[str, Any] = {
         "application": application,
         "groups": list(application_selectors.groups_of_application(application)),
         "group_query": query,
         "group_candidates": candidates[:limit],
         "group_candidates_more": len(candidates) > limit,
         "group_form": form,
+        # Asked and reversed once per card rather than per row.
+        "may_update": can(request, "iam:applications:update"),
+        "may_read_groups": can(request, "iam:groups:read"),
+        "group_prefix": reverse("organizations:group_list", args=ids[:1]),
+        "group_search_url": reverse("organizations:application_group_search", args=ids),
+        "group_add_url": reverse("organizations:application_group_add", args=ids),
+        "group_remove_url": reverse(
+            "organizations:application_group_remove", args=[*ids, _GROUP_SLOT]
+        ),
+        "csrf_input": csrf_input(request),
     }
+    context["group_rows"] = SimpleLazyObject(lambda: _group_rows(context))
+    context["candidate_items"] = SimpleLazyObject(lambda: _candidate_items(context))
+    return context
 
 
 def _detail_context(

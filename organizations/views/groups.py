@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
 from uuid import UUID
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
+from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.functional import SimpleLazyObject
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.sudo import sudo_required
@@ -16,7 +22,7 @@ from iamportal.forms import ConfirmNameForm, save_form
 from iamportal.request import paginate, search_term
 from iamportal.widgets import pick_form
 from organizations.forms.groups import GroupForm
-from organizations.models import Group
+from organizations.models import Application, Group, Membership
 from organizations.selectors import groups as group_selectors
 from organizations.selectors import people as people_selectors
 from organizations.selectors.applications import application_for
@@ -73,19 +79,109 @@ def group_create(request: HttpRequest, org_id: UUID) -> HttpResponse:
     return render(request, "organizations/iam/groups/list.html", context, status=400)
 
 
+def csrf_input(request: HttpRequest) -> SafeString:
+    """`{% csrf_token %}`'s hidden input, made once for the forms of a page's rows."""
+    return format_html(
+        '<input type="hidden" name="csrfmiddlewaretoken" value="{}">', get_token(request)
+    )
+
+
+# A row's remove button: a POST form to the members URL that swaps the members card.
+_REMOVE_FORM = (
+    '<form method="post" action="{url}" hx-post="{url}" hx-target="#group-members"'
+    ' hx-swap="outerHTML">{csrf}<input type="hidden" name="{name}" value="{value}">'
+    '<button type="submit" class="button small secondary" aria-label="Remove {label}">'
+    "Remove</button></form>"
+)
+
+
+def _remove_form(context: dict[str, Any], name: str, pk: object, label: str) -> SafeString | str:
+    if not context["may_update"]:
+        return ""
+    url, csrf = context["members_url"], context["csrf_input"]
+    return format_html(_REMOVE_FORM, url=url, csrf=csrf, name=name, value=pk, label=label)
+
+
+def _member_rows(members: Iterable[Membership], context: dict[str, Any]) -> SafeString:
+    """The members table's rows, written in Python: a template loop with a link and a
+    form per row cost ~0.15 ms a row. Every value is escaped by format_html."""
+    prefix, may_read = context["user_prefix"], context["may_read_users"]
+
+    def row(m: Membership) -> SafeString:
+        email = m.user.email
+        link = format_html('<a href="{}{}/">{}</a>', prefix, m.pk, email) if may_read else email
+        return format_html(
+            '<tr><td>{}</td><td>{}</td><td class="row-actions">{}</td></tr>',
+            link,
+            m.user.full_name or "—",
+            _remove_form(context, "remove_user", m.pk, email),
+        )
+
+    return format_html_join("\n", "{}", ((row(m),) for m in members))
+
+
+def _application_rows(applications: Iterable[Application], context: dict[str, Any]) -> SafeString:
+    """The applications table's rows (as `_member_rows`)."""
+    prefix, may_read = context["application_prefix"], context["may_read_applications"]
+
+    def row(a: Application) -> SafeString:
+        link = format_html('<a href="{}{}/">{}</a>', prefix, a.pk, a.name) if may_read else a.name
+        return format_html(
+            '<tr><td>{}</td><td class="row-actions">{}</td></tr>',
+            link,
+            _remove_form(context, "remove_application", a.pk, a.name),
+        )
+
+    return format_html_join("\n", "{}", ((row(a),) for a in applications))
+
+
+def _group_form_html(form: GroupForm) -> SafeString | GroupForm:
+    """The rename form, written by hand when it shows the stored values: Django's
+    templates cost ~1 ms for its two fields. A refused form (errors, posted values)
+    renders through Django's templates as before."""
+    if form.is_bound:
+        return form
+    name, description = form["name"], form["description"]
+    return format_html(
+        '<div>\n    <label for="{}">{}:</label>\n'
+        '<div class="helptext" id="{}_helptext">{}</div>\n'
+        '<input type="text" name="name" value="{}" maxlength="{}" required'
+        ' aria-describedby="{}_helptext" id="{}">\n</div>\n'
+        '<div>\n    <label for="{}">{}:</label>\n'
+        '<textarea name="description" cols="40" rows="2" maxlength="{}" id="{}">\n{}</textarea>\n'
+        "</div>",
+        name.id_for_label,
+        name.label,
+        name.id_for_label,
+        name.help_text,
+        name.value() or "",
+        form.fields["name"].max_length,
+        name.id_for_label,
+        name.id_for_label,
+        description.id_for_label,
+        description.label,
+        form.fields["description"].max_length,
+        description.id_for_label,
+        description.value() or "",
+    )
+
+
 def _detail_context(request: HttpRequest, group: Group, **extra: object) -> dict[str, object]:
     """What the page's fragments render (lazily: a fragment reads only its own part)."""
     members_q = search_term(request, "members_q")
     organization_id = group.organization_id
-    return {
+    context: dict[str, Any] = {
         "group": group,
         # Asked and reversed once per page rather than per row (25 members, applications).
         "may_update": can(request, "iam:groups:update"),
         "may_read_users": can(request, "iam:users:read"),
         "may_read_applications": can(request, "iam:applications:read"),
         "members_url": reverse("organizations:group_members", args=[organization_id, group.pk]),
+        "detail_url": reverse("organizations:group_detail", args=[organization_id, group.pk]),
+        "update_url": reverse("organizations:group_update", args=[organization_id, group.pk]),
         "user_prefix": reverse("organizations:user_list", args=[organization_id]),
         "application_prefix": reverse("organizations:application_list", args=[organization_id]),
+        "csrf_input": csrf_input(request),
         # A page of 25 users (searchable), never the whole group.
         "members": paginate(request, group_selectors.group_members(group, members_q)),
         "members_q": members_q,
@@ -104,6 +200,13 @@ def _detail_context(request: HttpRequest, group: Group, **extra: object) -> dict
         "form": GroupForm(instance=group, auto_id="group-%s"),
         **extra,
     }
+    # Lazy: the members fragment alone (HTMX) does not render the profile and vice versa.
+    context["member_rows"] = SimpleLazyObject(lambda: _member_rows(context["members"], context))
+    context["application_rows"] = SimpleLazyObject(
+        lambda: _application_rows(context["applications"], context)
+    )
+    context["form_html"] = SimpleLazyObject(lambda: _group_form_html(context["form"]))
+    return context
 
 
 def _page_context(request: HttpRequest, group: Group, **extra: object) -> dict[str, object]:

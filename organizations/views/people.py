@@ -4,6 +4,7 @@ groups of a user."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 from uuid import UUID
 
 from django.contrib import messages
@@ -11,6 +12,9 @@ from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.functional import SimpleLazyObject
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -20,13 +24,14 @@ from iamportal.request import paginate, search_term
 from iamportal.widgets import pick_form, pick_searches
 from organizations.forms.people import MemberCreateForm
 from organizations.forms.tags import tags_formset
-from organizations.models import Membership
+from organizations.models import Group, Membership
 from organizations.selectors import groups as group_selectors
 from organizations.selectors import people as people_selectors
 from organizations.selectors.api_keys import api_keys_of
 from organizations.selectors.organizations import membership_for
 from organizations.services import groups as group_services
 from organizations.services import people as people_services
+from organizations.views.groups import csrf_input
 from organizations.views.invitations import issue_links, issued_links
 from policies.authz import can
 from policies.guards import requires, signed_in
@@ -66,12 +71,42 @@ def user_list(request: HttpRequest, org_id: UUID) -> HttpResponse:
     return render(request, "organizations/iam/users/list.html", context)
 
 
+def _group_chips(context: dict[str, Any]) -> SafeString:
+    """The groups card's chips, written in Python: a template loop with a link and a form
+    per group cost ~0.15 ms a group. Every value is escaped by format_html."""
+    prefix, url, csrf = context["group_prefix"], context["groups_url"], context["csrf_input"]
+
+    def chip(group: Group) -> SafeString:
+        name = group.name
+        link = (
+            format_html('<a href="{}{}/">{}</a>', prefix, group.pk, name)
+            if context["may_read_groups"]
+            else name
+        )
+        form = ""
+        if context["may_update"]:
+            form = format_html(
+                '\n      <form method="post" action="{0}"\n'
+                '            hx-post="{0}" hx-target="#user-groups" hx-swap="outerHTML">\n'
+                '        {1}<input type="hidden" name="remove" value="{2}">\n'
+                '        <button type="submit" class="button small secondary"'
+                ' aria-label="Remove from {3}">Remove</button>\n      </form>',
+                url,
+                csrf,
+                group.pk,
+                name,
+            )
+        return format_html("<li>{}{}\n    </li>", link, form)
+
+    return format_html_join("\n    ", "{}", ((chip(group),) for group in context["groups"]))
+
+
 def _groups_context(request: HttpRequest, membership: Membership) -> dict[str, object]:
     """What the groups card (`#user-groups`) renders: the join picker searches the
     groups the user is not in (never lists them all)."""
-    return {
+    context: dict[str, Any] = {
         "subject": membership,
-        "groups": membership.groups.order_by("name"),
+        "groups": list(membership.groups.order_by("name")),
         # Asked and reversed once for the card rather than per group.
         "may_read_groups": can(request, "iam:groups:read"),
         "may_update": can(request, "iam:users:update"),
@@ -79,6 +114,7 @@ def _groups_context(request: HttpRequest, membership: Membership) -> dict[str, o
             "organizations:user_groups", args=[membership.organization_id, membership.pk]
         ),
         "group_prefix": reverse("organizations:group_list", args=[membership.organization_id]),
+        "csrf_input": csrf_input(request),
         "join_pick": pick_form(
             "add",
             group_selectors.groups_not_joined(membership),
@@ -91,6 +127,8 @@ def _groups_context(request: HttpRequest, membership: Membership) -> dict[str, o
             auto_id="user-group-%s",
         ),
     }
+    context["group_chips"] = SimpleLazyObject(lambda: _group_chips(context))
+    return context
 
 
 def _detail_context(request: HttpRequest, membership: Membership) -> dict[str, object]:

@@ -12,8 +12,17 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.safestring import SafeString, mark_safe
 
-from iamportal.widgets import PICK_MATCHES, SearchPick, chosen_of, pick_matches, pick_searches
+from iamportal.widgets import (
+    PICK_MATCHES,
+    PYTHON_RENDERER,
+    SearchPick,
+    chosen_of,
+    escape_html,
+    pick_matches,
+    pick_searches,
+)
 from organizations.forms.tags import BaseTagsFormSet, tags_formset
 from organizations.models import Application, Membership, Organization, Project, Resource
 from organizations.selectors.organizations import members_of
@@ -209,6 +218,9 @@ class ResourceQuestionForm(forms.Form):
     )
     # The fields the resource picker renders itself (not in the form's plain field list).
     PICKER_FIELDS = ("resource", "resource_type")
+    # Its fields and tag rows are rendered in Python: through Django's widget templates they
+    # cost ~3 ms of the simulator's page.
+    default_renderer = PYTHON_RENDERER
 
     def __init__(
         self,
@@ -230,8 +242,24 @@ class ResourceQuestionForm(forms.Form):
         # Without the rows' management data (a link), no tags were typed in.
         has_rows = data is not None and "tags-TOTAL_FORMS" in data
         self.tags: BaseTagsFormSet = tags_formset({}, data if has_rows else None)
+        # Before its rows and management form are built, which take them.
+        self.tags.renderer = self.tags.form_renderer = self.renderer
         self.chosen: Resource | None = None
         self._facts: ResourceFacts | None = None
+
+    def tag_rows_html(self) -> SafeString:
+        """The tag rows of the resource question's table (_resource_question.html), each
+        input with its hidden label: in Python, as a template loop cost ~0.1 ms a row."""
+        rows = []
+        for number, row in enumerate(self.tags, start=1):
+            cells = "".join(
+                f'\n          <td><label class="visually-hidden"'
+                f' for="{escape_html(bound.id_for_label)}">{word} {number}</label>'
+                f"{bound}{bound.errors}</td>"
+                for word, bound in (("Key", row["key"]), ("Value", row["value"]))
+            )
+            rows.append(f"\n        <tr>{cells}\n        </tr>\n        ")
+        return mark_safe("".join(rows))  # noqa: S308 - the rows' values are escaped
 
     @property
     def picker_fields(self) -> list[forms.BoundField]:
@@ -306,6 +334,8 @@ class ResourceQuestionForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
+        if isinstance(data.get("project"), Project):  # its picker shows it without a query
+            self.fields["project"].widget.known = [data["project"]]
         if "resource" not in self.errors:
             self._facts = self.clean_resource_question(data)
         return data
