@@ -114,6 +114,9 @@ POLICY_RESOURCE_REMOVED = register(
     "iam.policy.resource_removed",
     "{actor} deleted a resource named by the rules of policy {target}",
 )
+POLICY_RESTORED = register(
+    "iam.policy.restored", "{actor} restored an earlier version of policy {target}"
+)
 GUARDRAIL_UPDATED = register(
     "iam.guardrail.updated", "{actor} changed the organization's guardrails"
 )
@@ -196,3 +199,9 @@ ADMIN_OBJECT_DELETED = register("admin.object.deleted", "Operator {actor} delete
 RESOURCE_CREATED = register("projects.resource.created", "{actor} registered resource {target}")
 RESOURCE_UPDATED = register("projects.resource.updated", "{actor} updated resource {target}")
 RESOURCE_DELETED = register("projects.resource.deleted", "{actor} deleted resource {target}")
+
+# --- "view as": an IAM administrator reading the console as another principal (#16)
+VIEW_AS_STARTED = register(
+    "iam.view_as.started", "{actor} started viewing the console as {target} (read-only)"
+)
+VIEW_AS_STOPPED = register("iam.view_as.stopped", "{actor} stopped viewing the console as {target}")

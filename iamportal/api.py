@@ -57,7 +57,7 @@ api.add_router("", "organizations.api.resources.router")
 api.add_router("", audit_events.router)
 for _people in ("people", "invitations", "groups"):
     api.add_router("", f"organizations.api.{_people}.router")
-for _module in ("policies", "rules", "attachments", "guardrails", "tools", "who_can"):
+for _module in ("policies", "rules", "versions", "attachments", "guardrails", "tools", "who_can"):
     api.add_router("", f"policies.api.{_module}.router")
 
 

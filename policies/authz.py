@@ -13,14 +13,18 @@ import threading
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Mapping
-from typing import TypeVar
+from dataclasses import dataclass, fields
+from typing import Any, TypeVar
 
+from django.contrib import messages
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
 from accounts.mfa import is_verified
-from audit.services import record_access_denied
+from audit import events
+from audit.services import record, record_access_denied
 from iamportal.request import client_ip, client_user_agent
 from organizations.models import APIKey, Application, Membership, Organization, Resource
 from policies.evaluator import (
@@ -311,19 +315,172 @@ def subject_of(request: HttpRequest) -> Membership | Application | None:
     return getattr(request, "principal", None) or getattr(request, "membership", None)
 
 
+# ------------------------------------------------------------------------- view as
+# An IAM administrator may open an organization's console "as" another principal,
+# read-only (policies.views.view_as). The session keeps the target per organization;
+# while it is set, every decision of `authorize` in that organization is the target's AND
+# the viewer's own, so the console never shows the viewer more than they may read
+# themself, and no write passes. The API (`request.api_key`) never reads it.
+
+VIEW_AS_SESSION_KEY = "iam_view_as"  # {organization id: {"kind", "id", "label"}}
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS", "TRACE")
+VIEW_AS_PERMISSION = "iam:simulator:use"  # its holders may already ask any principal's decisions
+
+
+@dataclass(frozen=True)
+class ViewingAs:
+    """The principal a request views its organization as (`request.view_as`)."""
+
+    target: Membership | Application
+    kind: str  # "user" or "application"
+    label: str
+
+
+@dataclass(frozen=True, slots=True)
+class ViewAsDecision(Decision):
+    """A decision while viewing as someone: `refused_by` says who refused (`target`,
+    `viewer`, `both`, or `read_only` for a write), empty when allowed."""
+
+    refused_by: str = ""
+    viewing_as: str = ""
+
+
+def view_as_label(target: Membership | Application) -> str:
+    return target.name if isinstance(target, Application) else target.user.email
+
+
+def view_as_entry(request: HttpRequest, organization_id: object) -> dict[str, str] | None:
+    return request.session.get(VIEW_AS_SESSION_KEY, {}).get(str(organization_id))
+
+
+def set_view_as(
+    request: HttpRequest, organization_id: object, entry: dict[str, str] | None
+) -> None:
+    """Start (`entry`) or end (None) viewing the organization as someone, in the session."""
+    viewing = dict(request.session.get(VIEW_AS_SESSION_KEY, {}))
+    if entry is None:
+        viewing.pop(str(organization_id), None)
+    else:
+        viewing[str(organization_id)] = entry
+    request.session[VIEW_AS_SESSION_KEY] = viewing
+    request.__dict__.pop("view_as", None)
+
+
+def view_as_target(
+    organization: Organization, entry: Mapping[str, str]
+) -> Membership | Application | None:
+    """The session's target, read again (one query), sharing the organization object."""
+    model = Membership if entry.get("kind") == "user" else Application
+    queryset = model.objects.select_related("user") if model is Membership else model.objects
+    target = queryset.filter(organization=organization, pk=entry.get("id")).first()
+    if target is not None:
+        target.organization = organization
+    return target
+
+
+def viewing_as(request: HttpRequest) -> ViewingAs | None:
+    """Whom the request's viewer views its organization as (memoised as `request.view_as`),
+    checked on each request: it ends, with a message, once the target is suspended or
+    removed or the viewer no longer holds `VIEW_AS_PERMISSION`."""
+    if "view_as" in request.__dict__:
+        return request.view_as  # type: ignore[attr-defined]
+    request.view_as = None  # type: ignore[attr-defined]
+    organization = getattr(request, "organization", None)
+    viewer = getattr(request, "membership", None)
+    session = getattr(request, "session", None)
+    if (
+        getattr(request, "api_key", None) is not None
+        or organization is None
+        or not isinstance(viewer, Membership)
+        or session is None
+        or VIEW_AS_SESSION_KEY not in session
+    ):
+        return None
+    entry = view_as_entry(request, organization.pk)
+    if not entry:
+        return None
+    target = view_as_target(organization, entry)
+    label = view_as_label(target) if target is not None else entry.get("label", "")
+    if target is None:
+        why = f"{label} is no longer in {organization.name}"
+    elif not principal_of(target).is_active:
+        why = f"{label} is suspended"
+    elif not decide_for(viewer, VIEW_AS_PERMISSION, None, request_facts(request)).allowed:
+        why = f"you no longer hold {VIEW_AS_PERMISSION}"
+    else:
+        request.view_as = ViewingAs(target, entry["kind"], label)  # type: ignore[attr-defined]
+        return request.view_as  # type: ignore[attr-defined]
+    set_view_as(request, organization.pk, None)
+    request.view_as = None  # type: ignore[attr-defined]
+    with transaction.atomic():
+        record(
+            action=events.VIEW_AS_STOPPED,
+            organization=organization,
+            actor=request.user,
+            target=target,
+            target_label=label,
+            data={"reason": why},
+            request=request,
+        )
+    messages.warning(request, f"Viewing as {label} has ended: {why}.")
+    return None
+
+
+def _values(decision: Decision) -> dict[str, Any]:
+    return {field.name: getattr(decision, field.name) for field in fields(Decision)}
+
+
+def read_only_decision(viewing: ViewingAs, action: str) -> ViewAsDecision:
+    """The refusal of a write (`action`) while viewing as someone."""
+    explanation = f"denied: you are viewing as {viewing.label}, read-only"
+    refused = Decision(False, "explicit_deny", action, None, explanation)
+    return ViewAsDecision(**_values(refused), refused_by="read_only", viewing_as=viewing.label)
+
+
+def _viewed_decision(
+    request: HttpRequest, viewing: ViewingAs, decide_as: Callable[[Any], Decision], action: str
+) -> ViewAsDecision:
+    """The target's decision intersected with the viewer's own; any write refused. An owner
+    target allows everything (the viewer's own decisions remain), an owner viewer allows
+    everything (the target's remain)."""
+    label = viewing.label
+    if request.method not in SAFE_METHODS:
+        return read_only_decision(viewing, action)
+    own = decide_as(subject_of(request))
+    theirs = decide_as(viewing.target)
+    who_refused = {(False, False): "both", (True, False): "target", (False, True): "viewer"}
+    # A refusal of the target's is what they would see; else the viewer's own.
+    chosen = own if theirs.allowed and not own.allowed else theirs
+    return ViewAsDecision(
+        **_values(chosen),
+        refused_by=who_refused.get((own.allowed, theirs.allowed), ""),
+        viewing_as=label,
+    )
+
+
 def authorize(
     request: HttpRequest, action: str, project_id: object = None, resource: Resource | None = None
 ) -> Decision:
     """Decide `action` (in a project, or on a registered `resource`) for the request's
     membership (or, in the API, the key's bearer, `request.principal`); decisions are
-    memoised per request."""
+    memoised per request. While viewing as someone, it is their decision and the viewer's
+    (`ViewAsDecision`)."""
     memo: dict[tuple[str, str, str], Decision] = request.__dict__.setdefault("_iam_decisions", {})
     memo_key = (action, str(project_id or ""), str(resource.pk) if resource is not None else "")
     if memo_key not in memo:
         subject = subject_of(request)
         assert subject is not None, "authorize() needs a guarded request"
-        facts = resource_facts(resource) if resource is not None else None
-        memo[memo_key] = decide_for(subject, action, project_id, request_facts(request), facts)
+        facts = request_facts(request)
+        about = resource_facts(resource) if resource is not None else None
+
+        def decide_as(who: Membership | Application) -> Decision:
+            return decide_for(who, action, project_id, facts, about)
+
+        viewing = viewing_as(request)
+        if viewing is None:
+            memo[memo_key] = decide_as(subject)
+        else:
+            memo[memo_key] = _viewed_decision(request, viewing, decide_as, action)
     return memo[memo_key]
 
 
@@ -331,11 +488,17 @@ def authorize_on_key(request: HttpRequest, api_key: APIKey, action: str) -> Deci
     """`action` on one API key: None when allowed; else the denial. A key's own bearer
     passes when the only reason to refuse would be that no policy grants `action`."""
     decision = authorize(request, action)
-    subject = subject_of(request)
+    # While viewing as someone, their keys are the ones they would see as their own; the
+    # viewer must still be allowed the action themself.
+    viewing = getattr(request, "view_as", None)
+    subject = viewing.target if viewing is not None else subject_of(request)
     is_bearer = (
         isinstance(subject, Membership) and api_key.bearer_membership_id == subject.pk
     ) or (isinstance(subject, Application) and api_key.bearer_application_id == subject.pk)
-    if decision.allowed or (is_bearer and decision.reason == "implicit_deny"):
+    only_target_refused = getattr(decision, "refused_by", "") in ("", "target")
+    if decision.allowed or (
+        is_bearer and decision.reason == "implicit_deny" and only_target_refused
+    ):
         return None
     return decision
 
@@ -356,6 +519,9 @@ def deny_response(request: HttpRequest, decision: Decision) -> HttpResponse:
         data={"action": decision.action, "explanation": decision.explanation},
         request=request,
     )
+    if isinstance(decision, ViewAsDecision):
+        context = {"decision": decision, "viewing": getattr(request, "view_as", None)}
+        return render(request, "policies/view_as_denied.html", context, status=403)
     membership = getattr(request, "membership", None)
     # A member no policy grants anything (typically just invited with no role or group)
     # gets told so, and how to leave, rather than a list of missing permissions.

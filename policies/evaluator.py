@@ -194,6 +194,9 @@ class CompiledRule:
     is_guardrail: bool = False
     groups: tuple[str, ...] = ()
     direct: bool = True
+    # The policy's version (`Policy.version`) the rule was compiled from. Shown beside the
+    # label rather than in it; left out of equality, as the rule matches the same.
+    policy_version: int = field(default=1, compare=False)
     # Worded once: every explicit decision names its rule.
     _label: str = field(init=False, repr=False, compare=False, hash=False)
 
@@ -260,6 +263,7 @@ def compile_rule(
     groups: Iterable[str] = (),
     direct: bool = True,
     strict: bool = True,
+    policy_version: int = 1,
 ) -> CompiledRule:
     """Turn a rule as stored (patterns, scope name, project ids, condition text) into a
     `CompiledRule`.
@@ -328,6 +332,7 @@ def compile_rule(
         is_guardrail=is_guardrail,
         groups=tuple(groups),
         direct=direct,
+        policy_version=policy_version,
     )
 
 

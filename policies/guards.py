@@ -26,7 +26,14 @@ from organizations.selectors.organizations import membership_for
 from organizations.selectors.projects import project_for
 from organizations.selectors.resources import resource_for
 from policies import catalogue
-from policies.authz import authorize, deny_response
+from policies.authz import (
+    SAFE_METHODS,
+    authorize,
+    deny_response,
+    read_only_decision,
+    view_as_entry,
+    viewing_as,
+)
 from policies.delegation import DelegationRefused, record_refusals, refused_response
 from policies.evaluator import Decision
 
@@ -41,9 +48,32 @@ def public(view: View) -> View:
 
 
 def signed_in(view: View) -> View:
-    """Any signed-in user; the view touches no organization's data but the user's own."""
-    view.iam_access = "signed_in"  # type: ignore[attr-defined]
-    return view
+    """Any signed-in user; the view touches no organization's data but the user's own.
+
+    Those of an organization (URL kwarg `org_id`: leaving it, stepping down) are read-only
+    while viewing it as someone, as guarded views are (policies.authz), unless the view
+    is `allowed_while_viewing_as` (stopping to view).
+    """
+    if getattr(view, "allowed_while_viewing_as", False):
+        view.iam_access = "signed_in"  # type: ignore[attr-defined]
+        return view
+
+    @wraps(view)
+    def guarded(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        org_id = kwargs.get("org_id")
+        if (
+            org_id is not None
+            and request.method not in SAFE_METHODS
+            and view_as_entry(request, org_id)
+        ):
+            _enter_organization(request, org_id)
+            if (viewing := viewing_as(request)) is not None:
+                name = request.resolver_match.view_name if request.resolver_match else ""
+                return deny_response(request, read_only_decision(viewing, name))
+        return view(request, *args, **kwargs)
+
+    guarded.iam_access = "signed_in"  # type: ignore[attr-defined]
+    return guarded
 
 
 def _enter_organization(request: HttpRequest, org_id: Any) -> Membership:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import uuid
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower
@@ -31,6 +32,8 @@ class Policy(models.Model):
     name = models.CharField(max_length=128)
     description = models.TextField(max_length=1000, blank=True)
     labels = models.JSONField(default=list, blank=True)
+    # The number of its latest `PolicyVersion`; compiled rules carry it into explanations.
+    version = models.PositiveIntegerField(default=1)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -170,3 +173,38 @@ class PolicyAttachment(models.Model):
         if name not in ("membership", "group", "application"):
             raise TypeError(f"A policy cannot be attached to a {name}.")
         return name
+
+
+class PolicyVersion(models.Model):
+    """A policy as one save left it: its details and a snapshot of its rules (the shape
+    of `policies.services.rules.rule_data`), numbered 1, 2, … per policy. Managed
+    policies have none: the catalogue in code is their history."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    policy = models.ForeignKey(Policy, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    # Kept when the author's account is deleted, and for applications' keys.
+    author_label = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    name = models.CharField(max_length=128)
+    description = models.TextField(max_length=1000, blank=True)
+    rules = models.JSONField(default=list, blank=True)
+    change = models.CharField(max_length=255)
+
+    class Meta:
+        ordering = ["-number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["policy", "number"], name="policies_version_number_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.policy} version {self.number}"

@@ -8,11 +8,14 @@ from policies.views import guardrails as guardrail_views
 from policies.views import policies as policy_views
 from policies.views import rules as rule_views
 from policies.views import tools as tool_views
+from policies.views import versions as version_views
+from policies.views import view_as as view_as_views
 from policies.views import who_can as who_can_views
 
 app_name = "policies"
 
 _rule = "policies/<uuid:policy_id>/rules/<uuid:rule_id>"
+_version = "policies/<uuid:policy_id>/versions/<int:number>"
 # A user (membership id), group or application: the attached-policies panel posts here.
 _principal = "principals/<str:kind>/<uuid:principal_id>"
 
@@ -37,6 +40,9 @@ urlpatterns = [
     path(f"{_rule}/edit/", rule_views.rule_update, name="rule_update"),
     path(f"{_rule}/move/", rule_views.rule_move, name="rule_move"),
     path(f"{_rule}/remove/", rule_views.rule_remove, name="rule_remove"),
+    path("policies/<uuid:policy_id>/versions/", version_views.version_list, name="version_list"),
+    path(f"{_version}/", version_views.version_detail, name="version_detail"),
+    path(f"{_version}/restore/", version_views.version_restore, name="version_restore"),
     path("policies/<uuid:policy_id>/attach/", attachment_views.policy_attach, name="policy_attach"),
     path(
         "policies/<uuid:policy_id>/detach/<uuid:principal_id>/",
@@ -85,6 +91,18 @@ tool_patterns = (
             tool_views.application_permissions_view,
             name="application_permissions",
         ),
+        # View as (#16): start from a user's or an application's page; stop from the banner.
+        path(
+            "users/<uuid:membership_id>/view-as/",
+            view_as_views.start,
+            name="view_as_user",
+        ),
+        path(
+            "applications/<uuid:application_id>/view-as/",
+            view_as_views.start,
+            name="view_as_application",
+        ),
+        path("view-as/stop/", view_as_views.stop, name="view_as_stop"),
     ],
     "iamtools",
 )

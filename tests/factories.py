@@ -24,7 +24,7 @@ from organizations.models import (
     Project,
     Resource,
 )
-from policies.models import Policy, PolicyAttachment, Rule
+from policies.models import Policy, PolicyAttachment, PolicyVersion, Rule
 
 PASSWORD = "correct-horse-battery"
 
@@ -144,6 +144,19 @@ class RuleFactory(factory.django.DjangoModelFactory):
     effect = Rule.Effect.ALLOW
     actions = factory.LazyFunction(lambda: ["projects:projects:list"])
     scope = Rule.Scope.ORGANIZATION
+
+
+class PolicyVersionFactory(factory.django.DjangoModelFactory):
+    """A recorded version, as `policy_version_record` makes them (numbers given in order)."""
+
+    class Meta:
+        model = PolicyVersion
+
+    policy = factory.SubFactory(PolicyFactory)
+    number = factory.Sequence(lambda n: n + 1)
+    name = factory.SelfAttribute("policy.name")
+    change = "rule 1 edited"
+    rules = factory.LazyFunction(list)
 
 
 class PolicyAttachmentFactory(factory.django.DjangoModelFactory):

@@ -41,6 +41,7 @@ from organizations.models import (
 )
 from policies.catalogue import RESOURCE_TYPES
 from policies.models import Policy, PolicyAttachment, Rule
+from policies.services.versions import policy_version_record
 from tests.factories import (
     APIKeyFactory,
     ApplicationFactory,
@@ -165,6 +166,7 @@ def make_world(organization: Organization, *, actor: Membership) -> World:
     api_key = APIKeyFactory(bearer_application=application)
     policy = PolicyFactory(organization=organization)
     rule = RuleFactory(policy=policy, position=1)
+    policy_version_record(policy, actor.user, "created")  # version 1, for the versions' URLs
     for principal in ({"membership": subject}, {"group": group}, {"application": application}):
         PolicyAttachment.objects.create(policy=policy, organization=organization, **principal)
     invitation = Invitation.objects.create(
@@ -207,6 +209,7 @@ KWARGS: dict[str, Callable[[World], Any]] = {
     "key_id": lambda w: w.api_key.pk,
     "policy_id": lambda w: w.policy.pk,
     "rule_id": lambda w: w.rule.pk,
+    "number": lambda w: 1,  # a version of the world's policy
     "invitation_id": lambda w: w.invitation.pk,
     "event_id": lambda w: w.event_public_id,
     # The attached-policies panel of a principal: `kind` and its id go together.

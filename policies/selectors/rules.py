@@ -121,6 +121,7 @@ def _compile_rows(wanted: Q, *, paths: Mapping[object, Path]) -> list[CompiledRu
             "actions",
             "scope",
             "condition",
+            "policy__version",
             "projects",
             "resources",
             "resources__type",
@@ -137,7 +138,7 @@ def _compile_rows(wanted: Q, *, paths: Mapping[object, Path]) -> list[CompiledRu
     compiled: list[CompiledRule] = []
     index, previous = 0, None
     for row, projects, resources in sorted(rules.values(), key=lambda rule: rule[0][:3]):
-        name, policy_id, _position, _pk, kind, effect, actions, scope, condition = row
+        name, policy_id, _position, _pk, kind, effect, actions, scope, condition, version = row
         index = index + 1 if policy_id == previous else 1
         previous = policy_id
         is_guardrail = kind == Policy.Kind.GUARDRAIL
@@ -157,6 +158,7 @@ def _compile_rows(wanted: Q, *, paths: Mapping[object, Path]) -> list[CompiledRu
                 groups=groups,
                 direct=is_guardrail or direct,
                 strict=False,
+                policy_version=version,
             )
         )
     return compiled

@@ -26,6 +26,7 @@ from policies.services.rules import (
     require_rule_change_within_rights,
     rule_data,
 )
+from policies.services.versions import policy_version_record
 
 
 @transaction.atomic
@@ -109,6 +110,7 @@ def policy_create(
         description=description.strip(),
         labels=_clean_labels(labels),
     )
+    policy_version_record(policy, actor, "created", request=request)
     record(
         action=events.POLICY_CREATED,
         organization=organization,
@@ -143,6 +145,7 @@ def policy_update(
     if before != after:
         # Names appear in decisions' explanations, which are cached with the rules.
         organization_bump_authz_version(organization=policy.organization)
+        policy_version_record(policy, actor, "details edited", request=request)
         record(
             action=events.POLICY_UPDATED,
             organization=policy.organization,
@@ -203,6 +206,7 @@ def policy_duplicate(
         )
         duplicate.projects.set(rule.projects.all())
         duplicate.resources.set(rule.resources.all())
+    policy_version_record(copy, actor, f"duplicated from {policy.name}", request=request)
     record(
         action=events.POLICY_DUPLICATED,
         organization=organization,

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from django.core.exceptions import ValidationError
@@ -20,8 +21,9 @@ from policies import catalogue
 from policies.conditions.compiler import ConditionError
 from policies.delegation import require_guardrail_editor, require_within_rights
 from policies.evaluator import CompiledRule, RuleError, compile_rule
-from policies.models import Policy, PolicyAttachment, Rule
-from policies.selectors.rules import compile_stored_rule
+from policies.models import Policy, PolicyAttachment, PolicyVersion, Rule
+from policies.selectors.rules import compile_policy_rules, compile_stored_rule
+from policies.services.versions import policy_version_record, rules_snapshot
 
 # Renumbering lifts every position above this first: (policy, position) stays unique
 # row by row, which SQLite and PostgreSQL check during the update itself.
@@ -162,8 +164,12 @@ def _record_rule_change(
     actor: User,
     request: HttpRequest | None,
     data: dict[str, Any],
+    change: str,
 ) -> None:
+    """The one way out of every rule change: the authorization version, the policy's
+    next version (`change` says what it was, e.g. "rule 2 added"), the audit event."""
     organization_bump_authz_version(organization=policy.organization)
+    policy_version_record(policy, actor, change, request=request)
     if policy.kind == Policy.Kind.GUARDRAIL:
         data = {"change": event.name.rsplit(".", 1)[1], **data}
         event = events.GUARDRAIL_UPDATED
@@ -218,6 +224,7 @@ def rule_add(
         actor=actor,
         request=request,
         data={"after": rule_data(rule)},
+        change=f"rule {rule.position} added",
     )
     return rule
 
@@ -262,6 +269,7 @@ def rule_update(
             actor=actor,
             request=request,
             data=diff(before, after),
+            change=f"rule {rule.position} edited",
         )
     return rule
 
@@ -298,6 +306,7 @@ def rule_move(
         actor=actor,
         request=request,
         data={"before": before, "after": [str(r.pk) for r in ordered]},
+        change=f"rule {index + 1} moved {direction}",
     )
 
 
@@ -318,6 +327,7 @@ def rule_remove(*, rule: Rule, actor: User, request: HttpRequest | None = None) 
         actor=actor,
         request=request,
         data={"before": before},
+        change=f"rule {before['position']} removed",
     )
 
 
@@ -376,4 +386,129 @@ def rules_forget_resource(
             data=data,
             request=request,
         )
+        policy_version_record(
+            policy, actor, f"resource {resource.name} deleted from its rules", request=request
+        )
     return policies
+
+
+@dataclass(frozen=True)
+class Restored:
+    """What `policy_restore` made: the new version, and what it had to leave out."""
+
+    version: PolicyVersion
+    dropped: list[str]
+
+
+def _places_of(
+    organization_id: object, snapshot: Sequence[dict[str, Any]]
+) -> tuple[dict[str, Project], dict[str, Resource]]:
+    """The snapshot's projects and resources that still exist in the organization, by
+    id (two queries)."""
+    project_ids = {pk for data in snapshot for pk in data.get("projects", ())}
+    resource_ids = {pk for data in snapshot for pk in data.get("resources", ())}
+    projects = Project.objects.filter(organization_id=organization_id, pk__in=project_ids)
+    resources = Resource.objects.filter(organization_id=organization_id, pk__in=resource_ids)
+    return (
+        {str(project.pk): project for project in projects},
+        {str(resource.pk): resource for resource in resources},
+    )
+
+
+def _lost(count: int, what: str, position: int) -> str:
+    if count == 1:
+        return f"Rule {position}: 1 {what} no longer exists, left out."
+    return f"Rule {position}: {count} {what}s no longer exist, left out."
+
+
+@transaction.atomic
+def policy_restore(
+    *,
+    policy: Policy,
+    version: PolicyVersion,
+    actor: User | None,
+    request: HttpRequest | None = None,
+) -> Restored:
+    """Replace the policy's rules with those of one of its versions, as a new version.
+
+    Projects and resources deleted since are left out (`Restored.dropped` says which
+    rules lost some; a rule left with none matches nothing). Like any rule change it is
+    refused beyond the author's rights (the delegation ceiling) and bumps the
+    authorization version. Name and description stay as they are."""
+    policy = _lock_policy(policy, actor=actor, request=request)
+    if version.policy_id != policy.pk:
+        raise ValidationError("This version is of another policy.")
+    snapshot = sorted(version.rules, key=lambda data: data["position"])
+    projects, resources = _places_of(policy.organization_id, snapshot)
+    planned: list[tuple[dict[str, Any], list[Project], list[Resource]]] = []
+    after: list[CompiledRule] = []
+    dropped: list[str] = []
+    for position, data in enumerate(snapshot, start=1):
+        rule_projects = [projects[pk] for pk in data.get("projects", ()) if pk in projects]
+        rule_resources = [resources[pk] for pk in data.get("resources", ()) if pk in resources]
+        if missing := len(data.get("projects", ())) - len(rule_projects):
+            dropped.append(_lost(missing, "project", position))
+        if missing := len(data.get("resources", ())) - len(rule_resources):
+            dropped.append(_lost(missing, "resource", position))
+        planned.append((data, rule_projects, rule_resources))
+        # Leniently, as stored rules are: a rule left with no place matches nothing.
+        after.append(
+            compile_rule(
+                policy_id=str(policy.pk),
+                policy_name=policy.name,
+                rule_index=position,
+                effect=data["effect"],
+                actions=data["actions"],
+                scope=data["scope"],
+                project_ids=[str(project.pk) for project in rule_projects],
+                resources=resource_triples(rule_resources),
+                condition=data.get("condition", ""),
+                is_guardrail=policy.kind == Policy.Kind.GUARDRAIL,
+                strict=False,
+            )
+        )
+    require_rule_change_within_rights(
+        policy,
+        actor=actor,
+        request=request,
+        before=compile_policy_rules([policy.pk]),
+        after=after,
+    )
+    before, from_version = rules_snapshot(policy), policy.version
+    policy.rules.all().delete()
+    for position, (data, rule_projects, rule_resources) in enumerate(planned, start=1):
+        rule = Rule.objects.create(
+            policy=policy,
+            position=position,
+            effect=data["effect"],
+            actions=list(data["actions"]),
+            scope=data["scope"],
+            condition=data.get("condition", ""),
+        )
+        _set_places(rule, rule.scope, rule_projects, rule_resources)
+    organization_bump_authz_version(organization=policy.organization)
+    new = policy_version_record(
+        policy, actor, f"restored version {version.number}", request=request
+    )
+    assert new is not None  # managed policies were refused by the lock
+    trail: dict[str, Any] = {
+        "restored_version": version.number,
+        "from_version": from_version,
+        "to_version": new.number,
+        "before": before,
+        "after": new.rules,
+    }
+    if dropped:
+        trail["dropped"] = dropped
+    event = events.POLICY_RESTORED
+    if policy.kind == Policy.Kind.GUARDRAIL:  # the guardrails' changes share one event type
+        trail, event = {"change": "restored", **trail}, events.GUARDRAIL_UPDATED
+    record(
+        action=event,
+        organization=policy.organization,
+        actor=actor,
+        target=policy,
+        data=trail,
+        request=request,
+    )
+    return Restored(version=new, dropped=dropped)

@@ -116,6 +116,7 @@ PARAMS: dict[str, Callable[[World], Any]] = {
     # An instance in the world's project (the project its guard decides in).
     "resource_id": lambda w: ResourceFactory(project=w.project, type="compute:instances").pk,
     "rule_id": lambda w: w.rule.pk,
+    "number": lambda w: 1,  # a version of the world's policy
     "user_id": lambda w: w.subject.user_id,  # a user's account id, as /authorize names them
     # The policy is attached to the world's group (and subject and application).
     "kind": lambda w: "group",

@@ -29,6 +29,8 @@ from django.urls import reverse
 
 from audit.models import AuditEvent
 from organizations.models import Application, Group, Organization
+from policies.services import policies as policy_services
+from policies.services import rules as rule_services
 from tests.audit.urlconf import Route, routes
 from tests.conftest import Org
 from tests.factories import (
@@ -90,6 +92,16 @@ def _custom_policy(ctx: Ctx) -> Any:
 def _rule(ctx: Ctx) -> Any:
     policy = _custom_policy(ctx)
     return RuleFactory(policy=policy, position=1), RuleFactory(policy=policy, position=2)
+
+
+def _versioned_policy(ctx: Ctx) -> Any:
+    """A custom policy at version 2, so that version 1 can be restored."""
+    owner = ctx.org.owner.user
+    policy = policy_services.policy_create(organization=ctx.organization, name="Devs", actor=owner)
+    rule_services.rule_add(
+        policy=policy, effect="allow", actions=["iam:users:list"], scope="organization", actor=owner
+    )
+    return policy
 
 
 def _group(ctx: Ctx) -> Group:
@@ -303,6 +315,13 @@ def _member_locked_out(ctx: Ctx) -> tuple[dict[str, Any], dict[str, Any]]:
     return {"membership_id": ctx.org.tech.pk}, {}
 
 
+def _viewing_as_billing(ctx: Ctx) -> tuple[dict[str, Any], dict[str, Any]]:
+    ctx.client.post(
+        reverse("iamtools:view_as_user", args=[ctx.organization.pk, ctx.org.billing.pk])
+    )
+    return {}, {}
+
+
 WRITES: dict[str, Builder] = {
     "accounts:end_session": _other_session,
     "accounts:password_reset_confirm": _password_reset_confirm,
@@ -463,8 +482,16 @@ WRITES: dict[str, Builder] = {
     "organizations:invitation_revoke": _invitation,
     "organizations:user_password_link": _created_member,
     "policies:guardrail_rule_add": lambda ctx: ({}, _rule_data(effect="deny")),
+    "policies:version_restore": lambda ctx: (
+        {"policy_id": _versioned_policy(ctx).pk, "number": 1},
+        {},
+    ),
     # the audit trail itself
     "audit:verify": lambda ctx: ({}, {}),
+    # viewing the console as another principal (read-only, audited at start and stop)
+    "iamtools:view_as_user": lambda ctx: ({"membership_id": ctx.org.billing.pk}, {}),
+    "iamtools:view_as_application": lambda ctx: ({"application_id": _application(ctx).pk}, {}),
+    "iamtools:view_as_stop": _viewing_as_billing,
 }
 
 NO_EVENT: dict[str, str] = {
