@@ -52,6 +52,23 @@ def do_can(parser: Parser, token: Token) -> CanNode:
     return CanNode(action, project, allowed, denied)
 
 
+@register.simple_tag(takes_context=True)
+def allowed(context: template.Context, action: str, project: object = None) -> bool:
+    """`{% allowed "action" [project] as name %}`: the decision as a value, for a table
+    that needs it on every row (ask once, outside the loop)."""
+    request = context.get("request")
+    return request is not None and can(request, action, getattr(project, "pk", project))
+
+
+@register.filter
+def utc_date(value: dt.datetime | None) -> SafeString | str:
+    """`<time>` of an aware datetime's day, in UTC: `utc_time` without the clock."""
+    if value is None:
+        return ""
+    value = value.astimezone(dt.UTC)
+    return format_html('<time datetime="{}">{}</time>', f"{value:%Y-%m-%d}", f"{value:%Y-%m-%d}")
+
+
 @register.filter
 def utc_time(value: dt.datetime | None) -> SafeString | str:
     """`<time>` of an aware datetime, in UTC to the second. The `date` filter costs about
@@ -60,5 +77,7 @@ def utc_time(value: dt.datetime | None) -> SafeString | str:
         return ""
     value = value.astimezone(dt.UTC)
     return format_html(
-        '<time datetime="{}">{}</time>', value.isoformat(), value.strftime("%Y-%m-%d %H:%M:%S")
+        '<time datetime="{}">{}</time>',
+        value.isoformat(timespec="seconds"),
+        value.strftime("%Y-%m-%d %H:%M:%S"),
     )

@@ -495,3 +495,26 @@ def test_dashboard_flags_keys_expiring_within_seven_days(org: Org) -> None:
     assert quiet.context["expiring_keys"]  # readonly lists keys: sees the organization's
     APIKey.objects.all().delete()
     assert "expiring within 7 days" not in org.client_for("owner").get(dashboard).content.decode()
+
+
+def test_each_row_links_its_bearer_and_revoke_page_and_dates_in_utc(org: Org) -> None:
+    """The table decides and reverses once: each row still gets its own links."""
+    application = ApplicationFactory(organization=org.organization, name="ci")
+    used = timezone.now().replace(microsecond=0)
+    keys = [APIKeyFactory(bearer_application=application, last_used_at=used) for _ in range(3)]
+    page = org.client_for("owner").get(url("api_key_list", org)).content.decode()
+    application_url = reverse(
+        "organizations:application_detail", args=[org.organization.pk, application.pk]
+    )
+    assert page.count(f'href="{application_url}"') == 3
+    for key in keys:
+        revoke = reverse("organizations:api_key_delete", args=[org.organization.pk, key.pk])
+        assert f'href="{revoke}?next=' in page
+    assert (
+        f'<time datetime="{used:%Y-%m-%dT%H:%M:%S}+00:00">{used:%Y-%m-%d %H:%M:%S}</time>' in page
+    )
+    # Without iam:applications:read or iam:api-keys:delete, names only and no revoke.
+    page = org.client_for("billing").get(url("api_key_list", org))
+    assert page.status_code == 403
+    readonly = org.client_for("readonly").get(url("api_key_list", org)).content.decode()
+    assert "Revoke" not in readonly
