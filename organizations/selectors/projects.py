@@ -19,9 +19,9 @@ from django.http import HttpRequest
 
 from organizations.models import Organization, Project
 from organizations.selectors.organizations import in_organization
-from policies.authz import can, principal_of, rules_for, subject_of
+from policies.authz import can, principal_of, rules_for, subject_of, viewing_as
 from policies.catalogue import ACTIONS, PROJECT, Action
-from policies.evaluator import CompiledRuleSet, ResourceScope
+from policies.evaluator import CompiledRule, CompiledRuleSet, ResourceScope
 
 
 def projects_of(organization: Organization) -> QuerySet[Project]:
@@ -32,14 +32,26 @@ def project_for(*, organization: Organization, project_id: object) -> Project:
     return in_organization(Project, organization, project_id)
 
 
-def member_rules(request: HttpRequest) -> CompiledRuleSet:
-    """The compiled rules of whom the request acts as (a member, or an API key's bearer);
-    empty for owners and inactive principals, whom the evaluator decides without rules."""
-    subject = subject_of(request)
-    principal = principal_of(subject)  # type: ignore[arg-type]
-    if principal.is_owner or not principal.is_active:
-        return CompiledRuleSet.empty()
-    return rules_for(subject)  # type: ignore[arg-type]
+def _rule_sets(request: HttpRequest) -> list[CompiledRuleSet]:
+    """The compiled rules of whom the request acts as (a member, or an API key's bearer)
+    and, while viewing the console as someone, theirs too: a decision is then both's, so
+    projects either names are candidates. Owners and inactive principals have none (the
+    evaluator decides them without rules)."""
+    subjects = [subject_of(request)]
+    viewing = viewing_as(request)
+    if viewing is not None:
+        subjects.append(viewing.target)
+    sets = []
+    for subject in subjects:
+        principal = principal_of(subject)  # type: ignore[arg-type]
+        if not principal.is_owner and principal.is_active:
+            sets.append(rules_for(subject))  # type: ignore[arg-type]
+    return sets
+
+
+def member_rules(request: HttpRequest) -> list[CompiledRule]:
+    """Every rule of `_rule_sets`."""
+    return [rule for ruleset in _rule_sets(request) for rule in ruleset]
 
 
 def projects_allowing(request: HttpRequest, actions: Iterable[str]) -> QuerySet[Project]:
@@ -50,8 +62,12 @@ def projects_allowing(request: HttpRequest, actions: Iterable[str]) -> QuerySet[
     # Owners, and grants with no deny in any project: every project.
     if any(can(request, action) for action in actions):
         return projects
-    ruleset = member_rules(request)
-    rules = [rule for action in actions for rule in ruleset.for_action(action)]
+    rules = [
+        rule
+        for ruleset in _rule_sets(request)
+        for action in actions
+        for rule in ruleset.for_action(action)
+    ]
     named = {pid for rule in rules if isinstance(rule.scope, frozenset) for pid in rule.scope}
     allowed = {pid for pid in named if any(can(request, a, pid) for a in actions)}
     unnamed = None

@@ -13,10 +13,17 @@ from audit.models import AuditEvent
 from organizations.models import BillingContact, Membership
 from organizations.services.people import membership_suspend
 from policies.authz import VIEW_AS_SESSION_KEY
-from policies.models import PolicyAttachment
-from tests.api.conftest import key_token
+from policies.models import PolicyAttachment, Rule
+from tests.api.conftest import allow, key_token
 from tests.conftest import Org
-from tests.factories import ApplicationFactory, MembershipFactory, OrganizationFactory
+from tests.factories import (
+    ApplicationFactory,
+    MembershipFactory,
+    OrganizationFactory,
+    PolicyFactory,
+    ProjectFactory,
+    RuleFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -263,3 +270,22 @@ def test_a_viewed_page_costs_a_constant_few_more_queries(org: Org) -> None:
         viewed = _queries(viewing(org, "owner", "billing"), url)
         # The target, read again on each request (its rules are cached).
         assert viewed - alone <= 1, (url, alone, viewed)
+
+
+def test_projects_named_only_in_the_targets_rules_are_listed(org: Org) -> None:
+    """An owner has no rules: the projects a viewed member may read come from the
+    member's rules (each then decided as both)."""
+    member = MembershipFactory(organization=org.organization)
+    chosen = ProjectFactory(organization=org.organization, name="chosen-one")
+    ProjectFactory(organization=org.organization, name="other-one")
+    allow(member, "projects:projects:list", scope=Rule.Scope.ORGANIZATION)
+    policy = PolicyFactory(organization=org.organization)
+    rule = RuleFactory(
+        policy=policy, position=1, actions=["projects:projects:read"], scope=Rule.Scope.PROJECTS
+    )
+    rule.projects.add(chosen)
+    PolicyAttachment.objects.create(policy=policy, organization=org.organization, membership=member)
+    client = org.client_for("owner")
+    assert client.post(start_url(org, member)).status_code == 302
+    body = client.get(page("project_list", org)).content.decode()
+    assert "chosen-one" in body and "other-one" not in body
