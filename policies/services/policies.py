@@ -15,6 +15,7 @@ from accounts.models import User
 from audit import events
 from audit.services import diff, record
 from iamportal.names import unique_name
+from iamportal.text import unsafe_characters
 from organizations.models import Organization
 from organizations.services.organizations import organization_bump_authz_version
 from policies import catalogue
@@ -81,6 +82,11 @@ def _clean_labels(labels: Sequence[str]) -> list[str]:
             continue
         if len(label) > MAX_LABEL_LENGTH:
             raise ValidationError({"labels": f"A label is at most {MAX_LABEL_LENGTH} characters."})
+        if unsafe := unsafe_characters(label):
+            codes = ", ".join(f"U+{ord(char):04X}" for char in unsafe)
+            raise ValidationError(
+                {"labels": f"Use labels without control or invisible characters (found {codes})."}
+            )
         cleaned.append(label)
     if len(cleaned) > MAX_LABELS:
         raise ValidationError({"labels": f"A policy has at most {MAX_LABELS} labels."})

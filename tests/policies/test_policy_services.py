@@ -43,6 +43,19 @@ def test_create_policy_records_the_event_and_cleans_labels(org: Org) -> None:
     assert event.data["after"]["name"] == "Devs"
 
 
+def test_labels_with_control_characters_are_refused_by_name(org: Org) -> None:
+    """PostgreSQL refuses NUL in text and JSON: a clear message, not a database error."""
+    with pytest.raises(ValidationError) as caught:
+        policy_services.policy_create(
+            organization=org.organization,
+            name="Devs",
+            labels=["ok", "a\x00b"],
+            actor=org.owner.user,
+        )
+    assert "U+0000" in str(caught.value.message_dict["labels"])
+    assert not Policy.objects.filter(name="Devs").exists()
+
+
 @pytest.mark.parametrize("name", ["devs", "DEVS", "readonlyaccess", "Organization guardrails"])
 def test_policy_names_are_unique_per_organization_ignoring_case(org: Org, name: str) -> None:
     PolicyFactory(organization=org.organization, name="Devs")
