@@ -34,6 +34,7 @@ NAV_LINKS: dict[str, tuple[str, str]] = {
     "catalogue": ("iamtools:catalogue", "iam:policies:list"),
     "simulator": ("iamtools:simulator", "iam:simulator:use"),
     "who_can": ("iamtools:who_can", "iam:simulator:use"),
+    "unused_access": ("iamtools:unused_access", "iam:simulator:use"),
 }
 
 

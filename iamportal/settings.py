@@ -188,6 +188,9 @@ API_RATE_PER_IP = env_int("IAMPORTAL_API_RATE_PER_IP", 1200, minimum=0)
 # change that bumps the organization's authorization version reaches every process through
 # LISTEN/NOTIFY within milliseconds of its commit (organizations.services.api_keys).
 API_KEY_CACHE_SECONDS = env_int("IAMPORTAL_API_KEY_CACHE_SECONDS", 10, minimum=0)
+# Permission usage (policies.usage) is written in batches every this many seconds per
+# process (and at a clean exit): a crash loses at most this window's notes. 0: on every note.
+USAGE_FLUSH_SECONDS: int | None = env_int("IAMPORTAL_USAGE_FLUSH_SECONDS", 30, minimum=0)
 # Each process' own (short-lived windows, compiled rules). The API's rate limits count in
 # the database instead, shared by every process (iamportal.ratelimit).
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}

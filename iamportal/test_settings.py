@@ -11,3 +11,6 @@ API_RATE_PER_KEY = API_RATE_PER_IP = 0
 # Every API request looks its key up (tests update rows directly, without the version bump
 # that reaches a process's key cache); tests/api/test_key_cache.py turns the cache on.
 API_KEY_CACHE_SECONDS = 0
+# Permission usage is not noted for the suite (its writes would change the query counts
+# that tests assert); tests/policies/test_usage.py turns it on, writing on every note.
+USAGE_FLUSH_SECONDS = None

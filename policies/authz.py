@@ -43,6 +43,7 @@ from policies.selectors.authorize import (
     resources_named,
 )
 from policies.selectors.rules import Path, compile_policies, composed, policy_paths_for
+from policies.usage import note_decision
 
 # Compiled rules hold compiled CEL programs, which cannot be pickled into Django's cache
 # backends; a bounded in-process LRU is enough because every key carries the version:
@@ -479,6 +480,7 @@ def authorize(
         viewing = viewing_as(request)
         if viewing is None:
             memo[memo_key] = decide_as(subject)
+            note_decision(subject, memo[memo_key])  # usage (#16); none while viewing as
         else:
             memo[memo_key] = _viewed_decision(request, viewing, decide_as, action)
     return memo[memo_key]

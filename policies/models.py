@@ -208,3 +208,41 @@ class PolicyVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.policy} version {self.number}"
+
+
+# The project of an organization-level action's usage row: a fixed id rather than NULL,
+# so the row's key is unique on every database (NULLs are distinct in unique indexes).
+NO_PROJECT = uuid.UUID(int=0)
+
+
+class PermissionUsage(models.Model):
+    """When a principal was last allowed and last denied an action (in a project): noted by
+    every decision of the console's and the API's guards and of `POST /api/v1/authorize`,
+    written in batches (policies.usage). No foreign key to the principal or the project:
+    the ids are the authorize API's (a user's account id, an application's id) and a
+    deleted project's history stays, harmlessly."""
+
+    id = models.BigAutoField(primary_key=True)
+    organization = models.ForeignKey(
+        "organizations.Organization", on_delete=models.CASCADE, related_name="+"
+    )
+    principal_type = models.CharField(
+        max_length=16, choices=[("user", "User"), ("application", "Application")]
+    )
+    principal_id = models.UUIDField()
+    action = models.CharField(max_length=128)
+    project_id = models.UUIDField(default=NO_PROJECT)  # NO_PROJECT: organization-level
+    last_allowed_at = models.DateTimeField(null=True, blank=True)
+    last_denied_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "principal_type", "principal_id", "action", "project_id"],
+                name="policies_usage_unique",
+            ),
+        ]
+        # The unique index also serves one principal's rows (its leading columns).
+
+    def __str__(self) -> str:
+        return f"{self.principal_type} {self.principal_id}: {self.action}"

@@ -8,6 +8,7 @@ from policies.views import guardrails as guardrail_views
 from policies.views import policies as policy_views
 from policies.views import rules as rule_views
 from policies.views import tools as tool_views
+from policies.views import unused as unused_views
 from policies.views import versions as version_views
 from policies.views import view_as as view_as_views
 from policies.views import who_can as who_can_views
@@ -81,6 +82,8 @@ tool_patterns = (
         path("catalogue/", tool_views.catalogue_view, name="catalogue"),
         path("simulator/", tool_views.simulator, name="simulator"),
         path("who-can/", who_can_views.who_can_view, name="who_can"),
+        # Unused access (#16): actions held but not used for N days, per principal.
+        path("unused-access/", unused_views.unused_access_view, name="unused_access"),
         path(
             "users/<uuid:membership_id>/permissions/",
             tool_views.effective_permissions_view,

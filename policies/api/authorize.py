@@ -38,6 +38,7 @@ from policies.catalogue import AUTHORIZE_CHECK
 from policies.evaluator import CompiledRule, Decision, Reason, RequestFacts, ResourceFacts
 from policies.guards import api_requires
 from policies.selectors.tools import wrong_action_for
+from policies.usage import note_decision
 
 router = Router(tags=["Authorization"])
 
@@ -277,6 +278,7 @@ def authorize(request: HttpRequest, payload: AuthorizeIn) -> JsonResponse:
         facts = _resource_facts(question.resource, resources)
         project = facts.project_id if facts is not None else question.project
         decision = decide(question.action, project, facts_of(question.context, now), facts)
+        note_decision(subjects[(question.principal.type, question.principal.id)], decision)
         decisions.append(decision_out(decision, rules))
     # Built here rather than validated by django-ninja against `AuthorizeOut`, which would
     # cost more than deciding the questions; the schema tests hold it to the schema.

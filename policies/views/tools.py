@@ -3,7 +3,8 @@ or an application, and the condition tester."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import datetime as dt
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from typing import Any
@@ -54,6 +55,7 @@ from policies.guards import requires
 from policies.selectors.policies import resource_matches
 from policies.selectors.tools import project_names, resource_in, resource_names
 from policies.selectors.tools import rules_of as _rules_of
+from policies.usage import last_allowed, used_words
 
 
 def _evaluate(
@@ -399,7 +401,9 @@ def _effective_permissions(request: HttpRequest, subject: Membership | Applicati
         permissions = effective_permissions(
             principal, rules, project_names=projects, resource_names=names
         )
-        context.update(_grants_listing(request, permissions))
+        # When each action was last allowed (#16): one query for the principal, not per row.
+        used = last_allowed(organization.pk, principal.type, principal.id) if permissions else {}
+        context.update(_grants_listing(request, permissions, used))
     denies = _rows((rule for rule in rules if rule.effect == "deny"), projects, names)
     context["denies"] = denies
     context["denies_html"] = deny_rows_html(denies)
@@ -415,9 +419,14 @@ def _effective_permissions(request: HttpRequest, subject: Membership | Applicati
 GRANTS_PER_PAGE = 100
 
 
-def _grants_listing(request: HttpRequest, permissions: list[EffectivePermission]) -> dict[str, Any]:
+def _grants_listing(
+    request: HttpRequest,
+    permissions: list[EffectivePermission],
+    used: Mapping[str, dt.datetime] | None = None,
+) -> dict[str, Any]:
     """The grants shown (one action's with `?action=`, a page of them), by service, with
-    the summary of the actions held when they do not fit one page."""
+    the summary of the actions held when they do not fit one page; `used`: when each
+    action was last allowed."""
     action = request.GET.get("action", "")
     shown = [p for p in permissions if p.action == action] if action in catalogue.ACTIONS else []
     if not shown:
@@ -431,11 +440,11 @@ def _grants_listing(request: HttpRequest, permissions: list[EffectivePermission]
         "grant_count": len(permissions),
         "services": services,
         # The rows' HTML is built in Python: template rows cost ~75 µs each, most of the page.
-        "sections": [(service, grant_rows_html(rows)) for service, rows in services],
+        "sections": [(service, grant_rows_html(rows, used)) for service, rows in services],
     }
     if len(permissions) > GRANTS_PER_PAGE:
         held = [(service, held_actions(rows)) for service, rows in _by_service(permissions)]
-        context["held"] = [(service, held_rows_html(actions)) for service, actions in held]
+        context["held"] = [(service, held_rows_html(actions, used)) for service, actions in held]
         context["held_count"] = sum(len(actions) for _, actions in held)
     return context
 
@@ -490,10 +499,27 @@ def held_actions(permissions: Iterable[EffectivePermission]) -> list[HeldAction]
 _WIDE = {"organization": 0, "all projects": 1}
 
 
-def held_rows_html(held: Iterable[HeldAction]) -> SafeString:
+def held_rows_html(
+    held: Iterable[HeldAction], used: Mapping[str, dt.datetime] | None = None
+) -> SafeString:
     """The summary's rows: each action links to its grants (the grants part alone with
-    HTMX, the page at its grants without)."""
-    return _joined(_held_row(h) for h in held)
+    HTMX, the page at its grants without); last, when it was last used (`used`)."""
+    words = _used_words(used)
+    return _joined(_held_row(h, words(h.action)) for h in held)
+
+
+def _used_words(used: Mapping[str, dt.datetime] | None) -> Callable[[str], str]:
+    """action -> its last use in words ("used today", "used 12 days ago", "never used"),
+    each distinct action worded once."""
+    now = timezone.now()
+    worded: dict[str, str] = {}
+
+    def words(action: str) -> str:
+        if action not in worded:
+            worded[action] = used_words((used or {}).get(action), now)
+        return worded[action]
+
+    return words
 
 
 # The rows below are f-strings of escaped values (escape_html), not format_html: with its
@@ -502,14 +528,15 @@ def _joined(rows: Iterable[str]) -> SafeString:
     return mark_safe("\n".join(rows))  # noqa: S308 - each row escapes its values
 
 
-def _held_row(held: HeldAction) -> str:
+def _held_row(held: HeldAction, used: str = "") -> str:
     query = _e(urlencode({"action": held.action}))
     condition = "Always" if held.always else _CONDITIONAL_ONLY
     return (
         f'<tr><td><a href="?{query}#grants" hx-get="?{query}" hx-target="#grants"'
         f' hx-swap="outerHTML"><code class="action">{_e(held.action)}</code></a></td>'
         f"<td>{_e(held.where)}</td><td>{held.grants}</td>"
-        f"<td>{condition}{_MAY_BE_DENIED if held.limited else ''}</td></tr>"
+        f"<td>{condition}{_MAY_BE_DENIED if held.limited else ''}</td>"
+        f"<td>{capfirst(used)}</td></tr>"
     )
 
 
@@ -517,12 +544,15 @@ _CONDITIONAL_ONLY = '<span class="badge">Conditional</span> only'
 _MAY_BE_DENIED = '<br><span class="muted">May be denied</span>'
 
 
-def grant_rows_html(permissions: Iterable[EffectivePermission]) -> SafeString:
-    """The grants table's rows (every value escaped)."""
-    return _joined(_grant_row(p) for p in permissions)
+def grant_rows_html(
+    permissions: Iterable[EffectivePermission], used: Mapping[str, dt.datetime] | None = None
+) -> SafeString:
+    """The grants table's rows (every value escaped), each with its action's last use."""
+    words = _used_words(used)
+    return _joined(_grant_row(p, words(p.action)) for p in permissions)
 
 
-def _grant_row(permission: EffectivePermission) -> str:
+def _grant_row(permission: EffectivePermission, used: str = "") -> str:
     condition = (
         f'<span class="badge">Conditional</span> <code>{_e(permission.condition)}</code>'
         if permission.conditional
@@ -536,7 +566,7 @@ def _grant_row(permission: EffectivePermission) -> str:
     return (
         f"<tr><td><code>{_e(permission.action)}</code></td>"
         f"<td>{_e(capfirst(permission.scope))}</td><td>{_e(capfirst(permission.via))}</td>"
-        f"<td>{condition}{limited}</td></tr>"
+        f"<td>{condition}{limited}</td><td>{capfirst(used)}</td></tr>"
     )
 
 

@@ -284,7 +284,7 @@ def test_the_iam_tabs_link_what_the_persona_may_list(org: Org) -> None:
     for key in NAV_LINKS:
         if key in ("users", "invitations", "groups", "applications", "api_keys"):
             assert f'href="{reverse(NAV_LINKS[key][0], args=[org.organization.pk])}"' in tabs
-    assert tabs.count("<a ") == 10
+    assert tabs.count("<a ") == 11
     assert f'href="{_url("user_list", org)}" aria-current="page">Users' in tabs
     billing = org.client_for("billing").get(_url("dashboard", org)).content.decode()
     assert _url("user_list", org) not in billing
