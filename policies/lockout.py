@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import wraps
-from typing import Any
+from typing import Any, TypeVar
 
 from django.contrib.messages.storage import default_storage
 from django.db import transaction
@@ -41,10 +41,51 @@ TEMPLATE = "policies/lockout_confirm.html"
 View = Callable[..., HttpResponse]
 
 
-class _WouldLockOut(Exception):
+class RollBack(Exception):
+    """Raised by an inspection of `run_and_inspect` to undo the change it looked at;
+    carries what it found."""
+
+    def __init__(self, found: Any = None) -> None:
+        super().__init__()
+        self.found = found
+
+
+class _WouldLockOut(RollBack):
     def __init__(self, decision: Decision) -> None:
-        super().__init__(decision.explanation)
+        super().__init__(decision)
         self.decision = decision
+
+
+T = TypeVar("T")
+
+
+def run_and_inspect(request: HttpRequest, run: Callable[[], T], inspect: Callable[[T], Any]) -> T:
+    """`run()` in a transaction, then `inspect(result)` inside it, seeing the change as
+    saved. The one way to look at a change before keeping it (the self-lockout check,
+    change previews; the delegation ceiling decides inside the services' own
+    transaction): an inspection raising `RollBack` undoes the change, no row and no
+    event left, and what was compiled or said meanwhile is forgotten; it propagates."""
+    try:
+        with transaction.atomic():
+            result = run()
+            inspect(result)
+    except RollBack:
+        _forget_rolled_back_work(request)
+        raise
+    return result
+
+
+def rolled_back(request: HttpRequest, run: Callable[[], T], inspect: Callable[[T], Any]) -> Any:
+    """What `inspect(run())` finds, the change always undone (`run_and_inspect`)."""
+
+    def undo(result: T) -> None:
+        raise RollBack(inspect(result))
+
+    try:
+        run_and_inspect(request, run, undo)
+    except RollBack as undone:
+        return undone.found
+    raise AssertionError("unreachable: the inspection always rolls back")
 
 
 def decision_after_change(request: HttpRequest) -> Decision:
@@ -66,26 +107,24 @@ def decision_after_change(request: HttpRequest) -> Decision:
 def _run_refusing_lockout(request: HttpRequest, confirmed: bool, run: Callable[[], Any]) -> Any:
     """`run()` in a transaction, rolled back by raising `_WouldLockOut` when its author
     would lose the view's action and did not confirm; a confirmed lockout is audited."""
-    try:
-        with transaction.atomic():
-            result = run()
-            decision = decision_after_change(request)
-            if not decision.allowed:
-                if not confirmed:
-                    raise _WouldLockOut(decision)
-                # Knowingly giving up one's own access is part of the trail.
-                record(
-                    action=events.SELF_LOCKOUT_CONFIRMED,
-                    organization=request.organization,  # type: ignore[attr-defined]
-                    actor=request.user,
-                    target_label=decision.action,
-                    data={"action": decision.action, "explanation": decision.explanation},
-                    request=request,
-                )
-    except _WouldLockOut:
-        _forget_rolled_back_work(request)
-        raise
-    return result
+
+    def check(_result: Any) -> None:
+        decision = decision_after_change(request)
+        if decision.allowed:
+            return
+        if not confirmed:
+            raise _WouldLockOut(decision)
+        # Knowingly giving up one's own access is part of the trail.
+        record(
+            action=events.SELF_LOCKOUT_CONFIRMED,
+            organization=request.organization,  # type: ignore[attr-defined]
+            actor=request.user,
+            target_label=decision.action,
+            data={"action": decision.action, "explanation": decision.explanation},
+            request=request,
+        )
+
+    return run_and_inspect(request, run, check)
 
 
 def refuses_self_lockout(view: View) -> View:

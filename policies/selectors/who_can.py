@@ -178,7 +178,7 @@ class WhoCan:
     project_id: str | None
     resource: ResourceFacts | None
     counts: dict[str, int]
-    _outcomes: dict[_Ref, _Outcome] = field(repr=False)
+    outcomes: dict[_Ref, _Outcome] = field(repr=False)
     _ids: dict[Status, dict[Kind, list[str]]] = field(repr=False)
     _direct: dict[_Ref, set[str]] = field(repr=False)
     _groups_of: dict[_Ref, list[str]] = field(repr=False)
@@ -246,7 +246,7 @@ class WhoCan:
 
     def _row(self, kind: Kind, pk: uuid.UUID, label: str, name: str) -> WhoCanRow:
         ref = (kind, str(pk))
-        outcome = self._outcomes[ref]
+        outcome = self.outcomes[ref]
         if outcome.status == "owner":
             return WhoCanRow(kind, pk, label, name, "owner")
         direct = self._direct.get(ref, set())
@@ -429,7 +429,7 @@ def _usable(rule: CompiledRule) -> bool:
 def _decide_shape(
     rules: Sequence[CompiledRule],
     shape: tuple[frozenset[str], bool, bool],
-    question: _Question,
+    question: Question,
     facts: RequestFacts,
 ) -> _Outcome | None:
     """The outcome for every principal of one shape: the deny rules of its policies
@@ -462,7 +462,7 @@ def _decide_shape(
 
 
 @dataclass
-class _Question:
+class Question:
     action: str
     project_id: str | None
     resource: ResourceFacts | None
@@ -482,14 +482,14 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _answer(organization: Organization, questions: Sequence[_Question]) -> list[WhoCan]:
+def answer_all(organization: Organization, questions: Sequence[Question]) -> list[WhoCan]:
     """The answers to several questions in one organization, sharing the compile and the
     reads of who the policies reach."""
     with _collector_paused():
         return _answers(organization, questions)
 
 
-def _answers(organization: Organization, questions: Sequence[_Question]) -> list[WhoCan]:
+def _answers(organization: Organization, questions: Sequence[Question]) -> list[WhoCan]:
     ruleset = _rule_set(organization)
     candidates = [
         ruleset.candidates(q.action, q.project_id, q.resource) if q.action in ACTIONS else ()
@@ -570,8 +570,8 @@ def who_can(
     are the organization's, and that the action fits them."""
     if resource is not None:
         project_id = resource.project_id
-    question = _Question(action, str(project_id) if project_id else None, resource)
-    return _answer(organization, [question])[0]
+    question = Question(action, str(project_id) if project_id else None, resource)
+    return answer_all(organization, [question])[0]
 
 
 def who_can_counts(
@@ -579,5 +579,5 @@ def who_can_counts(
 ) -> Mapping[str, WhoCan]:
     """`who_can` of several actions on one resource (the resource page), sharing the
     queries: a constant number whatever the number of actions."""
-    questions = [_Question(a, resource.project_id, resource) for a in actions]
-    return dict(zip(actions, _answer(organization, questions), strict=True))
+    questions = [Question(a, resource.project_id, resource) for a in actions]
+    return dict(zip(actions, answer_all(organization, questions), strict=True))

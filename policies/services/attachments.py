@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import HttpRequest
@@ -41,8 +44,10 @@ def _record_attachment(
     principal: Principal,
     actor: User,
     request: HttpRequest | None,
+    preview: Mapping[str, Any] | None = None,
 ) -> None:
-    """Bump the version (the principal's permissions changed) and record `event`."""
+    """Bump the version (the principal's permissions changed) and record `event`, with
+    the access diff its author previewed and confirmed (policies.preview), if any."""
     organization = principal.organization
     # Users are named by their account id, the id the evaluator and the API see.
     principal_id = principal.user_id if isinstance(principal, Membership) else principal.pk
@@ -52,7 +57,10 @@ def _record_attachment(
         organization=organization,
         actor=actor,
         target=policy,
-        data={"principal": {"type": principal_kind(principal), "id": str(principal_id)}},
+        data={
+            "principal": {"type": principal_kind(principal), "id": str(principal_id)},
+            **({"preview": dict(preview)} if preview else {}),
+        },
         request=request,
     )
 
@@ -64,6 +72,7 @@ def policy_attach(
     principal: Principal,
     actor: User,
     request: HttpRequest | None = None,
+    preview: Mapping[str, Any] | None = None,
 ) -> bool:
     """Attach `policy` to a user (membership), group or application (idempotent); True
     when it was not attached yet.
@@ -95,6 +104,7 @@ def policy_attach(
             principal=principal,
             actor=actor,
             request=request,
+            preview=preview,
         )
     return created
 
@@ -106,6 +116,7 @@ def policy_detach(
     principal: Principal,
     actor: User,
     request: HttpRequest | None = None,
+    preview: Mapping[str, Any] | None = None,
 ) -> bool:
     """Detach `policy` from a user, group or application (idempotent); True when it was
     attached. The principal (and a group's members) lose what it granted at once, and
@@ -129,5 +140,6 @@ def policy_detach(
             principal=principal,
             actor=actor,
             request=request,
+            preview=preview,
         )
     return bool(deleted)

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -165,9 +165,13 @@ def _record_rule_change(
     request: HttpRequest | None,
     data: dict[str, Any],
     change: str,
+    preview: Mapping[str, Any] | None = None,
 ) -> None:
     """The one way out of every rule change: the authorization version, the policy's
-    next version (`change` says what it was, e.g. "rule 2 added"), the audit event."""
+    next version (`change` says what it was, e.g. "rule 2 added"), the audit event (with
+    the access diff its author previewed and confirmed, policies.preview, if any)."""
+    if preview:
+        data = {**data, "preview": dict(preview)}
     organization_bump_authz_version(organization=policy.organization)
     policy_version_record(policy, actor, change, request=request)
     if policy.kind == Policy.Kind.GUARDRAIL:
@@ -195,6 +199,7 @@ def rule_add(
     condition: str = "",
     actor: User,
     request: HttpRequest | None = None,
+    preview: Mapping[str, Any] | None = None,
 ) -> Rule:
     """Append a rule to a custom or guardrail policy after compiling it strictly."""
     policy = _lock_policy(policy, actor=actor, request=request)
@@ -225,6 +230,7 @@ def rule_add(
         request=request,
         data={"after": rule_data(rule)},
         change=f"rule {rule.position} added",
+        preview=preview,
     )
     return rule
 
@@ -241,6 +247,7 @@ def rule_update(
     condition: str = "",
     actor: User,
     request: HttpRequest | None = None,
+    preview: Mapping[str, Any] | None = None,
 ) -> Rule:
     """Change a rule in place (its position stays) after compiling it strictly."""
     policy = _lock_policy(rule.policy, actor=actor, request=request)
@@ -270,6 +277,7 @@ def rule_update(
             request=request,
             data=diff(before, after),
             change=f"rule {rule.position} edited",
+            preview=preview,
         )
     return rule
 
@@ -311,7 +319,13 @@ def rule_move(
 
 
 @transaction.atomic
-def rule_remove(*, rule: Rule, actor: User, request: HttpRequest | None = None) -> None:
+def rule_remove(
+    *,
+    rule: Rule,
+    actor: User,
+    request: HttpRequest | None = None,
+    preview: Mapping[str, Any] | None = None,
+) -> None:
     """Delete a rule and close the gap it leaves in the positions."""
     policy = _lock_policy(rule.policy, actor=actor, request=request)
     rule = Rule.objects.get(pk=rule.pk, policy=policy)
@@ -328,6 +342,7 @@ def rule_remove(*, rule: Rule, actor: User, request: HttpRequest | None = None) 
         request=request,
         data={"before": before},
         change=f"rule {before['position']} removed",
+        preview=preview,
     )
 
 

@@ -8,6 +8,7 @@ with the panel and its error).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 from uuid import UUID
 
@@ -25,13 +26,16 @@ from iamportal.request import next_in_organization
 from iamportal.widgets import pick_searches
 from organizations.models import Application, Group, Membership, Organization
 from organizations.selectors import organizations as organization_selectors
+from policies import preview
 from policies.authz import can
+from policies.evaluator import CompiledRule
 from policies.forms.attachments import PolicyPickForm
 from policies.guards import requires
 from policies.lockout import refuses_self_lockout
 from policies.models import Policy
 from policies.selectors import attachments as attachment_selectors
 from policies.selectors import policies as policy_selectors
+from policies.selectors.rules import compile_policy_rules
 from policies.services import attachments as attachment_services
 from policies.views.pages import (
     new_attach_form,
@@ -161,6 +165,49 @@ def _done(
     return redirect(_next_url(request, principal))
 
 
+def _previewed(
+    request: HttpRequest, policy: Policy, principal: Principal, *, attach: bool, target: str
+) -> HttpResponse | bool:
+    """Attach or detach `policy`; with Preview, the access diff it would make instead (a
+    response in place of `target`, the card whose form posted), and confirmed, the
+    change records that diff. Returns the service's answer (was anything changed), or
+    the preview. A refusal (`ValidationError`) propagates."""
+
+    def change(diff: Mapping[str, Any] | None = None) -> bool:
+        service = attachment_services.policy_attach if attach else attachment_services.policy_detach
+        return service(
+            policy=policy, principal=principal, actor=request.user, request=request, preview=diff
+        )
+
+    asked = preview.asked(request)
+    if asked is None:
+        return change()
+    rules = compile_policy_rules([policy.pk])
+
+    # Attaching adds the policy's rules to whoever it reaches; detaching takes them away.
+    def preview_change() -> list[CompiledRule]:
+        change()
+        return []
+
+    diff = preview.access_diff(request, rules, preview_change)
+    if asked == "confirm" and preview.confirms(request, diff):
+        return change(diff.audit_data())
+    verb = "attach" if attach else "detach"
+    words = "to" if attach else "from"
+    if target == "attachments":
+        cancel = page_url(request.organization, policy)  # type: ignore[attr-defined]
+    else:
+        cancel = _next_url(request, principal)
+    return preview.render_preview(
+        request,
+        diff,
+        title=f"{verb} {policy.name} {words} {principal_label(principal)}",
+        target=target,
+        cancel_url=cancel,
+        stale=asked == "confirm",
+    )
+
+
 @requires("iam:policies:attach")
 @sudo_required
 @refuses_self_lockout
@@ -175,9 +222,11 @@ def principal_policy_attach(
     if form.is_valid():
         policy: Policy = form.cleaned_data["policy"]
         try:
-            attachment_services.policy_attach(
-                policy=policy, principal=principal, actor=request.user, request=request
+            previewed = _previewed(
+                request, policy, principal, attach=True, target="principal-policies"
             )
+            if isinstance(previewed, HttpResponse):
+                return previewed
         except ValidationError as error:
             apply_errors(form, error)
         else:
@@ -198,9 +247,10 @@ def principal_policy_detach(
         organization=request.organization, kind=kind, principal_id=principal_id
     )
     policy = policy_selectors.policy_for(organization=request.organization, policy_id=policy_id)
-    if attachment_services.policy_detach(
-        policy=policy, principal=principal, actor=request.user, request=request
-    ):
+    previewed = _previewed(request, policy, principal, attach=False, target="principal-policies")
+    if isinstance(previewed, HttpResponse):
+        return previewed
+    if previewed:
         return _done(
             request, principal, f"{policy.name} detached from {principal_label(principal)}."
         )
@@ -223,9 +273,9 @@ def policy_attach(request: HttpRequest, org_id: UUID, policy_id: UUID) -> HttpRe
     if form.is_valid():
         principal = form.cleaned_data["principal"]
         try:
-            attachment_services.policy_attach(
-                policy=policy, principal=principal, actor=request.user, request=request
-            )
+            previewed = _previewed(request, policy, principal, attach=True, target="attachments")
+            if isinstance(previewed, HttpResponse):
+                return previewed
         except ValidationError as error:
             apply_errors(form, error)
         else:
@@ -252,9 +302,11 @@ def policy_detach(
     principal = principal_for(
         organization=request.organization, kind=kind, principal_id=principal_id
     )
-    attachment_services.policy_detach(
-        policy=policy, principal=principal, actor=request.user, request=request
-    )
+    if isinstance(
+        previewed := _previewed(request, policy, principal, attach=False, target="attachments"),
+        HttpResponse,
+    ):
+        return previewed
     messages.success(request, f"{policy.name} detached from {principal_label(principal)}.")
     if request.htmx:
         return render_attachments(request, policy)

@@ -4,23 +4,29 @@ saved."""
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from typing import Any
 from uuid import UUID
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.sudo import sudo_required
 from iamportal.forms import apply_errors
+from policies import preview
 from policies.catalogue import GUARDRAIL_EDIT
+from policies.evaluator import CompiledRule
 from policies.forms.policies import lines_of
 from policies.forms.rules import RESOURCES_MAX, resource_types_of
 from policies.guards import requires
 from policies.lockout import refuses_self_lockout
 from policies.models import Policy, Rule
 from policies.selectors import policies as policy_selectors
+from policies.selectors.rules import compile_stored_rule
 from policies.services import guardrails as guardrail_services
 from policies.services import rules as rule_services
 from policies.views.pages import (
@@ -46,35 +52,61 @@ def save_rule(
     request: HttpRequest, policy: Policy | None, rule: Rule | None = None
 ) -> HttpResponse:
     """Validate the posted rule and add it (to `policy`, or to the guardrails when None)
-    or change `rule`; refused input comes back inline and nothing is saved."""
+    or change `rule`; refused input comes back inline and nothing is saved. With Preview,
+    the access diff it would make instead (policies.preview), and confirmed, the save
+    records that diff."""
     form = new_rule_form(request, policy, data=request.POST, rule=rule)
     if form.is_valid():
-        try:
+
+        def save(diff: Mapping[str, Any] | None = None) -> Rule:
+            values = {**form.rule_values(), "actor": request.user, "request": request}
             if rule is not None:
-                rule_services.rule_update(
-                    rule=rule, **form.rule_values(), actor=request.user, request=request
+                return rule_services.rule_update(rule=rule, **values, preview=diff)
+            if policy is None:  # the organization's first guardrail rule
+                return guardrail_services.guardrail_rule_add(
+                    organization=request.organization, **values
                 )
-            elif policy is None or policy.kind == Policy.Kind.GUARDRAIL:
-                rule = guardrail_services.guardrail_rule_add(
-                    organization=request.organization,
-                    **form.rule_values(),
-                    actor=request.user,
-                    request=request,
-                )
-                policy = rule.policy
+            return rule_services.rule_add(policy=policy, **values, preview=diff)
+
+        try:
+            before = compile_stored_rule(rule) if rule is not None else []
+            if asked := preview.asked(request):
+                diff = preview.access_diff(request, before, lambda: compile_stored_rule(save()))
+                if asked == "preview" or not preview.confirms(request, diff):
+                    return _preview(request, policy, rule, diff, stale=asked == "confirm")
+                saved = save(diff.audit_data())
             else:
-                rule_services.rule_add(
-                    policy=policy, **form.rule_values(), actor=request.user, request=request
-                )
+                saved = save()
         except ValidationError as error:
             apply_errors(form, error)
         else:
             return after_rule_write(
-                request, policy, "Rule saved.", warning=form.condition_warning()
+                request, saved.policy, "Rule saved.", warning=form.condition_warning()
             )
     if rule is not None:
         return render_rules(request, policy, status=400, editing=rule, edit_form=form)
     return render_rules(request, policy, status=400, add_form=form)
+
+
+def _preview(
+    request: HttpRequest,
+    policy: Policy | None,
+    rule: Rule | None,
+    diff: preview.AccessDiff,
+    *,
+    stale: bool = False,
+    title: str = "",
+) -> HttpResponse:
+    """The diff in place of the rules card."""
+    if not title:
+        title = f"edit rule {rule.position}" if rule is not None else "add a rule"
+    if policy is not None and policy.kind != Policy.Kind.GUARDRAIL:
+        cancel = reverse("policies:rule_list", args=[request.organization.pk, policy.pk])
+    else:
+        cancel = page_url(request.organization, policy)
+    return preview.render_preview(
+        request, diff, title=title, target="rules", cancel_url=cancel, stale=stale
+    )
 
 
 @requires("iam:policies:update")
@@ -130,7 +162,20 @@ def rule_remove(request: HttpRequest, org_id: UUID, policy_id: UUID, rule_id: UU
     if refused := refuse_read_only_page(request, policy):
         return refused
     rule = policy_selectors.rule_for(policy=policy, rule_id=rule_id)
-    rule_services.rule_remove(rule=rule, actor=request.user, request=request)
+
+    def remove(diff: Mapping[str, Any] | None = None) -> list[CompiledRule]:
+        rule_services.rule_remove(rule=rule, actor=request.user, request=request, preview=diff)
+        return []
+
+    # A refusal (the delegation ceiling) propagates: `requires` answers it.
+    if asked := preview.asked(request):
+        diff = preview.access_diff(request, compile_stored_rule(rule), remove)
+        if asked == "preview" or not preview.confirms(request, diff):
+            title = f"remove rule {rule.position}"
+            return _preview(request, policy, rule, diff, stale=asked == "confirm", title=title)
+        remove(diff.audit_data())
+    else:
+        remove()
     return after_rule_write(request, policy, f"Rule {rule.position} removed.")
 
 
