@@ -1,17 +1,11 @@
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Any
-from uuid import UUID
 
 from django.http import HttpRequest
-from django.urls import get_script_prefix, reverse
 
+from iamportal.fragments import link
 from policies.authz import can
-
-# The organization's links are reversed once per process with this id in place of the
-# organization's, then filled in: `{% url %}` cost ~50 µs a link, ~20 links a page.
-_ORG_SLOT = str(UUID(int=0))
 
 # name in the template: (URL name, permission that shows it; "" = every member).
 NAV_LINKS: dict[str, tuple[str, str]] = {
@@ -36,18 +30,6 @@ NAV_LINKS: dict[str, tuple[str, str]] = {
     "who_can": ("iamtools:who_can", "iam:simulator:use"),
     "unused_access": ("iamtools:unused_access", "iam:simulator:use"),
 }
-
-
-@lru_cache(maxsize=256)
-def _reversed(name: str, script_prefix: str, with_slot: bool) -> str:
-    # Keyed on the script prefix too: `reverse` prepends it.
-    return reverse(name, args=[_ORG_SLOT]) if with_slot else reverse(name)
-
-
-def link(name: str, organization_id: object = None) -> str:
-    """`reverse(name, args=[organization_id])` (or without arguments), from a cache."""
-    url = _reversed(name, get_script_prefix(), organization_id is not None)
-    return url.replace(_ORG_SLOT, str(organization_id)) if organization_id is not None else url
 
 
 class Navigation:

@@ -9,7 +9,6 @@ from uuid import UUID
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
-from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.functional import SimpleLazyObject
@@ -19,6 +18,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.sudo import sudo_required
 from iamportal.forms import ConfirmNameForm, save_form
+from iamportal.fragments import csrf_input
 from iamportal.request import paginate, search_term
 from iamportal.widgets import pick_form
 from organizations.forms.groups import GroupForm
@@ -77,13 +77,6 @@ def group_create(request: HttpRequest, org_id: UUID) -> HttpResponse:
     if request.htmx:
         return render(request, "organizations/iam/groups/list.html#create", context)
     return render(request, "organizations/iam/groups/list.html", context, status=400)
-
-
-def csrf_input(request: HttpRequest) -> SafeString:
-    """`{% csrf_token %}`'s hidden input, made once for the forms of a page's rows."""
-    return format_html(
-        '<input type="hidden" name="csrfmiddlewaretoken" value="{}">', get_token(request)
-    )
 
 
 # A row's remove button: a POST form to the members URL that swaps the members card.

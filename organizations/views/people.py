@@ -20,6 +20,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.sudo import sudo_required
 from iamportal.forms import ConfirmNameForm, save_form
+from iamportal.fragments import csrf_input
 from iamportal.request import paginate, search_term
 from iamportal.widgets import pick_form, pick_searches
 from organizations.forms.people import MemberCreateForm
@@ -31,7 +32,6 @@ from organizations.selectors.api_keys import api_keys_of
 from organizations.selectors.organizations import membership_for
 from organizations.services import groups as group_services
 from organizations.services import people as people_services
-from organizations.views.groups import csrf_input
 from organizations.views.invitations import issue_links, issued_links
 from policies.authz import can
 from policies.guards import requires, signed_in

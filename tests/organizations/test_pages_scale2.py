@@ -12,7 +12,8 @@ import pytest
 from django.test import RequestFactory
 from django.urls import reverse, set_script_prefix
 
-from iamportal.context_processors import NAV_LINKS, Navigation, link
+from iamportal.context_processors import NAV_LINKS, Navigation
+from iamportal.fragments import link
 from organizations.forms.groups import GroupForm
 from organizations.models import Application, Group, Membership
 from organizations.views.groups import _group_form_html
