@@ -22,7 +22,6 @@ moved since (someone else saved meanwhile) is shown again rather than saved.
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import secrets
@@ -188,19 +187,11 @@ def places_of(organization: Organization, rules: Iterable[CompiledRule]) -> list
     return places
 
 
-def _answers(organization: Organization, places: Sequence[Place]) -> list[WhoCan]:
+def _answers(
+    organization: Organization, places: Sequence[Place], *, cached: bool = True
+) -> list[WhoCan]:
     questions = [Question(p.action, p.project_id, p.resource) for p in places]
-    return answer_all(organization, questions) if questions else []
-
-
-def _uncached(organization: Organization) -> Organization:
-    """The organization under a version no state ever has: `who_can` finds nothing in the
-    shared cache under it, and keeps nothing (older than the newest seen, see
-    `authz._store`). Inside a rolled-back change the version read from the database is
-    the one the next real change will take: what is compiled there must not stay."""
-    fresh = copy.copy(organization)
-    fresh.authz_version = -1 - secrets.randbelow(2**62)
-    return fresh
+    return answer_all(organization, questions, cached=cached) if questions else []
 
 
 def _states(answer: WhoCan) -> dict[_Ref, _State]:
@@ -228,7 +219,7 @@ def access_diff(
 
     def inspect(touched: Iterable[CompiledRule]) -> tuple[list[Place], list[WhoCan]]:
         places = places_of(organization, [*rules, *touched])
-        return places, _answers(_uncached(organization), places[:MAX_QUESTIONS])
+        return places, _answers(organization, places[:MAX_QUESTIONS], cached=False)
 
     places, after = rolled_back(request, change, inspect)
     shown = places[:MAX_QUESTIONS]

@@ -482,15 +482,23 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-def answer_all(organization: Organization, questions: Sequence[Question]) -> list[WhoCan]:
+def answer_all(
+    organization: Organization, questions: Sequence[Question], *, cached: bool = True
+) -> list[WhoCan]:
     """The answers to several questions in one organization, sharing the compile and the
-    reads of who the policies reach."""
+    reads of who the policies reach. `cached=False` compiles afresh and keeps nothing:
+    for a state that will be rolled back (a change preview), whose version the next real
+    change takes."""
     with _collector_paused():
-        return _answers(organization, questions)
+        return _answers(organization, questions, cached=cached)
 
 
-def _answers(organization: Organization, questions: Sequence[Question]) -> list[WhoCan]:
-    ruleset = _rule_set(organization)
+def _answers(
+    organization: Organization, questions: Sequence[Question], *, cached: bool = True
+) -> list[WhoCan]:
+    ruleset = (
+        _rule_set(organization) if cached else CompiledRuleSet(_organization_rules(organization))
+    )
     candidates = [
         ruleset.candidates(q.action, q.project_id, q.resource) if q.action in ACTIONS else ()
         for q in questions
