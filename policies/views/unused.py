@@ -16,6 +16,8 @@ from typing import Any
 from uuid import UUID
 
 from django.core.paginator import Paginator
+from django.db.models import CharField, F, QuerySet, Value
+from django.db.models.functions import Lower
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
@@ -53,16 +55,30 @@ def _days(request: HttpRequest) -> int:
     return min(max(days, 1), MAX_DAYS)
 
 
-def _candidates(organization: Organization, q: str) -> list[tuple[str, str, UUID]]:
-    """(label, kind, id) of every principal policies apply to, by label: two light queries."""
+def _candidates(organization: Organization, q: str) -> QuerySet[Any]:
+    """(sort key, label, kind, id) of every principal policies apply to, ordered by label,
+    as one query the paginator slices: a page reads its own rows, whatever the size."""
     members = Membership.objects.active().filter(organization=organization, is_owner=False)
     applications = Application.objects.filter(organization=organization)
     if q:
         members = members.filter(user__email__icontains=q)
         applications = applications.filter(name__icontains=q)
-    found = [(email, "user", pk) for pk, email in members.values_list("pk", "user__email")]
-    found += [(name, "application", pk) for pk, name in applications.values_list("pk", "name")]
-    return sorted(found, key=lambda row: (row[0].lower(), row[1], str(row[2])))
+    kind = CharField()
+    members = (
+        members.annotate(
+            sort=Lower("user__email"), label=F("user__email"), kind=Value("user", output_field=kind)
+        )
+        .order_by()
+        .values_list("sort", "label", "kind", "pk")
+    )
+    applications = (
+        applications.annotate(
+            sort=Lower("name"), label=F("name"), kind=Value("application", output_field=kind)
+        )
+        .order_by()
+        .values_list("sort", "label", "kind", "pk")
+    )
+    return members.union(applications, all=True).order_by("sort", "kind", "pk")
 
 
 def _rows(
@@ -120,6 +136,6 @@ def unused_access_view(request: HttpRequest, org_id: UUID) -> HttpResponse:
         "days": days,
         "q": q,
         "page": page,
-        "rows": _rows(organization, list(page.object_list), days),
+        "rows": _rows(organization, [row[1:] for row in page.object_list], days),
     }
     return render(request, "policies/tools/unused_access.html", context)

@@ -287,10 +287,13 @@ def test_unused_access_pages_25_principals(org: Org, django_assert_max_num_queri
     url = reverse("iamtools:unused_access", args=[org.organization.pk])
     client = org.client_for("owner")
     client.get(url)  # warm: compiled rules are remembered
-    with django_assert_max_num_queries(45):
+    with django_assert_max_num_queries(45) as captured:
         response = client.get(url)
     assert response.context["page"].paginator.count == 33
     assert len(response.context["rows"]) == 25
+    # The principals are paged by the database (a count, then one page), not all read.
+    candidates = [q["sql"] for q in captured.captured_queries if 'AS "sort"' in q["sql"]]
+    assert len(candidates) == 2 and "LIMIT 25" in candidates[-1]
 
 
 # --------------------------------------------------------------------- two processes
