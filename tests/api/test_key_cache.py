@@ -18,7 +18,10 @@ from iamportal import invalidation
 from organizations.models import APIKey
 from organizations.services import api_keys
 from organizations.services.api_keys import api_key_authenticate, api_key_delete
-from organizations.services.organizations import organization_bump_authz_version
+from organizations.services.organizations import (
+    _BUMP_AND_NOTIFY,
+    organization_bump_authz_version,
+)
 from organizations.services.security import organization_update_security
 from tests.api.conftest import API, key_token
 from tests.conftest import Org
@@ -54,11 +57,10 @@ def other_connection() -> psycopg.Connection[Any]:
 
 
 @pytest.mark.django_db
+@pytest.mark.skipif(connection.vendor == "postgresql", reason="the case without PostgreSQL")
 def test_without_postgresql_every_request_looks_its_key_up(
     org: Org, settings: Any, django_assert_num_queries: Any
 ) -> None:
-    if connection.vendor == "postgresql":
-        pytest.skip("the SQLite case")
     settings.API_KEY_CACHE_SECONDS = 10
     api = API(key_token(org.owner, org.owner))
     assert api.get(CALL).status_code == 200
@@ -102,16 +104,10 @@ def test_a_revocation_committed_by_another_process_is_heard(org: Org, cached: No
             "DELETE FROM organizations_apikey WHERE organization_id = %s", [org.organization.pk]
         )
         other.execute(
-            api_keys_bump_sql(),
+            _BUMP_AND_NOTIFY,
             [org.organization.pk, invalidation.CHANNEL, str(org.organization.pk)],
         )
     assert eventually(lambda: api.get(CALL).status_code == 401, seconds=3)
-
-
-def api_keys_bump_sql() -> str:
-    from organizations.services import organizations
-
-    return organizations._BUMP_AND_NOTIFY
 
 
 @pytest.mark.postgres
