@@ -155,6 +155,8 @@ APPLICATION_UPDATED = register("iam.application.updated", "{actor} updated appli
 APPLICATION_DELETED = register("iam.application.deleted", "{actor} deleted application {target}")
 API_KEY_CREATED = register("iam.api_key.created", "{actor} created API key {target}")
 API_KEY_DELETED = register("iam.api_key.deleted", "{actor} revoked API key {target}")
+API_KEY_DISABLED = register("iam.api_key.disabled", "{actor} disabled API key {target}")
+API_KEY_ENABLED = register("iam.api_key.enabled", "{actor} enabled API key {target}")
 GROUP_APPLICATION_ADDED = register(
     "iam.group.application_added", "{actor} added an application to group {target}"
 )

@@ -46,6 +46,15 @@ class Organization(models.Model):
         validators=[MinValueValidator(1), MaxValueValidator(3650)],
         help_text="Empty: keys may never expire.",
     )
+    # API keys and members unused this long are disabled by `manage.py disable_unused`
+    # (organizations.services.dormancy); None: never.
+    disable_unused_after_days = models.PositiveSmallIntegerField(
+        "disable unused API keys and users after (days)",
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(7), MaxValueValidator(3650)],
+        help_text="Empty: never.",
+    )
     # Lowercased domains ("acme.example"); empty: invitations to any address.
     invitation_domains = models.JSONField(default=list, blank=True)
     # At least a week: a shorter retention lets someone erase their tracks by waiting.
@@ -344,6 +353,11 @@ class APIKey(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     last_used_ip = models.GenericIPAddressField(null=True, blank=True)
+    # A disabled key is refused, kept and reversible (unlike a revoked one, deleted).
+    disabled_at = models.DateTimeField(null=True, blank=True)
+    disabled_reason = models.CharField(max_length=200, blank=True)
+    # When it was last re-enabled: the unused-key sweep counts it as a use.
+    enabled_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

@@ -222,6 +222,11 @@ org_patterns = [
         name="api_key_created",
     ),
     path(
+        "iam/api-keys/<uuid:api_key_id>/enable/",
+        api_key_views.api_key_enable,
+        name="api_key_enable",
+    ),
+    path(
         "iam/api-keys/<uuid:api_key_id>/delete/",
         api_key_views.api_key_delete,
         name="api_key_delete",

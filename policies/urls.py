@@ -7,6 +7,7 @@ from policies.views import attachments as attachment_views
 from policies.views import guardrails as guardrail_views
 from policies.views import policies as policy_views
 from policies.views import rules as rule_views
+from policies.views import shrink as shrink_views
 from policies.views import tools as tool_views
 from policies.views import unused as unused_views
 from policies.views import versions as version_views
@@ -84,6 +85,27 @@ tool_patterns = (
         path("who-can/", who_can_views.who_can_view, name="who_can"),
         # Unused access (#16): actions held but not used for N days, per principal.
         path("unused-access/", unused_views.unused_access_view, name="unused_access"),
+        # Shrink to used: a principal's custom policies narrowed to what it used.
+        path(
+            "unused-access/users/<uuid:membership_id>/shrink/",
+            shrink_views.shrink_view,
+            name="shrink_user",
+        ),
+        path(
+            "unused-access/users/<uuid:membership_id>/shrink/save/",
+            shrink_views.shrink_save,
+            name="shrink_user_save",
+        ),
+        path(
+            "unused-access/applications/<uuid:application_id>/shrink/",
+            shrink_views.shrink_view,
+            name="shrink_application",
+        ),
+        path(
+            "unused-access/applications/<uuid:application_id>/shrink/save/",
+            shrink_views.shrink_save,
+            name="shrink_application_save",
+        ),
         path(
             "users/<uuid:membership_id>/permissions/",
             tool_views.effective_permissions_view,

@@ -1,6 +1,8 @@
 """API operations about API keys: the calling key's identity (`GET /me`), and the
 organization's keys: list (`mine`, as the console's filter), create for yourself or an
-application (the token shown once), delete (your own, or any with iam:api-keys:delete)."""
+application (the token shown once), enable a disabled one again (with
+iam:api-keys:delete, as in the console), delete (your own, or any with
+iam:api-keys:delete)."""
 
 from __future__ import annotations
 
@@ -92,6 +94,11 @@ class APIKeyOut(Schema):
     expires_at: datetime.datetime | None
     last_used_at: datetime.datetime | None
     last_used_ip: str | None
+    disabled_at: datetime.datetime | None = Field(
+        description="When the key was disabled (unused for the organization's "
+        "`disable_unused_after_days`): it is refused until enabled again. Null: enabled."
+    )
+    disabled_reason: str = Field(description="Why it was disabled; empty when enabled.")
 
 
 class APIKeyPage(Schema):
@@ -142,6 +149,8 @@ def _key_out(api_key: APIKey, **more: Any) -> dict[str, Any]:
         "expires_at": api_key.expires_at,
         "last_used_at": api_key.last_used_at,
         "last_used_ip": api_key.last_used_ip,
+        "disabled_at": api_key.disabled_at,
+        "disabled_reason": api_key.disabled_reason,
         **more,
     }
 
@@ -207,6 +216,25 @@ def api_keys_create(request: HttpRequest, payload: APIKeyIn) -> Status:
         access_key=created.api_key.access_key, secret=created.secret
     )
     return Status(201, APIKeyCreatedOut(**_key_out(created.api_key, token=token)))
+
+
+@router.post(
+    "/api-keys/{api_key_id}/enable",
+    response={200: APIKeyOut, **error_responses(401, 403, 404)},
+    operation_id="api_keys_enable",
+)
+@api_requires("iam:api-keys:delete")
+def api_keys_enable(request: HttpRequest, api_key_id: uuid.UUID) -> APIKeyOut:
+    """Let a disabled key work again; an enabled key is answered as it is. The key then
+    holds its bearer's permissions: the caller must hold them too (403
+    `delegation_refused` otherwise)."""
+    api_key = api_key_selectors.api_key_for(
+        organization=request.organization,  # type: ignore[attr-defined]
+        api_key_id=api_key_id,
+    )
+    api_key_services.api_key_enable(api_key=api_key, actor=acting_user(request), request=request)
+    api_key.refresh_from_db()
+    return APIKeyOut(**_key_out(api_key))
 
 
 def _bearer_or_requires(action: str) -> Any:

@@ -27,18 +27,24 @@ class SecurityOut(Schema):
     login_failure_limit: int
     session_max_age_hours: int
     api_key_max_lifetime_days: int | None = Field(description="Null: keys may never expire.")
+    disable_unused_after_days: int | None = Field(
+        description="API keys and members (never owners) unused this many days are disabled "
+        "or suspended by the daily sweep. Null: never."
+    )
     invitation_domains: list[str] = Field(description="Empty: invitations to any address.")
     audit_retention_days: int
 
 
 class SecurityPatch(Strict):
-    """Absent fields keep their values; `api_key_max_lifetime_days: null` lifts the cap."""
+    """Absent fields keep their values; `api_key_max_lifetime_days: null` lifts the cap,
+    `disable_unused_after_days: null` (7 to 3650 otherwise) turns the sweep off."""
 
     mfa_required: bool | None = None
     mfa_grace_days: int | None = None
     login_failure_limit: int | None = None
     session_max_age_hours: int | None = None
     api_key_max_lifetime_days: int | None = None
+    disable_unused_after_days: int | None = None
     invitation_domains: list[str] | None = Field(None, max_length=200)
     audit_retention_days: int | None = None
 

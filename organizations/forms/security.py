@@ -79,6 +79,11 @@ class SecuritySettingsForm(forms.ModelForm):
             "api_key_max_lifetime_days": (
                 "1 to 3650. Keys older than this stop working. Empty: keys may never expire."
             ),
+            "disable_unused_after_days": (
+                "7 to 3650. API keys not used, and members (never owners) not signed in, "
+                "for this many days are disabled or suspended, each recorded in the audit "
+                "trail and reversible. Empty: never."
+            ),
             "audit_retention_days": (
                 f"{AUDIT_RETENTION_MIN_DAYS} to 3650. Older audit events are purged."
             ),

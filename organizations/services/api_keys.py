@@ -1,5 +1,5 @@
-"""Writes to API keys: create (the secret shown once, stored as a digest), delete, and
-authenticate a presented secret."""
+"""Writes to API keys: create (the secret shown once, stored as a digest), disable and
+enable again, delete, and authenticate a presented secret."""
 
 from __future__ import annotations
 
@@ -223,6 +223,72 @@ def api_key_delete(*, api_key: APIKey, actor: User, request: HttpRequest | None 
     organization_bump_authz_version(organization=organization)
 
 
+@transaction.atomic
+def api_key_disable(
+    *, api_key: APIKey, actor: User | None, reason: str, request: HttpRequest | None = None
+) -> bool:
+    """Refuse the key from now on, keeping it (`api_key_enable` undoes it); True when it
+    was enabled. `actor` None: the system (the unused-key sweep)."""
+    api_key = (
+        APIKey.objects.select_for_update(of=("self",))
+        .select_related("organization")
+        .get(pk=api_key.pk)
+    )
+    if api_key.disabled_at is not None:
+        return False
+    api_key.disabled_at, api_key.disabled_reason = timezone.now(), reason[:200]
+    api_key.save(update_fields=["disabled_at", "disabled_reason"])
+    # Like a revocation: every process drops the organization's cached key rows.
+    organization_bump_authz_version(organization=api_key.organization)
+    record(
+        action=events.API_KEY_DISABLED,
+        organization=api_key.organization,
+        actor=actor,
+        target=api_key,
+        data={"reason": reason},
+        request=request,
+    )
+    return True
+
+
+@transaction.atomic
+def api_key_enable(
+    *, api_key: APIKey, actor: User | None, request: HttpRequest | None = None
+) -> bool:
+    """Let a disabled key work again; True when it was disabled. What it then holds (its
+    bearer's permissions) must be within its author's, as for creating a key: `actor`, or
+    the calling application (`request`) when None."""
+    api_key = (
+        APIKey.objects.select_for_update(of=("self",))
+        .select_related("organization", "bearer_membership__user", "bearer_application")
+        .get(pk=api_key.pk)
+    )
+    if api_key.disabled_at is None:
+        return False
+    bearer = api_key.bearer_membership or api_key.bearer_application
+    require_within_rights(
+        organization=api_key.organization,
+        actor=actor,
+        request=request,
+        after=compile_rules_for(bearer),
+        principals=f"API key {api_key.access_key}",
+    )
+    reason = api_key.disabled_reason
+    api_key.disabled_at, api_key.disabled_reason = None, ""
+    api_key.enabled_at = timezone.now()
+    api_key.save(update_fields=["disabled_at", "disabled_reason", "enabled_at"])
+    organization_bump_authz_version(organization=api_key.organization)
+    record(
+        action=events.API_KEY_ENABLED,
+        organization=api_key.organization,
+        actor=actor,
+        target=api_key,
+        data={"disabled_for": reason},
+        request=request,
+    )
+    return True
+
+
 # Every API request runs this lookup: its SQL is compiled once (iamportal.prepared).
 _key_by_access_key: PreparedLookup[APIKey] = PreparedLookup(
     lambda access_key: (
@@ -246,12 +312,12 @@ class _KeyRow:
 
 
 # Key rows recently looked up, per process (settings.API_KEY_CACHE_SECONDS; 0 turns it
-# off). Everything that can refuse or change a key (its deletion, its bearer's suspension,
-# removal or deactivation, a new maximum key lifetime, an organization's deletion) bumps
-# the organization's authorization version, which every process hears at once through
-# iamportal.invalidation and drops the organization's rows; a row is served only under the
-# listener generation it was read in (none is lost unheard) and for at most the setting's
-# seconds, which bounds anything else (a bearer's new email in audit labels).
+# off). Everything that can refuse or change a key (its deletion or disabling, its bearer's
+# suspension, removal or deactivation, a new maximum key lifetime, an organization's
+# deletion) bumps the organization's authorization version, which every process hears at
+# once through iamportal.invalidation and drops the organization's rows; a row is served
+# only under the listener generation it was read in (none is lost unheard) and for at most
+# the setting's seconds, which bounds anything else (a bearer's new email in audit labels).
 _KEY_CACHE_SIZE = 10_000
 _cached_keys: dict[str, _KeyRow] = {}
 _heard = 0  # announcements heard: a row read while one arrives is not kept
@@ -301,7 +367,7 @@ def api_key_authenticate(
     """The key for an access key and secret, or None when they do not open a live key.
 
     Refused: unknown access key, wrong secret (constant-time comparison of digests),
-    expired key or older than the organization's maximum key lifetime, bearer
+    expired or disabled key, or older than the organization's maximum key lifetime, bearer
     membership suspended or account deactivated. Records the last use (time and IP) at
     most once a minute.
     """
@@ -315,6 +381,8 @@ def api_key_authenticate(
     if not hmac.compare_digest(api_key.secret_hash, digest):
         return None
     if api_key.expires_at is not None and api_key.expires_at <= now:
+        return None
+    if api_key.disabled_at is not None:
         return None
     cap = api_key_expiry_cap(organization=api_key.organization, created_at=api_key.created_at)
     if cap is not None and cap <= now:

@@ -3,6 +3,7 @@ changes bump the authorization version: the group's policies follow at once."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -94,8 +95,28 @@ def _principal_words(principal: Membership | Application) -> str:
     return f"application {principal.name}"
 
 
+def _with_preview(data: dict[str, Any], preview: Mapping[str, Any] | None) -> dict[str, Any]:
+    # The access diff its author previewed and confirmed (policies.preview), if any.
+    return {**data, "preview": dict(preview)} if preview else data
+
+
 @transaction.atomic
-def group_delete(*, group: Group, actor: User, request: HttpRequest | None = None) -> None:
+def group_delete(
+    *,
+    group: Group,
+    actor: User,
+    request: HttpRequest | None = None,
+    preview: Mapping[str, Any] | None = None,
+) -> None:
+    """Delete a group: its users and applications lose its policies at once. The audit
+    event carries the access diff its author previewed and confirmed, if any."""
+    # A copy: deleting clears the primary key of the instance deleted, and a previewed
+    # deletion (rolled back) leaves the caller's group to be deleted for real.
+    group = (
+        Group.objects.select_for_update(of=("self",))
+        .select_related("organization")
+        .get(pk=group.pk)
+    )
     organization = group.organization
     if group.members.exists() or group.applications.exists():
         # Its members lose its rules: a deny among them would be lifted.
@@ -111,7 +132,10 @@ def group_delete(*, group: Group, actor: User, request: HttpRequest | None = Non
         organization=organization,
         actor=actor,
         target=group,
-        data={"members": group.members.count(), "applications": group.applications.count()},
+        data=_with_preview(
+            {"members": group.members.count(), "applications": group.applications.count()},
+            preview,
+        ),
         request=request,
     )
     group.delete()
@@ -128,6 +152,7 @@ def _change_group(
     data: dict[str, Any],
     actor: User,
     request: HttpRequest | None,
+    preview: Mapping[str, Any] | None = None,
 ) -> bool:
     """Add `principal` to, or take it out of, one of the group's relations (idempotent):
     True when it changed. The group's policies follow at once (version bump)."""
@@ -150,7 +175,7 @@ def _change_group(
         organization=group.organization,
         actor=actor,
         target=group,
-        data=data,
+        data=_with_preview(data, preview),
         request=request,
     )
     return True
@@ -158,7 +183,12 @@ def _change_group(
 
 @transaction.atomic
 def group_add_member(
-    *, group: Group, membership: Membership, actor: User, request: HttpRequest | None = None
+    *,
+    group: Group,
+    membership: Membership,
+    actor: User,
+    request: HttpRequest | None = None,
+    preview: Mapping[str, Any] | None = None,
 ) -> bool:
     if membership.organization_id != group.organization_id:
         raise ValidationError("Choose a user of this organization.")
@@ -171,12 +201,18 @@ def group_add_member(
         data={"user": membership.user.email},
         actor=actor,
         request=request,
+        preview=preview,
     )
 
 
 @transaction.atomic
 def group_remove_member(
-    *, group: Group, membership: Membership, actor: User, request: HttpRequest | None = None
+    *,
+    group: Group,
+    membership: Membership,
+    actor: User,
+    request: HttpRequest | None = None,
+    preview: Mapping[str, Any] | None = None,
 ) -> bool:
     return _change_group(
         group=group,
@@ -187,11 +223,18 @@ def group_remove_member(
         data={"user": membership.user.email},
         actor=actor,
         request=request,
+        preview=preview,
     )
 
 
 def _application_change(
-    group: Group, application: Application, *, add: bool, actor: User, request: HttpRequest | None
+    group: Group,
+    application: Application,
+    *,
+    add: bool,
+    actor: User,
+    request: HttpRequest | None,
+    preview: Mapping[str, Any] | None,
 ) -> bool:
     if group.organization_id != application.organization_id:
         raise ValidationError("Choose a group of this organization.")
@@ -204,20 +247,35 @@ def _application_change(
         data={"application": {"id": str(application.pk), "name": application.name}},
         actor=actor,
         request=request,
+        preview=preview,
     )
 
 
 @transaction.atomic
 def group_add_application(
-    *, group: Group, application: Application, actor: User, request: HttpRequest | None = None
+    *,
+    group: Group,
+    application: Application,
+    actor: User,
+    request: HttpRequest | None = None,
+    preview: Mapping[str, Any] | None = None,
 ) -> bool:
     """Add an application to a group (idempotent); True when it was not in it yet."""
-    return _application_change(group, application, add=True, actor=actor, request=request)
+    return _application_change(
+        group, application, add=True, actor=actor, request=request, preview=preview
+    )
 
 
 @transaction.atomic
 def group_remove_application(
-    *, group: Group, application: Application, actor: User, request: HttpRequest | None = None
+    *,
+    group: Group,
+    application: Application,
+    actor: User,
+    request: HttpRequest | None = None,
+    preview: Mapping[str, Any] | None = None,
 ) -> bool:
     """Take an application out of a group (idempotent); True when it was in it."""
-    return _application_change(group, application, add=False, actor=actor, request=request)
+    return _application_change(
+        group, application, add=False, actor=actor, request=request, preview=preview
+    )

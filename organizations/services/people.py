@@ -4,8 +4,9 @@ always stays."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -211,9 +212,10 @@ def fresh_actor(actor: Actor) -> Actor:
     return stored
 
 
-def _user_of(actor: Actor) -> User | None:
+def _user_of(actor: Actor | None) -> User | None:
     """The person to name as the change's author; None for an application, which the
-    audit trail names through its API key and the delegation ceiling through the request."""
+    audit trail names through its API key and the delegation ceiling through the request,
+    and for the system."""
     return actor.user if isinstance(actor, Membership) else None
 
 
@@ -225,30 +227,47 @@ def _save_change(
     action: events.EventType,
     actor: User | None,
     request: HttpRequest | None,
+    preview: Mapping[str, Any] | None = None,
+    reason: str = "",
 ) -> None:
-    """Store a membership change that alters permissions: save, bump, record."""
+    """Store a membership change that alters permissions: save, bump, record (with the
+    access diff its author previewed and confirmed, policies.preview, and the reason
+    given, if any)."""
     membership.save(update_fields=fields)
     organization_bump_authz_version(organization=organization)
+    data: dict[str, Any] = {}
+    if preview:
+        data["preview"] = dict(preview)
+    if reason:
+        data["reason"] = reason
     record(
         action=action,
         organization=organization,
         actor=actor,
         target=membership,
         target_label=membership.user.email,
+        data=data,
         request=request,
     )
 
 
 @transaction.atomic
 def membership_suspend(
-    *, membership: Membership, actor: Actor, request: HttpRequest | None = None
+    *,
+    membership: Membership,
+    actor: Actor | None,
+    request: HttpRequest | None = None,
+    preview: Mapping[str, Any] | None = None,
+    reason: str = "",
 ) -> Membership:
     """Suspended users keep their groups and policies but are denied everything, and
-    their API keys stop working."""
+    their API keys stop working. `actor` None: the system (the unused-member sweep,
+    organizations.services.dormancy), recorded with `reason`."""
     organization = lock_organization(membership.organization)
     membership = _fresh(membership)
-    actor = fresh_actor(actor)
-    check_may_act_on(membership, actor, "suspend")
+    if actor is not None:
+        actor = fresh_actor(actor)
+        check_may_act_on(membership, actor, "suspend")
     if membership.is_owner and _owners_left(organization, without=membership) == 0:
         raise ValidationError("The last owner cannot be suspended.")
     if membership.status != Membership.Status.SUSPENDED:
@@ -260,6 +279,8 @@ def membership_suspend(
             action=events.USER_SUSPENDED,
             actor=_user_of(actor),
             request=request,
+            preview=preview,
+            reason=reason,
         )
     return membership
 

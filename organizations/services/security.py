@@ -26,6 +26,7 @@ SECURITY_FIELDS = (
     "login_failure_limit",
     "session_max_age_hours",
     "api_key_max_lifetime_days",
+    "disable_unused_after_days",
     "invitation_domains",
     "audit_retention_days",
 )

@@ -1,4 +1,4 @@
-"""API keys: list, create (the secret shown once), delete."""
+"""API keys: list, create (the secret shown once), enable a disabled one again, delete."""
 
 from __future__ import annotations
 
@@ -8,12 +8,13 @@ from typing import Any
 from uuid import UUID
 
 from django.contrib import messages
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.sudo import sudo_required
 from iamportal.forms import save_form
@@ -159,3 +160,30 @@ def api_key_delete(request: HttpRequest, org_id: UUID, api_key_id: UUID) -> Http
     return render(
         request, f"{TEMPLATES}/api_key_delete.html", {"api_key": api_key, "back_url": back}
     )
+
+
+@requires("iam:api-keys:delete")
+@sudo_required
+@require_POST
+def api_key_enable(request: HttpRequest, org_id: UUID, api_key_id: UUID) -> HttpResponse:
+    """Let a disabled key (`manage.py disable_unused`) work again, then back to `next`.
+
+    Guarded like revoking other principals' keys; the key then holds its bearer's
+    permissions, so the service keeps them within the author's (the delegation ceiling).
+    """
+    api_key = api_key_selectors.api_key_for(
+        organization=request.organization, api_key_id=api_key_id
+    )
+    back = _safe_next(request, reverse("organizations:api_key_list", args=[org_id]))
+    try:
+        enabled = api_key_services.api_key_enable(
+            api_key=api_key, actor=request.user, request=request
+        )
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        if enabled:
+            messages.success(request, f"API key {api_key.access_key} enabled again.")
+        else:
+            messages.info(request, f"API key {api_key.access_key} was not disabled.")
+    return redirect(back)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 from uuid import UUID
 
@@ -31,6 +32,7 @@ from organizations.services import applications as application_services
 from organizations.services import groups as group_services
 from policies.authz import can
 from policies.guards import requires
+from policies.previewed import save_or_preview
 from policies.views.attachments import policies_panel, with_policies_panel
 
 DETAIL = "organizations/iam/applications/application_detail.html"
@@ -73,7 +75,9 @@ def _group_rows(context: dict[str, Any]) -> SafeString:
             actions = format_html(
                 '<form method="post" action="{0}" hx-post="{0}" hx-target="#application-groups"'
                 ' hx-swap="outerHTML">{1}<button type="submit" class="button small secondary">'
-                'Remove<span class="visually-hidden"> from {2}</span></button></form>',
+                'Remove<span class="visually-hidden"> from {2}</span></button> <button'
+                ' type="submit" name="preview" value="1" class="button small secondary">'
+                'Preview<span class="visually-hidden"> removing from {2}</span></button></form>',
                 url,
                 csrf,
                 name,
@@ -94,7 +98,9 @@ def _candidate_items(context: dict[str, Any]) -> SafeString:
         "\n",
         '<li><form method="post" action="{0}" hx-post="{0}" hx-target="#application-groups"'
         ' hx-swap="outerHTML">{1}<input type="hidden" name="group" value="{2}">'
-        '<button type="submit" class="button small secondary">Add to {3}</button></form></li>',
+        '<button type="submit" class="button small secondary">Add to {3}</button> <button'
+        ' type="submit" name="preview" value="1" class="button small secondary">Preview'
+        '<span class="visually-hidden"> adding to {3}</span></button></form></li>',
         (
             (context["group_add_url"], context["csrf_input"], group.pk, group.name)
             for group in context["group_candidates"]
@@ -318,6 +324,25 @@ def application_group_search(
     return render(request, DETAIL, _detail_context(request, application))
 
 
+def _group_change(
+    request: HttpRequest, application: Application, group: Group, *, add: bool
+) -> HttpResponse | bool:
+    """Add `application` to `group` or take it out: was it changed? With Preview, the
+    access diff instead (the response, in place of the groups card)."""
+    service = group_services.group_remove_application
+    if add:
+        service = group_services.group_add_application
+    words = f"add {application.name} to" if add else f"remove {application.name} from"
+    return save_or_preview(
+        request,
+        lambda: group_services.group_rules(group),
+        partial(service, group=group, application=application, actor=request.user, request=request),
+        title=f"{words} {group.name}",
+        target="application-groups",
+        cancel_url=application_url(application),
+    )
+
+
 @requires("iam:applications:update")
 @sudo_required
 @require_POST
@@ -331,12 +356,12 @@ def application_group_add(request: HttpRequest, org_id: UUID, application_id: UU
     if form.is_valid():
         group = form.cleaned_data["group"]
         try:
-            group_services.group_add_application(
-                group=group, application=application, actor=request.user, request=request
-            )
+            added = _group_change(request, application, group, add=True)
         except ValidationError as error:
             apply_errors(form, error)
         else:
+            if isinstance(added, HttpResponse):
+                return added
             messages.success(request, f"{application.name} added to group {group.name}.")
             if request.htmx:
                 return _render_groups(request, application)
@@ -351,9 +376,11 @@ def application_group_remove(
 ) -> HttpResponse:
     application = _application(request, application_id)
     group = group_for(organization=request.organization, group_id=group_id)
-    if group_services.group_remove_application(
-        group=group, application=application, actor=request.user, request=request
-    ):
+    # A refusal (the delegation ceiling) propagates: `requires` answers it.
+    removed = _group_change(request, application, group, add=False)
+    if isinstance(removed, HttpResponse):
+        return removed
+    if removed:
         messages.success(request, f"{application.name} removed from group {group.name}.")
     else:
         messages.info(request, f"{application.name} was not in group {group.name}.")

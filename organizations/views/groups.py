@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from functools import partial
 from typing import Any
 from uuid import UUID
 
@@ -30,6 +31,7 @@ from organizations.services import groups as group_services
 from policies.authz import can
 from policies.guards import requires
 from policies.lockout import refuses_self_lockout
+from policies.previewed import save_or_preview
 from policies.views.attachments import policies_panel
 
 
@@ -79,12 +81,14 @@ def group_create(request: HttpRequest, org_id: UUID) -> HttpResponse:
     return render(request, "organizations/iam/groups/list.html", context, status=400)
 
 
-# A row's remove button: a POST form to the members URL that swaps the members card.
+# A row's remove and preview buttons: a POST form to the members URL that swaps the
+# members card.
 _REMOVE_FORM = (
     '<form method="post" action="{url}" hx-post="{url}" hx-target="#group-members"'
     ' hx-swap="outerHTML">{csrf}<input type="hidden" name="{name}" value="{value}">'
     '<button type="submit" class="button small secondary" aria-label="Remove {label}">'
-    "Remove</button></form>"
+    'Remove</button> <button type="submit" name="preview" value="1" class="button small'
+    ' secondary">Preview<span class="visually-hidden"> removing {label}</span></button></form>'
 )
 
 
@@ -264,16 +268,34 @@ def group_update(request: HttpRequest, org_id: UUID, group_id: UUID) -> HttpResp
 @refuses_self_lockout
 @require_http_methods(["GET", "POST"])
 def group_delete(request: HttpRequest, org_id: UUID, group_id: UUID) -> HttpResponse:
+    """The confirmation page (type the name), and the deletion; with Preview, who loses
+    what the group's policies gave its members (in place of the card)."""
     group = group_selectors.group_for(organization=request.organization, group_id=group_id)
     form = ConfirmNameForm(request.POST or None, expected=group.name, what="group name")
     if request.method == "POST" and form.is_valid():
-        group_services.group_delete(group=group, actor=request.user, request=request)
+        delete = partial(
+            group_services.group_delete, group=group, actor=request.user, request=request
+        )
+        # A refusal (the delegation ceiling) propagates: `requires` answers it.
+        deleted = save_or_preview(
+            request,
+            lambda: group_services.group_rules(group),
+            delete,
+            title=f"delete group {group.name}",
+            target="group-delete",
+            cancel_url=reverse("organizations:group_delete", args=[org_id, group.pk]),
+        )
+        if isinstance(deleted, HttpResponse):
+            return deleted
         messages.success(request, f"Group {group.name} deleted.")
         return redirect("organizations:group_list", org_id=org_id)
+    context = {"group": group, "form": form, "member_count": group.members.count()}
+    if request.htmx:  # Cancel, or a refused Preview (htmx swaps only 2xx): the card alone
+        return render(request, "organizations/iam/groups/delete.html#group-delete", context)
     return render(
         request,
         "organizations/iam/groups/delete.html",
-        {"group": group, "form": form, "member_count": group.members.count()},
+        context,
         status=400 if form.is_bound else 200,
     )
 
@@ -301,50 +323,62 @@ def _members_response(request: HttpRequest, group: Group) -> HttpResponse:
     return redirect("organizations:group_detail", org_id=group.organization_id, group_id=group.pk)
 
 
+def _member_change(
+    request: HttpRequest, group: Group
+) -> tuple[str, str, Callable[..., bool]] | None:
+    """What the post asks of the group: (its preview's title, its success message, the
+    service with its arguments but `preview`), None when it names nobody. Http404: no
+    such user or application in the organization."""
+    organization, post = request.organization, request.POST
+    where = {"group": group, "actor": request.user, "request": request}
+    if user_id := post.get("add_user") or post.get("remove_user"):
+        membership = people_selectors.user_for(organization=organization, membership_id=user_id)
+        email, where["membership"] = membership.user.email, membership
+        if post.get("add_user"):
+            service = partial(group_services.group_add_member, **where)
+            return f"add {email} to {group.name}", f"{email} added to {group.name}.", service
+        service = partial(group_services.group_remove_member, **where)
+        return f"remove {email} from {group.name}", f"{email} removed from {group.name}.", service
+    if application_id := post.get("add_application") or post.get("remove_application"):
+        application = application_for(organization=organization, application_id=application_id)
+        name, where["application"] = application.name, application
+        if post.get("add_application"):
+            service = partial(group_services.group_add_application, **where)
+            return f"add {name} to {group.name}", f"{name} added to {group.name}.", service
+        service = partial(group_services.group_remove_application, **where)
+        return f"remove {name} from {group.name}", f"{name} removed from {group.name}.", service
+    return None
+
+
 @requires("iam:groups:update")
 @sudo_required
 @refuses_self_lockout
 @require_POST
 def group_members(request: HttpRequest, org_id: UUID, group_id: UUID) -> HttpResponse:
     """Add (`add_user`, `add_application`) or remove (`remove_user`, `remove_application`)
-    one principal; the member list fragment comes back for HTMX."""
+    one principal; the member list fragment comes back for HTMX. With Preview, who gains
+    or loses what through the group instead (in place of the card)."""
     group = group_selectors.group_for(organization=request.organization, group_id=group_id)
-    organization, post, actor = request.organization, request.POST, request.user
     try:
-        if post.get("add_user") or post.get("remove_user"):
-            membership = people_selectors.user_for(
-                organization=organization,
-                membership_id=post.get("add_user") or post.get("remove_user"),
-            )
-            if post.get("add_user"):
-                group_services.group_add_member(
-                    group=group, membership=membership, actor=actor, request=request
-                )
-                messages.success(request, f"{membership.user.email} added to {group.name}.")
-            else:
-                group_services.group_remove_member(
-                    group=group, membership=membership, actor=actor, request=request
-                )
-                messages.success(request, f"{membership.user.email} removed from {group.name}.")
-        elif post.get("add_application") or post.get("remove_application"):
-            application = application_for(
-                organization=organization,
-                application_id=post.get("add_application") or post.get("remove_application"),
-            )
-            if post.get("add_application"):
-                group_services.group_add_application(
-                    group=group, application=application, actor=actor, request=request
-                )
-                messages.success(request, f"{application.name} added to {group.name}.")
-            else:
-                group_services.group_remove_application(
-                    group=group, application=application, actor=actor, request=request
-                )
-                messages.success(request, f"{application.name} removed from {group.name}.")
-        else:
+        asked = _member_change(request, group)
+        if asked is None:
             messages.error(request, "Choose a user or an application.")
+            return _members_response(request, group)
+        title, message, service = asked
+        saved = save_or_preview(
+            request,
+            lambda: group_services.group_rules(group),
+            service,
+            title=title,
+            target="group-members",
+            cancel_url=reverse("organizations:group_detail", args=[org_id, group.pk]),
+        )
     except Http404:
         messages.error(request, "That user or application does not exist in this organization.")
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
+    else:
+        if isinstance(saved, HttpResponse):
+            return saved
+        messages.success(request, message)
     return _members_response(request, group)

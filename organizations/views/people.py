@@ -4,6 +4,7 @@ groups of a user."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 from uuid import UUID
 
@@ -36,6 +37,8 @@ from organizations.views.invitations import issue_links, issued_links
 from policies.authz import can
 from policies.guards import requires, signed_in
 from policies.lockout import refuses_self_lockout
+from policies.previewed import save_or_preview
+from policies.selectors.rules import compile_rules_for
 from policies.views.attachments import policies_panel, with_policies_panel
 
 
@@ -90,7 +93,10 @@ def _group_chips(context: dict[str, Any]) -> SafeString:
                 '            hx-post="{0}" hx-target="#user-groups" hx-swap="outerHTML">\n'
                 '        {1}<input type="hidden" name="remove" value="{2}">\n'
                 '        <button type="submit" class="button small secondary"'
-                ' aria-label="Remove from {3}">Remove</button>\n      </form>',
+                ' aria-label="Remove from {3}">Remove</button>\n'
+                '        <button type="submit" name="preview" value="1" class="button small'
+                ' secondary">Preview<span class="visually-hidden"> removing from {3}</span>'
+                "</button>\n      </form>",
                 url,
                 csrf,
                 group.pk,
@@ -214,13 +220,35 @@ def _membership_action(
 @requires("iam:users:suspend")
 @require_POST
 def user_suspend(request: HttpRequest, org_id: UUID, membership_id: UUID) -> HttpResponse:
-    def suspend(membership: Membership) -> str:
-        people_services.membership_suspend(
-            membership=membership, actor=request.membership, request=request
+    """Suspend a user; with Preview, what they lose (the actions of their own rules) in
+    place of the Suspend form, nothing saved."""
+    membership = people_selectors.user_for(
+        organization=request.organization, membership_id=membership_id
+    )
+    email = membership.user.email
+    detail = reverse("organizations:user_detail", args=[org_id, membership.pk])
+    suspend = partial(
+        people_services.membership_suspend,
+        membership=membership,
+        actor=request.membership,
+        request=request,
+    )
+    try:
+        suspended = save_or_preview(
+            request,
+            lambda: compile_rules_for(membership),
+            suspend,
+            title=f"suspend {email}",
+            target="user-suspend",
+            cancel_url=detail,
         )
-        return f"{membership.user.email} is suspended: every request and API key is refused."
-
-    return _membership_action(request, membership_id, suspend)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        if isinstance(suspended, HttpResponse):
+            return suspended
+        messages.success(request, f"{email} is suspended: every request and API key is refused.")
+    return redirect(detail)
 
 
 @requires("iam:users:suspend")
@@ -325,12 +353,33 @@ def user_remove(request: HttpRequest, org_id: UUID, membership_id: UUID) -> Http
     )
 
 
+def _join_or_leave(
+    request: HttpRequest, membership: Membership, group: Group, *, add: bool
+) -> HttpResponse | None:
+    """Add `membership` to `group` or take it out; with Preview, the access diff instead
+    (the response). A refusal (the delegation ceiling) propagates: `requires` answers it."""
+    email = membership.user.email
+    service = group_services.group_add_member if add else group_services.group_remove_member
+    saved = save_or_preview(
+        request,
+        lambda: group_services.group_rules(group),
+        partial(service, group=group, membership=membership, actor=request.user, request=request),
+        title=f"add {email} to {group.name}" if add else f"remove {email} from {group.name}",
+        target="user-groups",
+        cancel_url=reverse(
+            "organizations:user_detail", args=[membership.organization_id, membership.pk]
+        ),
+    )
+    return saved if isinstance(saved, HttpResponse) else None
+
+
 @requires("iam:users:update")
 @sudo_required
 @refuses_self_lockout
 @require_POST
 def user_groups(request: HttpRequest, org_id: UUID, membership_id: UUID) -> HttpResponse:
-    """Add the user to a group (`add`) or take them out of one (`remove`), from their page."""
+    """Add the user to a group (`add`) or take them out of one (`remove`), from their page;
+    with Preview, who gains or loses what through the group (in place of the card)."""
     membership = people_selectors.user_for(
         organization=request.organization, membership_id=membership_id
     )
@@ -343,16 +392,10 @@ def user_groups(request: HttpRequest, org_id: UUID, membership_id: UUID) -> Http
         except Http404:
             messages.error(request, "That group does not exist in this organization.")
         else:
-            if request.POST.get("add"):
-                group_services.group_add_member(
-                    group=group, membership=membership, actor=request.user, request=request
-                )
-                messages.success(request, f"Added to {group.name}.")
-            else:
-                group_services.group_remove_member(
-                    group=group, membership=membership, actor=request.user, request=request
-                )
-                messages.success(request, f"Removed from {group.name}.")
+            add = bool(request.POST.get("add"))
+            if previewed := _join_or_leave(request, membership, group, add=add):
+                return previewed
+            messages.success(request, f"{'Added to' if add else 'Removed from'} {group.name}.")
     if request.htmx:
         response = render(
             request,

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from django.db import transaction
 from django.http import HttpRequest
@@ -27,9 +28,11 @@ def guardrail_rule_add(
     condition: str = "",
     actor: User,
     request: HttpRequest | None = None,
+    preview: Mapping[str, Any] | None = None,
 ) -> Rule:
     """Add a deny rule to the organization's guardrails, creating the guardrail policy on
-    its first rule (in the same transaction: a refused rule leaves nothing behind)."""
+    its first rule (in the same transaction: a refused rule leaves nothing behind). Its
+    audit event carries the access diff its author previewed and confirmed, if any."""
     policy, _ = Policy.objects.get_or_create(
         organization=organization,
         kind=Policy.Kind.GUARDRAIL,
@@ -48,4 +51,5 @@ def guardrail_rule_add(
         condition=condition,
         actor=actor,
         request=request,
+        preview=preview,
     )

@@ -3,7 +3,7 @@ own: create, update, duplicate, delete."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -225,8 +225,15 @@ def policy_duplicate(
 
 
 @transaction.atomic
-def policy_delete(*, policy: Policy, actor: User, request: HttpRequest | None = None) -> None:
-    """Delete a custom policy with its rules and attachments."""
+def policy_delete(
+    *,
+    policy: Policy,
+    actor: User,
+    request: HttpRequest | None = None,
+    preview: Mapping[str, Any] | None = None,
+) -> None:
+    """Delete a custom policy with its rules and attachments; its audit event carries the
+    access diff its author previewed and confirmed (policies.preview), if any."""
     policy = locked_policy(policy)
     if policy.kind == Policy.Kind.GUARDRAIL:
         raise ValidationError("Remove the guardrail's rules instead of deleting it.")
@@ -257,7 +264,8 @@ def policy_delete(*, policy: Policy, actor: User, request: HttpRequest | None = 
                     for pk in policy.attachments.values_list("application_id", flat=True)
                     if pk
                 ],
-            }
+            },
+            **({"preview": dict(preview)} if preview else {}),
         },
         request=request,
     )

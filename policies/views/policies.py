@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from functools import partial
 from uuid import UUID
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.sudo import sudo_required
@@ -17,7 +19,9 @@ from policies.forms.policies import PolicyForm
 from policies.guards import requires
 from policies.lockout import refuses_self_lockout
 from policies.models import Policy, PolicyAttachment
+from policies.previewed import save_or_preview
 from policies.selectors import policies as policy_selectors
+from policies.selectors.rules import compile_policy_rules
 from policies.services import policies as policy_services
 from policies.views.pages import page_context, page_url, refuse_read_only_page
 
@@ -118,13 +122,28 @@ def policy_duplicate(request: HttpRequest, org_id: UUID, policy_id: UUID) -> Htt
 @refuses_self_lockout
 @require_http_methods(["GET", "POST"])
 def policy_delete(request: HttpRequest, org_id: UUID, policy_id: UUID) -> HttpResponse:
+    """The confirmation page and the deletion; with Preview, who loses what the policy
+    gave (in place of the card)."""
     policy = policy_selectors.policy_for(organization=request.organization, policy_id=policy_id)
     if refused := refuse_read_only_page(request, policy):
         return refused
     if policy.kind == Policy.Kind.GUARDRAIL:
         return redirect("policies:guardrails", org_id=org_id)
     if request.method == "POST":
-        policy_services.policy_delete(policy=policy, actor=request.user, request=request)
+        delete = partial(
+            policy_services.policy_delete, policy=policy, actor=request.user, request=request
+        )
+        # A refusal (the delegation ceiling) propagates: `requires` answers it.
+        deleted = save_or_preview(
+            request,
+            lambda: compile_policy_rules([policy.pk]),
+            delete,
+            title=f"delete policy {policy.name}",
+            target="policy-delete",
+            cancel_url=reverse("policies:policy_delete", args=[org_id, policy.pk]),
+        )
+        if isinstance(deleted, HttpResponse):
+            return deleted
         messages.success(request, f"Policy {policy.name} deleted.")
         return redirect("policies:policy_list", org_id=org_id)
     attachment_count = PolicyAttachment.objects.filter(policy=policy).count()

@@ -25,15 +25,15 @@ from django.views.decorators.http import require_GET
 
 from iamportal.request import search_term
 from organizations.models import Application, Membership, Organization
-from policies.authz import principal_of
+from policies.authz import can, principal_of
 from policies.effective import effective_permissions
+from policies.forms.shrink import MAX_DAYS
 from policies.guards import requires
 from policies.models import PermissionUsage
 from policies.selectors.tools import rules_of
 
 PRINCIPALS_PER_PAGE = 25
 DEFAULT_DAYS = 90
-MAX_DAYS = 3650
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +47,8 @@ class UnusedRow:
     unused: list[tuple[str, dt.datetime | None]]  # action, its last use (None: never)
 
 
-def _days(request: HttpRequest) -> int:
+def days_asked(request: HttpRequest) -> int:
+    """The window asked for in the query string (`days`), bounded; 90 unless asked."""
     try:
         days = int(request.GET.get("days", DEFAULT_DAYS))
     except ValueError:
@@ -127,7 +128,7 @@ def _rows(
 def unused_access_view(request: HttpRequest, org_id: UUID) -> HttpResponse:
     """Per principal (25 a page, searchable), the actions held but not used for N days."""
     organization = request.organization  # type: ignore[attr-defined]
-    days = _days(request)
+    days = days_asked(request)
     q = search_term(request)
     page = Paginator(_candidates(organization, q), PRINCIPALS_PER_PAGE).get_page(
         request.GET.get("page")
@@ -137,5 +138,7 @@ def unused_access_view(request: HttpRequest, org_id: UUID) -> HttpResponse:
         "q": q,
         "page": page,
         "rows": _rows(organization, [row[1:] for row in page.object_list], days),
+        # Decided once for the page, not per row.
+        "may_attach": can(request, "iam:policies:attach"),
     }
     return render(request, "policies/tools/unused_access.html", context)

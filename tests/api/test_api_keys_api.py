@@ -1,5 +1,6 @@
 """`/api/v1/api-keys`: list (with `mine`), create for yourself or an application (the token
-once), delete (own, or any with iam:api-keys:delete)."""
+once), enable a disabled key (with iam:api-keys:delete), delete (own, or any with
+iam:api-keys:delete)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ from typing import Any
 import pytest
 
 from audit import events
+from audit.models import AuditEvent
 from organizations.models import APIKey, Membership
+from organizations.services import api_keys as api_key_services
 from tests.api.conftest import (
     API,
     PERSONAS,
@@ -20,7 +23,7 @@ from tests.api.conftest import (
     persona_api,
 )
 from tests.conftest import Org
-from tests.factories import ApplicationFactory, ProjectFactory
+from tests.factories import ApplicationFactory, MembershipFactory, ProjectFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -122,6 +125,57 @@ def test_delete_own_key_always_others_with_the_permission(org: Org, who: str) ->
     assert not APIKey.objects.filter(pk=own.pk).exists()
     # The key revoked itself: it no longer opens anything.
     assert api.get("/me").status_code == 401
+
+
+def _disabled_key(org: Org) -> APIKey:
+    token = key_token(ApplicationFactory(organization=org.organization), org.owner)
+    api_key = APIKey.objects.get(access_key=token.partition(".")[0])
+    api_key_services.api_key_disable(api_key=api_key, actor=None, reason="unused for 30 days")
+    return api_key
+
+
+@pytest.mark.parametrize("who", PERSONAS)
+def test_enable_a_disabled_key_with_the_permission(org: Org, who: str) -> None:
+    api_key = _disabled_key(org)
+    api = persona_api(org, who)
+    if allowed(getattr(org, who), "iam:api-keys:list"):  # the list says why it is refused
+        items = api.get("/api-keys?limit=100").json()["items"]
+        listed = next(k for k in items if k["id"] == str(api_key.pk))
+        assert listed["disabled_reason"] == "unused for 30 days" and listed["disabled_at"]
+    response = call(api, "POST", f"/api-keys/{api_key.pk}/enable")
+    api_key.refresh_from_db()
+    if allowed(getattr(org, who), "iam:api-keys:delete"):
+        assert response.status_code == 200, response.content
+        body = response.json()
+        assert body["disabled_at"] is None and body["disabled_reason"] == ""
+        assert api_key.disabled_at is None
+        event = last_event(org.organization, events.API_KEY_ENABLED)
+        assert event.target_id == str(api_key.pk)
+        assert event.data == {"disabled_for": "unused for 30 days"}
+        # Enabling an enabled key answers it as it is, with no new event.
+        again = call(api, "POST", f"/api-keys/{api_key.pk}/enable")
+        assert again.status_code == 200 and again.json()["disabled_at"] is None
+        assert AuditEvent.objects.filter(action=events.API_KEY_ENABLED.name).count() == 1
+    else:
+        assert response.status_code == 403
+        assert response.json()["error"]["details"]["permission"] == "iam:api-keys:delete"
+        assert api_key.disabled_at is not None
+
+
+def test_enable_is_refused_beyond_the_callers_rights_and_404_elsewhere(org: Org) -> None:
+    api_key = _disabled_key(org)
+    allow(api_key.bearer_application, "billing:invoices:read")
+    keeper = MembershipFactory(organization=org.organization)
+    allow(keeper, "iam:api-keys:delete")
+    response = call(API(key_token(keeper, keeper)), "POST", f"/api-keys/{api_key.pk}/enable")
+    assert response.status_code == 403, response.content
+    assert response.json()["error"]["code"] == "delegation_refused"
+    api_key.refresh_from_db()
+    assert api_key.disabled_at is not None
+    outsider = call(persona_api(org, "outsider"), "POST", f"/api-keys/{api_key.pk}/enable")
+    assert outsider.status_code == 404
+    api_key.refresh_from_db()
+    assert api_key.disabled_at is not None
 
 
 OPERATIONS: list[tuple[str, str, Any, str]] = [

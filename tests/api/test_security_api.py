@@ -46,6 +46,28 @@ def test_update_changes_only_what_is_given(org: Org) -> None:
     assert lifted["api_key_max_lifetime_days"] is None
 
 
+def test_disable_unused_after_days_is_read_bounded_and_turned_off_with_null(org: Org) -> None:
+    api = persona_api(org, "owner")
+    assert api.get("/security").json()["disable_unused_after_days"] is None
+    for junk in (6, 3651):
+        response = call(api, "PATCH", "/security", {"disable_unused_after_days": junk})
+        assert response.status_code == 400, response.content
+        assert "disable_unused_after_days" in response.json()["error"]["details"]
+    assert Organization.objects.get(pk=org.organization.pk).disable_unused_after_days is None
+    on = call(api, "PATCH", "/security", {"disable_unused_after_days": 90})
+    assert on.status_code == 200 and on.json()["disable_unused_after_days"] == 90
+    assert Organization.objects.get(pk=org.organization.pk).disable_unused_after_days == 90
+    event = last_event(org.organization, events.ORGANIZATION_SECURITY_UPDATED)
+    assert event.data == {
+        "before": {"disable_unused_after_days": None},
+        "after": {"disable_unused_after_days": 90},
+    }
+    kept = call(api, "PATCH", "/security", {"mfa_grace_days": 10}).json()
+    assert kept["disable_unused_after_days"] == 90
+    off = call(api, "PATCH", "/security", {"disable_unused_after_days": None}).json()
+    assert off["disable_unused_after_days"] is None
+
+
 @pytest.mark.parametrize(
     ("body", "field"),
     [

@@ -132,6 +132,43 @@ def _api_key(ctx: Ctx) -> Any:
     )
 
 
+def _disabled_api_key(ctx: Ctx) -> Any:
+    from organizations.services.api_keys import api_key_disable
+
+    api_key = _api_key(ctx)
+    api_key_disable(api_key=api_key, actor=None, reason="unused for 30 days")
+    return api_key
+
+
+def _used_principal(kind: str) -> Builder:
+    """Shrink to used: a user or an application holding a broad custom policy directly,
+    with one permission allowed just now (what the narrowed policy keeps)."""
+    field = "membership" if kind == "user" else "application"
+
+    def build(ctx: Ctx) -> tuple[dict[str, Any], dict[str, Any]]:
+        from django.utils import timezone
+
+        from policies.models import NO_PROJECT, PermissionUsage, PolicyAttachment
+
+        subject: Any = ctx.org.tech if kind == "user" else _application(ctx)
+        policy = _custom_policy(ctx)
+        RuleFactory(policy=policy, position=1, actions=["projects:projects:list", "dns:zones:list"])
+        PolicyAttachment.objects.create(
+            organization=ctx.organization, policy=policy, **{field: subject}
+        )
+        PermissionUsage.objects.create(
+            organization=ctx.organization,
+            principal_type=kind,
+            principal_id=subject.user_id if kind == "user" else subject.pk,
+            action="projects:projects:list",
+            project_id=NO_PROJECT,
+            last_allowed_at=timezone.now(),
+        )
+        return {f"{field}_id": subject.pk}, {"name": "Narrow", "days": 90}
+
+    return build
+
+
 def _signup(ctx: Ctx) -> tuple[dict[str, Any], dict[str, Any]]:
     ctx.client = Client()
     return {}, {
@@ -429,6 +466,7 @@ WRITES: dict[str, Builder] = {
     ),
     "organizations:api_key_create": lambda ctx: ({}, {"bearer": "self", "description": "ci"}),
     "organizations:api_key_delete": lambda ctx: ({"api_key_id": _api_key(ctx).pk}, {}),
+    "organizations:api_key_enable": lambda ctx: ({"api_key_id": _disabled_api_key(ctx).pk}, {}),
     # policies
     "policies:policy_create": lambda ctx: ({}, {"name": "Ops", "description": "", "labels": ""}),
     "policies:policy_update": lambda ctx: (
@@ -492,6 +530,9 @@ WRITES: dict[str, Builder] = {
     "iamtools:view_as_user": lambda ctx: ({"membership_id": ctx.org.billing.pk}, {}),
     "iamtools:view_as_application": lambda ctx: ({"application_id": _application(ctx).pk}, {}),
     "iamtools:view_as_stop": _viewing_as_billing,
+    # shrink to used (from the unused-access report)
+    "iamtools:shrink_user_save": _used_principal("user"),
+    "iamtools:shrink_application_save": _used_principal("application"),
 }
 
 NO_EVENT: dict[str, str] = {

@@ -57,7 +57,7 @@ def test_pickers_search_as_you_type_and_post(page: Page) -> None:
     groups = page.locator("#user-groups")
     groups.get_by_label("Add to group").fill("comp")
     groups.get_by_label("compilers").check()
-    groups.get_by_role("button", name="Add").click()
+    groups.get_by_role("button", name="Add", exact=True).click()
     expect(groups.locator(".chips")).to_contain_text("compilers")
 
     # The group page pages its users, searches them, and adds an application through

@@ -15,6 +15,7 @@ from organizations.models import APIKey, Membership, Organization
 from organizations.selectors.api_keys import api_keys_of
 from organizations.services import api_keys as api_key_services
 from policies.models import Policy
+from tests.api.conftest import allow
 from tests.conftest import Org, assert_access
 from tests.factories import (
     API_KEY_SECRET,
@@ -354,6 +355,8 @@ def test_list_runs_the_same_queries_for_2_or_40_keys(
         19,
         bearer_application=application,
         default_project=ProjectFactory(organization=org.organization),
+        disabled_at=timezone.now(),  # each then shows its status and Enable form
+        disabled_reason="unused for 30 days",
     )
     for _ in range(19):
         own_key(MembershipFactory(organization=org.organization))
@@ -518,3 +521,73 @@ def test_each_row_links_its_bearer_and_revoke_page_and_dates_in_utc(org: Org) ->
     assert page.status_code == 403
     readonly = org.client_for("readonly").get(url("api_key_list", org)).content.decode()
     assert "Revoke" not in readonly
+
+
+# ------------------------------------------------------------------------- enable
+
+
+def disabled_key(org: Org) -> APIKey:
+    """An application's key disabled by the unused-key sweep."""
+    key = APIKeyFactory(bearer_application__organization=org.organization)
+    api_key_services.api_key_disable(api_key=key, actor=None, reason="unused for 30 days")
+    return key
+
+
+def test_a_disabled_key_shows_why_and_enable_brings_it_back(org: Org, owner_client: Client) -> None:
+    key = disabled_key(org)
+    back = url("api_key_list", org) + "?page=1"
+    page = owner_client.get(back).content.decode()
+    assert "Disabled" in page and "unused for 30 days, since" in page
+    enable = url("api_key_enable", org, key.pk)
+    assert f'action="{enable}"' in page
+    assert f'name="next" value="{url("api_key_list", org)}?page=1"' in page
+    response = owner_client.post(enable, {"next": back})
+    assert response.url == back
+    key.refresh_from_db()
+    assert key.disabled_at is None and key.disabled_reason == "" and key.enabled_at
+    event = AuditEvent.objects.get(action="iam.api_key.enabled")
+    assert event.actor_user == org.owner.user and event.target_id == str(key.pk)
+    assert event.data == {"disabled_for": "unused for 30 days"}
+    assert api_key_services.api_key_authenticate(access_key=key.access_key, secret=API_KEY_SECRET)
+    page = owner_client.get(back).content.decode()
+    assert "Disabled" not in page and enable not in page
+    # Enabling a key that is not disabled changes nothing.
+    again = owner_client.post(enable, follow=True)
+    assert "was not disabled" in again.content.decode()
+    assert AuditEvent.objects.filter(action="iam.api_key.enabled").count() == 1
+
+
+def test_enable_follows_the_role_matrix(org: Org) -> None:
+    key = disabled_key(org)
+    readonly = org.client_for("readonly").get(url("api_key_list", org)).content.decode()
+    assert "Disabled" in readonly and url("api_key_enable", org, key.pk) not in readonly
+    assert_access(
+        org,
+        "post",
+        url("api_key_enable", org, key.pk),
+        {"tech": 403, "readonly": 403, "billing": 403, "outsider": 404},
+    )
+    key.refresh_from_db()
+    assert key.disabled_at is not None
+    elsewhere = APIKeyFactory()
+    api_key_services.api_key_disable(api_key=elsewhere, actor=None, reason="unused")
+    owner = org.client_for("owner")
+    assert owner.post(url("api_key_enable", org, elsewhere.pk)).status_code == 404
+    assert owner.get(url("api_key_enable", org, key.pk)).status_code == 405
+    elsewhere.refresh_from_db()
+    assert elsewhere.disabled_at is not None
+
+
+def test_enable_refuses_a_key_holding_more_than_its_author(org: Org) -> None:
+    """The delegation ceiling: a key of an application reading invoices stays disabled
+    for someone allowed to manage keys but not to read invoices."""
+    key = disabled_key(org)
+    allow(key.bearer_application, "billing:invoices:read")
+    keeper = MembershipFactory(organization=org.organization)
+    allow(keeper, "iam:api-keys:delete", "iam:api-keys:list")
+    client = Client()
+    client.force_login(keeper.user)
+    response = client.post(url("api_key_enable", org, key.pk), follow=True)
+    assert "only grant what you hold" in response.content.decode()
+    key.refresh_from_db()
+    assert key.disabled_at is not None
