@@ -9,11 +9,16 @@ constant number of queries whatever the number of principals):
    the rules name, on each resource they name. At most `MAX_QUESTIONS`; the page says
    when a change touches more;
 2. the change runs in the rolled-back transaction of `policies.lockout` (the self-lockout
-   check's), and `who_can` answers the questions there, compiling afresh: the
+   check's), and `who_can` answers the questions there, on the saved rule set (taken
+   before the change) with the touched policies' rules compiled again: the
    organization's version seen in that transaction is one a rolled-back change may give
    to the next real one, so nothing is read from or kept in the shared cache;
-3. `who_can` answers them again on the saved state, and each principal whose answer
-   moved is named: gaining (now allowed), losing (now not), or now conditional.
+3. `who_can` answers them again on the saved state, and the answers are compared by
+   bunches of principals holding the same policies; each principal whose answer moved
+   is named: gaining (now allowed), losing (now not), or now conditional. A change of
+   rules only (`same_reach`) never moves whom the policies reach: both sides share one
+   read of it, answered in the transaction, and only the principals holding a changed
+   policy are decided again.
 
 A confirmed change records the diff it was shown (`AccessDiff.audit_data`, bounded) in
 its audit event; the confirmation carries the diff's digest, and a change whose diff
@@ -35,11 +40,19 @@ from django.shortcuts import render
 from organizations.models import Application, Membership, Organization, Project, Resource
 from policies.catalogue import ACTIONS, ORGANIZATION, RESOURCE_TYPE_OF
 from policies.conditions.facts import ResourceFacts
-from policies.evaluator import CompiledRule, ResourceScope
+from policies.evaluator import CompiledRule, CompiledRuleSet, ResourceScope
 from policies.lockout import rolled_back
 
 # who_can's batch form: several questions sharing its queries.
-from policies.selectors.who_can import Question, WhoCan, answer_all
+from policies.selectors.who_can import (
+    Question,
+    WhoCan,
+    answer_all,
+    answer_rule_change,
+    compared,
+    recompiled,
+    saved_rules,
+)
 
 MAX_QUESTIONS = 20  # (action, place) pairs compared; a preview names the first ones
 MAX_NAMED = 10  # principals named per question and kind of change (the rest counted)
@@ -187,21 +200,15 @@ def places_of(organization: Organization, rules: Iterable[CompiledRule]) -> list
     return places
 
 
+def _questions(places: Sequence[Place]) -> list[Question]:
+    return [Question(p.action, p.project_id, p.resource) for p in places]
+
+
 def _answers(
-    organization: Organization, places: Sequence[Place], *, cached: bool = True
+    organization: Organization, places: Sequence[Place], ruleset: CompiledRuleSet
 ) -> list[WhoCan]:
-    questions = [Question(p.action, p.project_id, p.resource) for p in places]
-    return answer_all(organization, questions, cached=cached) if questions else []
-
-
-def _states(answer: WhoCan) -> dict[_Ref, _State]:
-    # who_can's outcomes by principal (blocked ones: not allowed).
-    outcomes = answer.outcomes
-    return {
-        ref: _STATE_OF[outcome.status]
-        for ref, outcome in outcomes.items()
-        if outcome.status in _STATE_OF
-    }
+    questions = _questions(places)
+    return answer_all(organization, questions, ruleset=ruleset) if questions else []
 
 
 # --------------------------------------------------------------------------- engine
@@ -211,19 +218,38 @@ def access_diff(
     request: HttpRequest,
     rules: Sequence[CompiledRule],
     change: Callable[[], Iterable[CompiledRule]],
+    *,
+    same_reach: bool = False,
 ) -> AccessDiff:
     """What `change()` would do to access, nothing saved: `rules` are those it touches as
     they stand, and `change()` returns those it touches once made (a rule added or
-    edited). A `ValidationError` of the change (the delegation ceiling, say) propagates."""
+    edited); no other policy's rules change, so only these are compiled again for the
+    state after it (`recompiled`). `same_reach`: the change only adds, edits or removes
+    rules, never whom a policy reaches (an attachment, a group's members): then both
+    sides share one read of that, and only the principals holding these policies are
+    decided again (`answer_rule_change`). A `ValidationError` of the change (the
+    delegation ceiling, say) propagates."""
     organization: Organization = request.organization  # type: ignore[attr-defined]
+    # Taken before the change: rolling it back forgets the organization's cached rules.
+    saved = saved_rules(organization)
 
-    def inspect(touched: Iterable[CompiledRule]) -> tuple[list[Place], list[WhoCan]]:
-        places = places_of(organization, [*rules, *touched])
-        return places, _answers(organization, places[:MAX_QUESTIONS], cached=False)
+    def inspect(
+        touched: Iterable[CompiledRule],
+    ) -> tuple[list[Place], list[WhoCan] | None, list[WhoCan]]:
+        changed = [*rules, *touched]
+        places = places_of(organization, changed)
+        shown = places[:MAX_QUESTIONS]
+        policies = {rule.policy_id for rule in changed}
+        if not same_reach:
+            return places, None, _answers(organization, shown, recompiled(saved, policies))
+        if not shown:
+            return places, [], []
+        return places, *answer_rule_change(organization, _questions(shown), saved, policies)
 
-    places, after = rolled_back(request, change, inspect)
+    places, before, after = rolled_back(request, change, inspect)
     shown = places[:MAX_QUESTIONS]
-    before = _answers(organization, shown)
+    if before is None:  # whom the policies reach, read again as saved
+        before = _answers(organization, shown, saved)
     return _diff(shown, before, after, more=len(places) - len(shown))
 
 
@@ -232,14 +258,20 @@ def _diff(
 ) -> AccessDiff:
     diffs: list[tuple[Place, dict[Change, list[_Ref]], int, WhoCan, WhoCan]] = []
     ids: dict[str, dict[Change, list[str]]] = {}
-    for place, was, now in zip(places, before, after, strict=True):
-        old, new = _states(was), _states(now)
+    for place, was, now, bunches in zip(
+        places, before, after, compared(before, after), strict=True
+    ):
+        # Principals answering alike on both sides move together (blocked: not allowed).
         moved: dict[Change, list[_Ref]] = {change: [] for change in CHANGES}
-        for ref in sorted(old.keys() | new.keys()):
-            state = new.get(ref)
-            if old.get(ref) != state:
-                moved[_CHANGE_OF[state]].append(ref)
-        unchanged = sum(1 for ref, state in new.items() if state == "yes" and old.get(ref) == "yes")
+        unchanged = 0
+        for bunch in bunches:
+            old, new = _STATE_OF.get(bunch.before or ""), _STATE_OF.get(bunch.after or "")
+            if old != new:
+                moved[_CHANGE_OF[new]].extend(bunch.refs)
+            elif new == "yes":
+                unchanged += bunch.size
+        for refs in moved.values():
+            refs.sort()
         diffs.append((place, moved, unchanged, was, now))
         if any(moved.values()):
             ids[place.key] = {c: [f"{k}:{pk}" for k, pk in refs] for c, refs in moved.items()}
@@ -262,7 +294,7 @@ def _named(change: Change, raw: tuple[Any, ...], was: WhoCan, now: WhoCan) -> Na
     kind, label = raw[3], raw[1]
     if change == "lose":
         row = was.rows_of([raw])[0]
-        after = now.rows_of([raw])[0] if (kind, raw[0]) in now.outcomes else None
+        after = now.rows_of([raw])[0] if now.outcome_of((kind, raw[0])) is not None else None
         held = f"had it: {row.path_text}" if row.path_text else "had it"
         if after is not None and after.blocked_text:
             return Named(kind, label, f"{held}; now blocked by {after.blocked_text}")

@@ -64,14 +64,17 @@ def save_rule(
                 return rule_services.rule_update(rule=rule, **values, preview=diff)
             if policy is None:  # the organization's first guardrail rule
                 return guardrail_services.guardrail_rule_add(
-                    organization=request.organization, **values
+                    organization=request.organization, **values, preview=diff
                 )
             return rule_services.rule_add(policy=policy, **values, preview=diff)
 
         try:
             before = compile_stored_rule(rule) if rule is not None else []
             if asked := preview.asked(request):
-                diff = preview.access_diff(request, before, lambda: compile_stored_rule(save()))
+                # A rule change never moves whom a policy reaches: the preview's fast path.
+                diff = preview.access_diff(
+                    request, before, lambda: compile_stored_rule(save()), same_reach=True
+                )
                 if asked == "preview" or not preview.confirms(request, diff):
                     return _preview(request, policy, rule, diff, stale=asked == "confirm")
                 saved = save(diff.audit_data())
@@ -169,7 +172,7 @@ def rule_remove(request: HttpRequest, org_id: UUID, policy_id: UUID, rule_id: UU
 
     # A refusal (the delegation ceiling) propagates: `requires` answers it.
     if asked := preview.asked(request):
-        diff = preview.access_diff(request, compile_stored_rule(rule), remove)
+        diff = preview.access_diff(request, compile_stored_rule(rule), remove, same_reach=True)
         if asked == "preview" or not preview.confirms(request, diff):
             title = f"remove rule {rule.position}"
             return _preview(request, policy, rule, diff, stale=asked == "confirm", title=title)

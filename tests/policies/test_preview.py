@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable
 
 import pytest
 from django.db import connection
-from django.http import HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.test import RequestFactory
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -24,6 +24,7 @@ from policies.models import Policy, PolicyAttachment, Rule
 from policies.selectors.rules import compile_policy_rules, compile_rules_for, compile_stored_rule
 from policies.selectors.who_can import _no_facts, who_can
 from policies.services import attachments as attachment_services
+from policies.services import guardrails as guardrail_services
 from policies.services import rules as rule_services
 from tests.conftest import Org
 from tests.factories import (
@@ -39,6 +40,7 @@ pytestmark = pytest.mark.django_db
 
 HTMX = {"HX-Request": "true"}
 READ = "billing:invoices:read"
+UPDATE = "iam:policies:update"  # held by no persona but the owner
 
 
 def _rule(**values: str) -> dict[str, str]:
@@ -318,6 +320,108 @@ def test_a_preview_costs_the_same_queries_whatever_the_number_of_principals(org:
     assert _preview_queries(org, policy, group) == few
 
 
+def _request_for(organization: Organization) -> HttpRequest:
+    request = RequestFactory().post("/")
+    request.organization = Organization.objects.get(pk=organization.pk)
+    request.session = {}  # type: ignore[assignment]
+    return request
+
+
+def _shown(diff: preview.AccessDiff) -> list[tuple[object, ...]]:
+    return [
+        (item.place.key, item.unchanged, item.counts, item.named, item.changed)
+        for item in diff.places
+    ]
+
+
+def test_a_rule_change_previews_alike_on_the_fast_path_in_fewer_queries(
+    org: Org, finance: tuple[Policy, Group]
+) -> None:
+    policy, _ = finance
+    actor = org.owner.user
+    kept = rule_services.rule_add(
+        policy=policy, effect="allow", actions=[UPDATE], scope="organization", actor=actor
+    )
+
+    def add() -> list[CompiledRule]:
+        rule = rule_services.rule_add(
+            policy=policy, effect="allow", actions=[READ], scope="organization", actor=actor
+        )
+        return compile_stored_rule(rule)
+
+    def deny_instead() -> list[CompiledRule]:
+        rule = rule_services.rule_update(
+            rule=Rule.objects.get(pk=kept.pk),
+            effect="deny",
+            actions=[UPDATE, READ],
+            scope="organization",
+            actor=actor,
+        )
+        return compile_stored_rule(rule)
+
+    def remove() -> list[CompiledRule]:
+        rule_services.rule_remove(rule=Rule.objects.get(pk=kept.pk), actor=actor)
+        return []
+
+    def guardrail() -> list[CompiledRule]:  # binds everyone, not only the policy's holders
+        rule = guardrail_services.guardrail_rule_add(
+            organization=org.organization,
+            effect="deny",
+            actions=[READ],
+            scope="organization",
+            actor=actor,
+        )
+        return compile_stored_rule(rule)
+
+    stored = compile_stored_rule(kept)
+    for before, change in [([], add), (stored, deny_instead), (stored, remove), ([], guardrail)]:
+        with CaptureQueriesContext(connection) as general_queries:
+            general = preview.access_diff(_request_for(org.organization), before, change)
+        with CaptureQueriesContext(connection) as fast_queries:
+            fast = preview.access_diff(
+                _request_for(org.organization), before, change, same_reach=True
+            )
+        assert general.changed, change.__name__
+        assert _shown(fast) == _shown(general), change.__name__
+        assert fast.digest == general.digest and fast.audit_data() == general.audit_data()
+        assert len(fast_queries) < len(general_queries), change.__name__
+    assert (
+        policy.rules.count() == 1
+        and not Policy.objects.filter(
+            organization=org.organization, kind=Policy.Kind.GUARDRAIL
+        ).exists()
+    )
+
+
+def test_the_rule_views_take_the_fast_path(
+    org: Org, finance: tuple[Policy, Group], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    policy, _ = finance
+    rule = rule_services.rule_add(
+        policy=policy, effect="allow", actions=[READ], scope="organization", actor=org.owner.user
+    )
+    seen: list[bool] = []
+    diff = preview.access_diff
+
+    def recorded(*args: object, same_reach: bool = False) -> preview.AccessDiff:
+        seen.append(same_reach)
+        return diff(*args, same_reach=same_reach)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(preview, "access_diff", recorded)
+    client = org.client_for("owner")
+    pk = org.organization.pk
+    posts = [
+        (_url("rule_add", pk, policy.pk), _rule()),
+        (_url("rule_update", pk, policy.pk, rule.pk), _rule()),
+        (_url("rule_remove", pk, policy.pk, rule.pk), {}),
+        (_url("guardrail_rule_add", pk), _rule(effect="deny")),
+    ]
+    for url, data in posts:
+        response = client.post(url, {**data, "preview": "1"}, headers=HTMX)
+        assert response.status_code == 200 and "Confirm and save" in response.content.decode()
+    assert seen == [True, True, True, True]
+
+
 # ------------------------------------------------------------------------- property
 
 ORG_ACTIONS = ("billing:invoices:read", "iam:users:list", "billing:*")
@@ -336,12 +440,15 @@ changes = st.one_of(
     st.tuples(st.just("remove"), st.integers(0, 10), st.none()),
     st.tuples(st.just("attach"), st.integers(0, 2), st.integers(0, 4)),
     st.tuples(st.just("detach"), st.integers(0, 10), st.none()),
+    st.tuples(st.just("guardrail"), st.just(0), rule_specs),
 )
+# Changes of rules only, which may take the preview's fast path (`same_reach`).
+RULE_CHANGES = ("add", "edit", "remove", "guardrail")
 worlds = st.fixed_dictionaries(
     {
         "rules": st.lists(st.tuples(st.integers(0, 2), rule_specs), min_size=1, max_size=5),
         "attachments": st.lists(
-            st.tuples(st.integers(0, 2), st.integers(0, 4)), min_size=1, max_size=6
+            st.tuples(st.integers(0, 2), st.integers(0, 4)), min_size=2, max_size=8
         ),
         "in_group": st.lists(st.integers(0, 2), max_size=3, unique=True),
         "guardrail": st.booleans(),
@@ -386,17 +493,18 @@ def _decisions(
 
 
 @settings(
-    max_examples=50,
+    max_examples=80,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@given(world=worlds, change=changes)
+@given(world=worlds, change=changes, fast=st.booleans())
 def test_the_preview_equals_the_difference_of_decisions(
-    db: None, world: dict, change: tuple
+    db: None, world: dict, change: tuple, fast: bool
 ) -> None:
     organization = OrganizationFactory()
     owner = MembershipFactory(organization=organization, is_owner=True)
-    members = [owner, *MembershipFactory.create_batch(2, organization=organization)]
+    # The owner last: the first principals drawn (0) are the ones policies bind.
+    members = [*MembershipFactory.create_batch(2, organization=organization), owner]
     app = ApplicationFactory(organization=organization)
     group = GroupFactory(organization=organization)
     group.members.add(*[members[i] for i in world["in_group"]])
@@ -420,7 +528,8 @@ def test_the_preview_equals_the_difference_of_decisions(
         attachment_services.policy_attach(
             policy=policies[index], principal=principals[who], actor=actor
         )
-    rules = list(Rule.objects.filter(policy__in=policies).order_by("pk"))
+    # The guardrail's rule too: editing or removing it binds everyone.
+    rules = list(Rule.objects.filter(policy__organization=organization).order_by("pk"))
     attached = list(PolicyAttachment.objects.filter(policy__in=policies).order_by("pk"))
 
     kind, target, spec = change
@@ -443,6 +552,8 @@ def test_the_preview_equals_the_difference_of_decisions(
             def apply() -> Iterable[CompiledRule]:
                 fresh = Rule.objects.get(pk=rule.pk)
                 values = _rule_values(spec, projects)
+                if fresh.policy.kind == Policy.Kind.GUARDRAIL:
+                    values["effect"] = "deny"  # guardrails only deny
                 return compile_stored_rule(
                     rule_services.rule_update(rule=fresh, **values, actor=actor)
                 )
@@ -451,6 +562,15 @@ def test_the_preview_equals_the_difference_of_decisions(
             def apply() -> Iterable[CompiledRule]:
                 rule_services.rule_remove(rule=Rule.objects.get(pk=rule.pk), actor=actor)
                 return []
+    elif kind == "guardrail":  # a deny for everyone, creating the guardrail policy if none
+
+        def apply() -> Iterable[CompiledRule]:
+            values = {**_rule_values(spec, projects), "effect": "deny"}
+            return compile_stored_rule(
+                guardrail_services.guardrail_rule_add(
+                    organization=organization, **values, actor=actor
+                )
+            )
     elif kind == "attach":
         policy, principal = policies[target], principals[spec]
         before = compile_policy_rules([policy.pk])
@@ -473,9 +593,11 @@ def test_the_preview_equals_the_difference_of_decisions(
     request = RequestFactory().post("/")
     request.organization = Organization.objects.get(pk=organization.pk)
     request.session = {}  # type: ignore[assignment]
-    diff = preview.access_diff(request, before, apply)
+    same_reach = fast and kind in RULE_CHANGES
+    diff = preview.access_diff(request, before, apply, same_reach=same_reach)
 
-    event(f"{kind}: {'a change' if diff.changed else 'no change'}")
+    path = "same reach" if same_reach else "general"
+    event(f"{kind}, {path}: {'a change' if diff.changed else 'no change'}")
     places = [item.place for item in diff.places]
     subjects = [*members, app]
     was = _decisions(subjects, places)

@@ -385,10 +385,6 @@ def test_the_first_guardrail_rule_records_its_confirmed_diff(org: Org) -> None:
     assert event.data["preview"][READ]["lose"] == [org.billing.user.email]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="policies/views/rules.py save_rule does not pass preview= to guardrail_rule_add",
-)
 def test_confirming_the_first_guardrail_rule_from_the_page_records_its_diff(org: Org) -> None:
     client = org.client_for("owner")
     url = reverse("policies:guardrail_rule_add", args=[org.organization.pk])

@@ -460,3 +460,46 @@ def test_the_rules_are_compiled_once_per_authorization_version(
     assert _queries(org) == first
     rows = _rows(who_can(org.organization, "billing:invoices:list"))
     assert rows[org.readonly.user.email].status == "allowed"
+
+
+# ------------------------------------------------------------------- change previews
+
+
+def _summary(answers: list[WhoCan]) -> list[tuple[dict[str, int], dict[str, str]]]:
+    return [
+        (answer.counts, {row.label: row.status for row in answer.iter_rows()}) for answer in answers
+    ]
+
+
+@pytest.mark.parametrize("guardrail", [False, True])
+def test_a_rule_change_is_answered_as_a_fresh_answer_on_either_side(
+    org: Org, guardrail: bool
+) -> None:
+    """`answer_rule_change` (one read of whom policies reach, only the holders of the
+    changed policy decided again; everyone for a guardrail) answers as `answer_all` does
+    on the states before and after."""
+    _crowd(org, 12)
+    suspended = MembershipFactory(organization=org.organization, status="suspended")
+    changed = _policy(org, {"actions": ["billing:invoices:list"]})
+    _attach(changed, suspended)
+    _attach(changed, org.readonly)
+    questions = [
+        who_can_selectors.Question(action, None, None)
+        for action in ("billing:invoices:list", "billing:invoices:read", "iam:users:list")
+    ]
+    saved = who_can_selectors.saved_rules(org.organization)
+    was = who_can_selectors.answer_all(org.organization, questions)
+
+    if guardrail:
+        changed = _guardrail(org, actions=["billing:invoices:list"])
+    else:
+        RuleFactory(policy=changed, position=2, effect="deny", actions=["billing:invoices:*"])
+        RuleFactory(policy=changed, position=3, actions=["iam:users:list"])
+    before, after = who_can_selectors.answer_rule_change(
+        org.organization, questions, saved, {str(changed.pk)}
+    )
+
+    now = who_can_selectors.answer_all(org.organization, questions)
+    assert _summary(before) == _summary(was)
+    assert _summary(after) == _summary(now) != _summary(was)
+    assert was[0].counts["suspended"] == 1  # counts (suspended too) are compared above
