@@ -6,7 +6,7 @@ PYTEST := $(PY) -m pytest
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run migrate seed test lint format test-sqlite test-postgres test-browser bench bench-scale clean
+.PHONY: install run migrate seed test lint format test-deps test-sqlite test-postgres test-browser bench bench-scale clean
 
 install: $(VENV)/.installed
 
@@ -36,20 +36,25 @@ format: install
 
 test: lint test-sqlite test-postgres test-browser
 
-test-sqlite: install
+# The test OpenID provider (npm oidc-provider, pinned by its package-lock.json) that
+# tests/federation start on loopback.
+test-deps:
+	./scripts/system-deps
+	./scripts/test-idp-install
+
+test-sqlite: install test-deps
 	env -u DATABASE_URL $(PY) manage.py makemigrations --check --dry-run
 	env -u DATABASE_URL $(PYTEST) -m "not browser" -q
 
 # Against DATABASE_URL when it names PostgreSQL, else a throwaway local cluster.
-test-postgres: install
+test-postgres: install test-deps
 	@if echo "$$DATABASE_URL" | grep -q '^postgres'; then \
 		$(PYTEST) -m "not browser" -q; \
 	else \
 		./scripts/system-deps && ./scripts/pg-throwaway $(PYTEST) -m "not browser" -q; \
 	fi
 
-test-browser: install
-	./scripts/system-deps
+test-browser: install test-deps
 	env -u DATABASE_URL $(PYTEST) -m browser -q
 
 # Each bench file runs on its own and ends with its `BENCH ...` line; the audit trail's

@@ -23,6 +23,8 @@ SERVICE_TITLES = {
     "projects": "Projects",
     "billing": "Billing",
     "audit": "Audit trail",
+    "scim": "SCIM provisioning",
+    "federation": "Single sign-on",
 }
 
 
@@ -164,6 +166,10 @@ GROUP_APPLICATION_REMOVED = register(
     "iam.group.application_removed", "{actor} removed an application from group {target}"
 )
 
+# --- SCIM provisioning (its writes to users and groups record the iam.* events above)
+SCIM_TOKEN_CREATED = register("scim.token.created", "{actor} created SCIM token {target}")
+SCIM_TOKEN_REVOKED = register("scim.token.revoked", "{actor} revoked SCIM token {target}")
+
 # --- audit trail itself
 AUDIT_EXPORTED = register("audit.trail.exported", "{actor} exported the audit trail ({target})")
 AUDIT_VERIFIED = register("audit.trail.verified", "{actor} verified the audit trail: {target}")
@@ -207,3 +213,41 @@ VIEW_AS_STARTED = register(
     "iam.view_as.started", "{actor} started viewing the console as {target} (read-only)"
 )
 VIEW_AS_STOPPED = register("iam.view_as.stopped", "{actor} stopped viewing the console as {target}")
+
+# --- single sign-on: organizations' identity providers (#17)
+IDP_CREATED = register("federation.provider.created", "{actor} added identity provider {target}")
+IDP_UPDATED = register("federation.provider.updated", "{actor} changed identity provider {target}")
+IDP_DELETED = register("federation.provider.deleted", "{actor} removed identity provider {target}")
+IDP_TESTED = register("federation.provider.tested", "{actor} tested identity provider {target}")
+IDP_CLAIM_RULE_ADDED = register(
+    "federation.claim_rule.added", "{actor} added a claim rule to {target}"
+)
+IDP_CLAIM_RULE_REMOVED = register(
+    "federation.claim_rule.removed", "{actor} removed a claim rule of {target}"
+)
+IDP_CLAIM_RULE_APPLIED = register(
+    "federation.claim_rule.applied", "A claim of {actor} changed their groups: {target}"
+)
+IDP_CLAIM_RULE_REFUSED = register(
+    "federation.claim_rule.refused",
+    "A claim rule could not change the groups of {actor}: {target}",
+    result="denied",
+)
+SSO_REQUIRED_UPDATED = register(
+    "federation.sso.required_updated", "{actor} changed single sign-on only for {target}"
+)
+SSO_SIGNED_IN = register("federation.sso.signed_in", "{actor} signed in through {target}")
+SSO_ACCOUNT_CREATED = register(
+    "federation.sso.account_created", "{actor} was created at first sign-in through {target}"
+)
+SSO_ACCOUNT_LINKED = register(
+    "federation.sso.account_linked", "{actor} linked their account to {target}"
+)
+SSO_REFUSED = register(
+    "federation.sso.refused", "Single sign-on through {target} refused", result="denied"
+)
+SSO_PASSWORD_REFUSED = register(
+    "federation.sso.password_refused",
+    "Password sign-in refused for {target}: the organization requires single sign-on",
+    result="denied",
+)

@@ -12,8 +12,9 @@ from audit import events
 from audit.models import AuditEvent
 from iamportal.widgets import LongSelect
 from organizations.models import APIKey, Application, Membership, Organization
+from scim.models import ScimToken
 
-_PRINCIPAL = re.compile(r"^(user|application|api_key):[0-9A-Za-z-]{1,64}$")
+_PRINCIPAL = re.compile(r"^(user|application|api_key|scim_token):[0-9A-Za-z-]{1,64}$")
 _DATETIME_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d"]
 _TARGET_APPS = ("accounts", "organizations", "policies", "audit")
 
@@ -37,9 +38,10 @@ def target_type_choices() -> list[tuple[str, str]]:
 
 
 def resolve_principal(organization: Organization, value: str) -> str | None:
-    """The `user:<id>`, `application:<id>` or `api_key:<id>` a typed principal names: an id
-    as such (a deleted principal's too), else a user's email, an application's name or a
-    key's access key in the organization (one indexed lookup each, tried in that order)."""
+    """The `user:<id>`, `application:<id>`, `api_key:<id>` or `scim_token:<id>` a typed
+    principal names: an id as such (a deleted principal's too), else a user's email, an
+    application's name, a key's access key or a SCIM token's prefix in the organization
+    (one indexed lookup each, tried in that order)."""
     value = value.strip()
     if value == "system" or _PRINCIPAL.match(value):
         return value
@@ -62,7 +64,14 @@ def resolve_principal(organization: Organization, value: str) -> str | None:
         .values_list("pk", flat=True)
         .first()
     )
-    return f"api_key:{key_id}" if key_id else None
+    if key_id:
+        return f"api_key:{key_id}"
+    token_id = (
+        ScimToken.objects.filter(organization=organization, prefix=value)
+        .values_list("pk", flat=True)
+        .first()
+    )
+    return f"scim_token:{token_id}" if token_id else None
 
 
 class EventFilterForm(forms.Form):
@@ -73,7 +82,10 @@ class EventFilterForm(forms.Form):
         required=False,
         max_length=254,
         widget=forms.TextInput(
-            attrs={"type": "search", "placeholder": "Email, application, access key or id"}
+            attrs={
+                "type": "search",
+                "placeholder": "Email, application, access key, token prefix or id",
+            }
         ),
         help_text="“system” for events without a signed-in principal.",
     )

@@ -55,6 +55,7 @@ class AuditEvent(models.Model):
         USER = "user", "User"
         APPLICATION = "application", "Application"
         API_KEY = "api_key", "API key"
+        SCIM_TOKEN = "scim_token", "SCIM token"
 
     id = models.BigAutoField(primary_key=True)
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)

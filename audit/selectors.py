@@ -40,8 +40,8 @@ class EventFilters:
     """What the trail is narrowed to; every field optional.
 
     `action` is an event name or `<service>.*`; `principal` is `user:<id>`,
-    `application:<id>`, `api_key:<id>` or `system`; `target` is a target's id or its
-    exact label.
+    `application:<id>`, `api_key:<id>`, `scim_token:<id>` or `system`; `target` is a
+    target's id or its exact label.
     """
 
     action: str = ""

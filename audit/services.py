@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from django.core.cache import cache
@@ -72,10 +73,29 @@ def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, dict[str, A
     }
 
 
+@dataclass(frozen=True)
+class AuditActor:
+    """A credential the system writes for (a SCIM token), named as the actor. `type` is
+    an `AuditEvent.ActorType`; `user` is who vouches for it, as an API key's bearer."""
+
+    type: str
+    id: str
+    label: str
+    user: Any = None
+
+
 def _actor_fields(actor: Any, actor_label: str) -> dict[str, Any]:
-    """Who acted: a user (or their membership), an application or an API key."""
+    """Who acted: a user (or their membership), an application, an API key or another
+    credential (`AuditActor`)."""
     from organizations.models import APIKey, Application, Membership
 
+    if isinstance(actor, AuditActor):
+        return {
+            "actor_user": actor.user,
+            "actor_type": actor.type,
+            "actor_id": actor.id,
+            "actor_label": actor_label or actor.label,
+        }
     if isinstance(actor, Membership):
         actor = actor.user
     if isinstance(actor, APIKey):
@@ -117,9 +137,10 @@ def record(
 ) -> AuditEvent:
     """Append one event; call it inside the transaction of the change it describes.
 
-    `actor` is a user, membership, application or API key (None or anonymous: the
-    system). `result` defaults to the event type's (`success`, `denied`, `failed`).
-    Secret-looking keys of `data` are redacted; `diff()` builds before/after values.
+    `actor` is a user, membership, application, API key or `AuditActor` (None or
+    anonymous: the system). `result` defaults to the event type's (`success`, `denied`,
+    `failed`). Secret-looking keys of `data` are redacted; `diff()` builds before/after
+    values.
     """
     result = result or action.result
     if result not in events.RESULTS:

@@ -77,6 +77,8 @@ INSTALLED_APPS = [
     "organizations",
     "policies",
     "audit",
+    "scim",
+    "federation",
     # The project package is an app for its one table, the shared rate-limit counter.
     "iamportal",
 ]
@@ -177,6 +179,9 @@ PASSWORD_RESET_TIMEOUT = 60 * 60 * 2
 SIGNUP_ENABLED = env_bool("IAMPORTAL_SIGNUP_ENABLED", default=True)
 # Links in emails sent without a request (management commands such as seed_demo).
 IAMPORTAL_BASE_URL = env_str("IAMPORTAL_BASE_URL", "http://127.0.0.1:8000")
+# Fernet key (cryptography) encrypting identity providers' client secrets at rest
+# (federation.crypto); checked when a secret is read or written.
+IAMPORTAL_SECRETS_KEY = env_str("IAMPORTAL_SECRETS_KEY", "")
 # Events with no organization (failed sign-ins of unknown emails) are purged after this.
 AUDIT_UNSCOPED_RETENTION_DAYS = env_int("IAMPORTAL_AUDIT_UNSCOPED_RETENTION_DAYS", 90)
 # The API's rate limits, requests a minute (0 turns one off): per API key, and per source

@@ -14,3 +14,5 @@ API_KEY_CACHE_SECONDS = 0
 # Permission usage is not noted for the suite (its writes would change the query counts
 # that tests assert); tests/policies/test_usage.py turns it on, writing on every note.
 USAGE_FLUSH_SECONDS = None
+# A fixed key for identity providers' client secrets (federation.crypto).
+IAMPORTAL_SECRETS_KEY = "q0Zy0d8HqQ6m7cB8o3vLJ2aC6vU8b0nE9xRkS1pT4wY="

@@ -20,6 +20,8 @@ urlpatterns = [
     path("o/<uuid:org_id>/iam/", include(policy_urls.tool_patterns)),
     path("api/v1/", include(api.urls(), namespace="api")),
     path("admin/", admin.site.urls),
+    path("", include("scim.urls")),
+    path("", include("federation.urls")),
     path("", include("organizations.urls")),
 ]
 

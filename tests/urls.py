@@ -28,6 +28,8 @@ from django.utils import timezone
 
 from audit import events
 from audit.services import record
+from federation import services as federation_services
+from federation.models import ClaimRule, IdentityProvider
 from organizations.models import (
     APIKey,
     Application,
@@ -155,6 +157,8 @@ class World:
     rule: Rule
     invitation: Invitation
     event_public_id: Any
+    identity_provider: IdentityProvider
+    claim_rule: ClaimRule
 
 
 def make_world(organization: Organization, *, actor: Membership) -> World:
@@ -179,6 +183,16 @@ def make_world(organization: Organization, *, actor: Membership) -> World:
     event = record(
         action=events.PROJECT_CREATED, organization=organization, actor=actor.user, target=project
     )
+    provider = federation_services.provider_create(
+        organization=organization,
+        actor=actor.user,
+        name="Acme SSO",
+        issuer="https://idp.example.test",
+        client_id="console",
+        client_secret="tests/urls.py secret",
+        domains=[f"{organization.pk.hex}.example.test"],  # a domain has one provider
+    )
+    claim_rule = ClaimRule.objects.create(provider=provider, claim="groups", value="x", group=group)
     return World(
         organization=organization,
         project=project,
@@ -192,6 +206,8 @@ def make_world(organization: Organization, *, actor: Membership) -> World:
         rule=rule,
         invitation=invitation,
         event_public_id=event.public_id,
+        identity_provider=provider,
+        claim_rule=claim_rule,
     )
 
 
@@ -216,12 +232,15 @@ KWARGS: dict[str, Callable[[World], Any]] = {
     "kind": lambda w: "group",
     "principal_id": lambda w: w.group.pk,
     "fmt": lambda w: "csv",
+    "provider_id": lambda w: w.identity_provider.pk,
 }
 
 # Kwargs whose meaning depends on the URL, by URL name.
 OVERRIDES: dict[str, dict[str, Callable[[World], Any]]] = {
     # Without `kind`, the principal is a user, by membership id.
     "policies:policy_detach": {"principal_id": lambda w: w.subject.pk},
+    # A claim rule of the world's identity provider, not a policy's rule.
+    "federation:claim_rule_remove": {"rule_id": lambda w: w.claim_rule.pk},
 }
 
 

@@ -14,6 +14,7 @@ from accounts.forms import EmailAuthenticationForm, SignupForm
 from accounts.mfa import has_mfa
 from accounts.services import account_sign_up
 from accounts.views.mfa import mfa_pending_begin
+from federation.signin import record_password_refused, sso_required_refusal
 from policies.guards import public
 
 
@@ -49,6 +50,15 @@ class SignInView(auth_views.LoginView):
 
     def form_valid(self, form: EmailAuthenticationForm) -> HttpResponse:
         user = form.get_user()
+        # Checked after the password, so the refusal reveals nothing to a stranger.
+        if (organization := sso_required_refusal(user)) is not None:
+            record_password_refused(organization=organization, user=user, request=self.request)
+            form.add_error(
+                None,
+                f"{organization.name} signs you in through its identity provider: "
+                "use “Sign in with single sign-on” below.",
+            )
+            return self.form_invalid(form)
         if has_mfa(user):
             mfa_pending_begin(self.request, user=user, next_url=self.get_success_url())
             return redirect("accounts:mfa_verify")

@@ -23,8 +23,9 @@ MAX_LIMIT = 100
 
 class EventFiltersIn(Schema):
     """The trail's filters, as in the console: `action` is an event name or
-    `<service>.*`; `principal` is `user:<id>`, `application:<id>`, `api_key:<id>` or
-    `system`; `target` is a target's id or its exact label; times are ISO 8601."""
+    `<service>.*`; `principal` is `user:<id>`, `application:<id>`, `api_key:<id>`,
+    `scim_token:<id>` or `system`; `target` is a target's id or its exact label; times
+    are ISO 8601."""
 
     action: str = ""
     principal: str = ""

@@ -1,9 +1,13 @@
 """Writes to groups: create, rename, delete, and their users and applications. Membership
-changes bump the authorization version: the group's policies follow at once."""
+changes bump the authorization version: the group's policies follow at once.
+
+The writes an identity provider makes (SCIM) take `via`: the credential the system writes
+for, recorded as the actor instead of `actor`, who vouches for it and whose rights bound
+the change."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -12,7 +16,7 @@ from django.http import HttpRequest
 
 from accounts.models import User
 from audit import events
-from audit.services import diff, record
+from audit.services import AuditActor, diff, record
 from iamportal.names import unique_name
 from organizations.models import Application, Group, Membership, Organization
 from organizations.services.organizations import organization_bump_authz_version
@@ -21,9 +25,17 @@ from policies.evaluator import CompiledRule
 from policies.models import PolicyAttachment
 from policies.selectors.rules import compile_policy_rules
 
+GROUP_NAME_MAX = Group._meta.get_field("name").max_length
+
 
 def _check_group_name(*, organization: Organization, name: str, exclude: Group | None) -> str:
-    return unique_name(name, taken=organization.groups.all(), exclude=exclude, what="a group")
+    return unique_name(
+        name,
+        taken=organization.groups.all(),
+        exclude=exclude,
+        what="a group",
+        max_length=GROUP_NAME_MAX,
+    )
 
 
 @transaction.atomic
@@ -34,6 +46,7 @@ def group_create(
     name: str,
     description: str = "",
     request: HttpRequest | None = None,
+    via: AuditActor | None = None,
 ) -> Group:
     name = _check_group_name(organization=organization, name=name, exclude=None)
     group = Group.objects.create(
@@ -42,7 +55,7 @@ def group_create(
     record(
         action=events.GROUP_CREATED,
         organization=organization,
-        actor=actor,
+        actor=via or actor,
         target=group,
         request=request,
     )
@@ -57,6 +70,7 @@ def group_update(
     name: str,
     description: str,
     request: HttpRequest | None = None,
+    via: AuditActor | None = None,
 ) -> Group:
     stored = (
         Group.objects.select_for_update(of=("self",))
@@ -74,7 +88,7 @@ def group_update(
         record(
             action=events.GROUP_UPDATED,
             organization=stored.organization,
-            actor=actor,
+            actor=via or actor,
             target=stored,
             data=diff(before, after),
             request=request,
@@ -107,6 +121,7 @@ def group_delete(
     actor: User,
     request: HttpRequest | None = None,
     preview: Mapping[str, Any] | None = None,
+    via: AuditActor | None = None,
 ) -> None:
     """Delete a group: its users and applications lose its policies at once. The audit
     event carries the access diff its author previewed and confirmed, if any."""
@@ -130,7 +145,7 @@ def group_delete(
     record(
         action=events.GROUP_DELETED,
         organization=organization,
-        actor=actor,
+        actor=via or actor,
         target=group,
         data=_with_preview(
             {"members": group.members.count(), "applications": group.applications.count()},
@@ -142,22 +157,31 @@ def group_delete(
     organization_bump_authz_version(organization=organization)
 
 
+def _data_of(principal: Membership | Application) -> dict[str, Any]:
+    if isinstance(principal, Membership):
+        return {"user": principal.user.email}
+    return {"application": {"id": str(principal.pk), "name": principal.name}}
+
+
 def _change_group(
     *,
     group: Group,
     related: Any,
-    principal: Membership | Application,
+    principals: Sequence[Membership | Application],
     add: bool,
     event: events.EventType,
-    data: dict[str, Any],
     actor: User,
     request: HttpRequest | None,
     preview: Mapping[str, Any] | None = None,
-) -> bool:
-    """Add `principal` to, or take it out of, one of the group's relations (idempotent):
-    True when it changed. The group's policies follow at once (version bump)."""
-    if related.filter(pk=principal.pk).exists() == add:
-        return False
+    via: AuditActor | None = None,
+) -> int:
+    """Add `principals` to, or take them out of, one of the group's relations
+    (idempotent): how many changed. One check of the author's rights and one version
+    bump for them all (the group's policies follow at once), one event each."""
+    present = set(related.filter(pk__in=[p.pk for p in principals]).values_list("pk", flat=True))
+    changing = list({p.pk: p for p in principals if (p.pk in present) != add}.values())
+    if not changing:
+        return 0
     # Joining gives the group's rules (leaving takes them, and any deny among them).
     rules = group_rules(group)
     require_within_rights(
@@ -166,19 +190,24 @@ def _change_group(
         request=request,
         before=() if add else rules,
         after=rules if add else (),
-        principals=_principal_words(principal),
+        principals=(
+            _principal_words(changing[0])
+            if len(changing) == 1
+            else f"{len(changing)} members of group {group.name}"
+        ),
     )
-    (related.add if add else related.remove)(principal)
+    (related.add if add else related.remove)(*changing)
     organization_bump_authz_version(organization=group.organization)
-    record(
-        action=event,
-        organization=group.organization,
-        actor=actor,
-        target=group,
-        data=_with_preview(data, preview),
-        request=request,
-    )
-    return True
+    for principal in changing:
+        record(
+            action=event,
+            organization=group.organization,
+            actor=via or actor,
+            target=group,
+            data=_with_preview(_data_of(principal), preview),
+            request=request,
+        )
+    return len(changing)
 
 
 @transaction.atomic
@@ -189,19 +218,22 @@ def group_add_member(
     actor: User,
     request: HttpRequest | None = None,
     preview: Mapping[str, Any] | None = None,
+    via: AuditActor | None = None,
 ) -> bool:
     if membership.organization_id != group.organization_id:
         raise ValidationError("Choose a user of this organization.")
-    return _change_group(
-        group=group,
-        related=group.members,
-        principal=membership,
-        add=True,
-        event=events.GROUP_MEMBER_ADDED,
-        data={"user": membership.user.email},
-        actor=actor,
-        request=request,
-        preview=preview,
+    return bool(
+        _change_group(
+            group=group,
+            related=group.members,
+            principals=[membership],
+            add=True,
+            event=events.GROUP_MEMBER_ADDED,
+            actor=actor,
+            request=request,
+            preview=preview,
+            via=via,
+        )
     )
 
 
@@ -213,18 +245,51 @@ def group_remove_member(
     actor: User,
     request: HttpRequest | None = None,
     preview: Mapping[str, Any] | None = None,
+    via: AuditActor | None = None,
 ) -> bool:
-    return _change_group(
-        group=group,
-        related=group.members,
-        principal=membership,
-        add=False,
-        event=events.GROUP_MEMBER_REMOVED,
-        data={"user": membership.user.email},
-        actor=actor,
-        request=request,
-        preview=preview,
+    return bool(
+        _change_group(
+            group=group,
+            related=group.members,
+            principals=[membership],
+            add=False,
+            event=events.GROUP_MEMBER_REMOVED,
+            actor=actor,
+            request=request,
+            preview=preview,
+            via=via,
+        )
     )
+
+
+@transaction.atomic
+def group_change_members(
+    *,
+    group: Group,
+    actor: User,
+    add: Sequence[Membership] = (),
+    remove: Sequence[Membership] = (),
+    request: HttpRequest | None = None,
+    via: AuditActor | None = None,
+) -> int:
+    """Take `remove` out of the group, then put `add` in (both idempotent): a provider's
+    batch (SCIM), one rights check and one version bump per direction. How many changed."""
+    if any(m.organization_id != group.organization_id for m in (*add, *remove)):
+        raise ValidationError("Choose users of this organization.")
+    changed = 0
+    for memberships, adding in ((remove, False), (add, True)):
+        if memberships:
+            changed += _change_group(
+                group=group,
+                related=group.members,
+                principals=memberships,
+                add=adding,
+                event=events.GROUP_MEMBER_ADDED if adding else events.GROUP_MEMBER_REMOVED,
+                actor=actor,
+                request=request,
+                via=via,
+            )
+    return changed
 
 
 def _application_change(
@@ -238,16 +303,17 @@ def _application_change(
 ) -> bool:
     if group.organization_id != application.organization_id:
         raise ValidationError("Choose a group of this organization.")
-    return _change_group(
-        group=group,
-        related=group.applications,
-        principal=application,
-        add=add,
-        event=events.GROUP_APPLICATION_ADDED if add else events.GROUP_APPLICATION_REMOVED,
-        data={"application": {"id": str(application.pk), "name": application.name}},
-        actor=actor,
-        request=request,
-        preview=preview,
+    return bool(
+        _change_group(
+            group=group,
+            related=group.applications,
+            principals=[application],
+            add=add,
+            event=events.GROUP_APPLICATION_ADDED if add else events.GROUP_APPLICATION_REMOVED,
+            actor=actor,
+            request=request,
+            preview=preview,
+        )
     )
 
 

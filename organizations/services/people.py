@@ -16,7 +16,7 @@ from django.urls import reverse
 from accounts.models import User
 from accounts.tokens import password_token_issue
 from audit import events
-from audit.services import diff, record
+from audit.services import AuditActor, diff, record
 from organizations.models import Application, Group, Invitation, Membership, Organization
 from organizations.services.mail import absolute_url, send_email
 from organizations.services.organizations import organization_bump_authz_version
@@ -71,7 +71,7 @@ def require_joining_within_rights(
 @dataclass(frozen=True)
 class CreatedMember:
     membership: Membership
-    link: str  # the password link, shown once to the creator
+    link: str  # the password link, shown once to the creator ("" when provisioned)
 
 
 def _send_password_link(user: User, organization: Organization, link: str, *, new: bool) -> None:
@@ -100,8 +100,14 @@ def member_create(
     full_name: str,
     groups: Iterable[Group] = (),
     request: HttpRequest | None = None,
+    via: AuditActor | None = None,
 ) -> CreatedMember:
-    """An account that exists only in this organization; it sets its password by link."""
+    """An account that exists only in this organization; it sets its password by link.
+
+    Provisioned by the system for a credential (`via`, a SCIM token, recorded as the
+    actor; `actor` vouches for it and their rights bound the groups given), it gets no
+    password link and its password stays unusable: the identity provider that manages
+    it signs it in (SSO); `member_send_password_link` can still send one."""
     email = User.objects.normalize_email(email)
     if not organization.allows_invitation_to(email):
         domains = ", ".join(organization.invitation_domains)
@@ -128,16 +134,18 @@ def member_create(
     membership = Membership.objects.create(organization=organization, user=user)
     membership.groups.add(*groups)
     organization_bump_authz_version(organization=organization)
-    link = _password_link(request, password_token_issue(user=user))
     record(
         action=events.USER_CREATED,
         organization=organization,
-        actor=actor,
+        actor=via or actor,
         target=membership,
         target_label=email,
         data={"groups": [group.name for group in groups]},
         request=request,
     )
+    if via is not None:
+        return CreatedMember(membership, "")
+    link = _password_link(request, password_token_issue(user=user))
     transaction.on_commit(lambda: _send_password_link(user, organization, link, new=True))
     return CreatedMember(membership, link)
 
@@ -225,7 +233,7 @@ def _save_change(
     *,
     fields: list[str],
     action: events.EventType,
-    actor: User | None,
+    actor: User | AuditActor | None,
     request: HttpRequest | None,
     preview: Mapping[str, Any] | None = None,
     reason: str = "",
@@ -259,10 +267,12 @@ def membership_suspend(
     request: HttpRequest | None = None,
     preview: Mapping[str, Any] | None = None,
     reason: str = "",
+    via: AuditActor | None = None,
 ) -> Membership:
     """Suspended users keep their groups and policies but are denied everything, and
     their API keys stop working. `actor` None: the system (the unused-member sweep,
-    organizations.services.dormancy), recorded with `reason`."""
+    organizations.services.dormancy), recorded with `reason`. `via`: the system for a
+    credential (a SCIM token) acting as `actor`, recorded as the actor instead."""
     organization = lock_organization(membership.organization)
     membership = _fresh(membership)
     if actor is not None:
@@ -277,7 +287,7 @@ def membership_suspend(
             membership,
             fields=["status"],
             action=events.USER_SUSPENDED,
-            actor=_user_of(actor),
+            actor=via or _user_of(actor),
             request=request,
             preview=preview,
             reason=reason,
@@ -287,8 +297,13 @@ def membership_suspend(
 
 @transaction.atomic
 def membership_reactivate(
-    *, membership: Membership, actor: Actor, request: HttpRequest | None = None
+    *,
+    membership: Membership,
+    actor: Actor,
+    request: HttpRequest | None = None,
+    via: AuditActor | None = None,
 ) -> Membership:
+    """Lift a suspension, within `actor`'s rights; `via` as for `membership_suspend`."""
     organization = lock_organization(membership.organization)
     membership = _fresh(membership)
     actor = fresh_actor(actor)
@@ -308,7 +323,7 @@ def membership_reactivate(
             membership,
             fields=["status"],
             action=events.USER_REACTIVATED,
-            actor=_user_of(actor),
+            actor=via or _user_of(actor),
             request=request,
         )
     return membership
@@ -324,8 +339,13 @@ def _delete_membership(membership: Membership) -> None:
 
 @transaction.atomic
 def membership_remove(
-    *, membership: Membership, actor: Actor, request: HttpRequest | None = None
+    *,
+    membership: Membership,
+    actor: Actor,
+    request: HttpRequest | None = None,
+    via: AuditActor | None = None,
 ) -> None:
+    """Remove a membership (a member account with it); `via` as for `membership_suspend`."""
     organization = lock_organization(membership.organization)
     membership = _fresh(membership)
     actor = fresh_actor(actor)
@@ -335,7 +355,7 @@ def membership_remove(
     record(
         action=events.USER_REMOVED,
         organization=organization,
-        actor=_user_of(actor),
+        actor=via or _user_of(actor),
         target=membership,
         target_label=membership.user.email,
         data={"kind": membership.kind},

@@ -43,14 +43,16 @@ from tests.factories import (
     RuleFactory,
     UserFactory,
 )
+from tests.federation.completeness import NO_EVENT_FEDERATION, WRITES_FEDERATION
 
 OK_STATUSES = {200, 201, 204, 302, 303}
 # Operators' admin writes are audited by `audit.admin.AuditedModelAdmin` (every admin uses
 # it: tests/iamportal/test_admin.py); the admin's generic URLs are set aside, by prefix.
 # The API's operations are walked by their own tests (tests/api/): ninja routes every method
 # of a path through one view, so this walker, which reads Django's method decorators,
-# would take every API URL for a write. Today the API writes nothing.
-EXCLUDED_PREFIXES = ("admin/", "api/v1/")
+# would take every API URL for a write. Today the API writes nothing. SCIM is a bearer-token
+# JSON API too, whose writes tests/scim asserts are audited.
+EXCLUDED_PREFIXES = ("admin/", "api/v1/", "scim/v2/")
 
 
 @dataclass
@@ -359,6 +361,15 @@ def _viewing_as_billing(ctx: Ctx) -> tuple[dict[str, Any], dict[str, Any]]:
     return {}, {}
 
 
+def _scim_token(ctx: Ctx) -> tuple[dict[str, Any], dict[str, Any]]:
+    from scim.tokens import scim_token_create
+
+    created = scim_token_create(
+        organization=ctx.organization, actor=ctx.org.owner.user, name="Okta"
+    )
+    return {}, {"token": created.token.pk}
+
+
 WRITES: dict[str, Builder] = {
     "accounts:end_session": _other_session,
     "accounts:password_reset_confirm": _password_reset_confirm,
@@ -533,6 +544,9 @@ WRITES: dict[str, Builder] = {
     # shrink to used (from the unused-access report)
     "iamtools:shrink_user_save": _used_principal("user"),
     "iamtools:shrink_application_save": _used_principal("application"),
+    # SCIM tokens
+    "scim:token_add": lambda ctx: ({}, {"name": "Okta"}),
+    "scim:token_revoke": _scim_token,
 }
 
 NO_EVENT: dict[str, str] = {
@@ -542,6 +556,9 @@ NO_EVENT: dict[str, str] = {
     "accounts:password_reset": "sends a reset link when the address exists; nothing changes "
     "until the link is used (accounts:password_reset_confirm)",
 }
+# Single sign-on's writes (tests/federation/completeness.py builds them).
+WRITES.update(WRITES_FEDERATION)
+NO_EVENT.update(NO_EVENT_FEDERATION)
 
 
 def _write_routes() -> dict[str, Route]:

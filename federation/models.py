@@ -1,0 +1,149 @@
+"""Organizations' identity providers (single sign-on), their claim rules, and the links
+between provider subjects and console accounts."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django_otp.models import Device
+
+DEFAULT_SCOPES = "openid email profile"
+
+
+class IdentityProvider(models.Model):
+    """An organization's OpenID provider: its members sign in there instead of here."""
+
+    class Kind(models.TextChoices):
+        OIDC = "oidc", "OpenID Connect"  # SAML comes next (#17)
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey(
+        "organizations.Organization", on_delete=models.CASCADE, related_name="identity_providers"
+    )
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.OIDC)
+    name = models.CharField(max_length=64)
+    issuer = models.URLField("issuer URL", max_length=255)
+    client_id = models.CharField("client ID", max_length=255)
+    # Fernet token (federation.crypto); never shown again after it is saved.
+    client_secret_encrypted = models.TextField(editable=False)
+    scopes = models.CharField(max_length=255, default=DEFAULT_SCOPES)
+    accept_provider_mfa = models.BooleanField(
+        "accept the provider's MFA",
+        default=False,
+        help_text="Trust the provider's amr/acr claims as MFA; else ask for the console's code.",
+    )
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "name"], name="federation_idp_name"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ProviderDomain(models.Model):
+    """An email domain whose people sign in through one provider, across the instance."""
+
+    provider = models.ForeignKey(IdentityProvider, on_delete=models.CASCADE, related_name="domains")
+    domain = models.CharField(max_length=253, unique=True)
+
+    class Meta:
+        ordering = ["domain"]
+
+    def __str__(self) -> str:
+        return self.domain
+
+
+class ClaimRule(models.Model):
+    """A claim of the ID token that puts the person in a group (and out when it stops)."""
+
+    class Operator(models.TextChoices):
+        EQUALS = "equals", "equals"
+        CONTAINS = "contains", "contains"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    provider = models.ForeignKey(
+        IdentityProvider, on_delete=models.CASCADE, related_name="claim_rules"
+    )
+    claim = models.CharField(max_length=64)
+    operator = models.CharField(max_length=8, choices=Operator.choices, default=Operator.CONTAINS)
+    value = models.CharField(max_length=255)
+    group = models.ForeignKey(
+        "organizations.Group", on_delete=models.CASCADE, related_name="claim_rules"
+    )
+    # Whose rights bound the rule (the delegation ceiling), at creation and each sign-in.
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["claim", "value"]
+
+    def __str__(self) -> str:
+        return f"{self.claim} {self.operator} {self.value!r} → {self.group}"
+
+    def matches(self, claims: dict[str, object]) -> bool:
+        found = claims.get(self.claim)
+        if self.operator == self.Operator.EQUALS:
+            return found == self.value or (found is not None and str(found) == self.value)
+        if isinstance(found, list | tuple):
+            return self.value in [str(item) for item in found]
+        return isinstance(found, str) and self.value in found
+
+
+class FederatedIdentity(models.Model):
+    """A provider's subject (`sub`) signed in as a console account."""
+
+    provider = models.ForeignKey(
+        IdentityProvider, on_delete=models.CASCADE, related_name="identities"
+    )
+    subject = models.CharField(max_length=255)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="federated_identities"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_sign_in_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["provider", "subject"], name="federation_identity_sub"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subject} at {self.provider}"
+
+
+class FederationSettings(models.Model):
+    """An organization's single sign-on setting (kept beside its providers)."""
+
+    organization = models.OneToOneField(
+        "organizations.Organization", on_delete=models.CASCADE, related_name="federation_settings"
+    )
+    sso_required = models.BooleanField(
+        "require single sign-on",
+        default=False,
+        help_text="Members sign in through the provider only; owners keep password and code.",
+    )
+
+    def __str__(self) -> str:
+        return f"single sign-on of {self.organization}"
+
+
+class ProviderMFADevice(Device):
+    """The provider's second factor, for django-otp: a session signed in through a provider
+    whose MFA the organization accepts is verified by it. It checks no codes itself."""
+
+    provider = models.ForeignKey(
+        IdentityProvider, on_delete=models.CASCADE, related_name="mfa_devices"
+    )
+
+    def verify_token(self, token: str) -> bool:
+        return False

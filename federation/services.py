@@ -1,0 +1,325 @@
+"""Writes to organizations' identity providers, claim rules and single sign-on setting:
+checks, the write and its audit event in one transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.http import HttpRequest
+
+from accounts.models import User
+from audit import events
+from audit.services import diff, record
+from federation import crypto, oidc
+from federation.models import ClaimRule, FederationSettings, IdentityProvider, ProviderDomain
+from organizations.models import Group, Organization
+from organizations.services.groups import group_rules
+from policies.delegation import require_within_rights
+
+_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+PROVIDER_FIELDS = ("name", "issuer", "client_id", "scopes", "accept_provider_mfa", "enabled")
+
+
+def clean_issuer(issuer: str) -> str:
+    """HTTPS, or plain HTTP on loopback outside production (local and test providers)."""
+    issuer = issuer.strip()
+    parts = urlsplit(issuer)
+    loopback_ok = not settings.PRODUCTION and parts.hostname in _LOOPBACK
+    if parts.scheme != "https" and not (parts.scheme == "http" and loopback_ok):
+        raise ValidationError({"issuer": "The issuer URL must start with https://."})
+    if parts.query or parts.fragment or not parts.hostname:
+        raise ValidationError({"issuer": "Enter the issuer URL alone, without query or fragment."})
+    return issuer
+
+
+def clean_domains(domains: Iterable[str]) -> list[str]:
+    cleaned = sorted({domain.strip().lower().lstrip("@") for domain in domains if domain.strip()})
+    for domain in cleaned:
+        if "." not in domain or any(c in domain for c in " /@:"):
+            raise ValidationError({"domains": f"{domain!r} is not an email domain."})
+    if not cleaned:
+        raise ValidationError({"domains": "Name at least one email domain."})
+    return cleaned
+
+
+def clean_scopes(scopes: str) -> str:
+    words = scopes.split()
+    if "openid" not in words:
+        raise ValidationError({"scopes": "The scopes must include openid."})
+    return " ".join(dict.fromkeys(words))
+
+
+def _set_domains(provider: IdentityProvider, domains: list[str]) -> None:
+    taken = (
+        ProviderDomain.objects.filter(domain__in=domains)
+        .exclude(provider=provider)
+        .values_list("domain", flat=True)
+    )
+    if taken:
+        raise ValidationError(
+            {"domains": f"Already claimed by another identity provider: {', '.join(taken)}."}
+        )
+    provider.domains.exclude(domain__in=domains).delete()
+    existing = set(provider.domains.values_list("domain", flat=True))
+    try:
+        with transaction.atomic():
+            ProviderDomain.objects.bulk_create(
+                ProviderDomain(provider=provider, domain=domain)
+                for domain in domains
+                if domain not in existing
+            )
+    except IntegrityError:  # claimed at the same moment by another provider
+        raise ValidationError(
+            {"domains": "One of these domains was just claimed by another identity provider."}
+        ) from None
+
+
+def _check_still_signable(provider: IdentityProvider) -> None:
+    """Members of a single-sign-on-only organization need an enabled provider to sign in."""
+    others = provider.organization.identity_providers.filter(enabled=True).exclude(pk=provider.pk)
+    required = FederationSettings.objects.filter(
+        organization_id=provider.organization_id, sso_required=True
+    ).exists()
+    if required and not others.exists():
+        raise ValidationError(
+            "Members sign in only through single sign-on: turn that off before disabling "
+            "or removing the last enabled provider."
+        )
+
+
+def _snapshot(provider: IdentityProvider) -> dict[str, Any]:
+    values = {field: getattr(provider, field) for field in PROVIDER_FIELDS}
+    values["domains"] = sorted(provider.domains.values_list("domain", flat=True))
+    return values
+
+
+def _check_name(organization: Organization, name: str, exclude: IdentityProvider | None) -> str:
+    name = name.strip()
+    if not name:
+        raise ValidationError({"name": "Name the provider."})
+    taken = organization.identity_providers.filter(name__iexact=name)
+    if exclude is not None:
+        taken = taken.exclude(pk=exclude.pk)
+    if taken.exists():
+        raise ValidationError({"name": "Another identity provider has this name."})
+    return name
+
+
+@transaction.atomic
+def provider_create(
+    *,
+    organization: Organization,
+    actor: User,
+    name: str,
+    issuer: str,
+    client_id: str,
+    client_secret: str,
+    domains: Iterable[str],
+    scopes: str = "openid email profile",
+    accept_provider_mfa: bool = False,
+    enabled: bool = True,
+    request: HttpRequest | None = None,
+) -> IdentityProvider:
+    if not client_secret:
+        raise ValidationError({"client_secret": "Enter the client secret."})
+    provider = IdentityProvider(
+        organization=organization,
+        name=_check_name(organization, name, None),
+        issuer=clean_issuer(issuer),
+        client_id=client_id.strip(),
+        client_secret_encrypted=crypto.encrypt(client_secret),
+        scopes=clean_scopes(scopes),
+        accept_provider_mfa=accept_provider_mfa,
+        enabled=enabled,
+    )
+    provider.save()
+    _set_domains(provider, clean_domains(domains))
+    record(
+        action=events.IDP_CREATED,
+        organization=organization,
+        actor=actor,
+        target=provider,
+        data=_snapshot(provider),
+        request=request,
+    )
+    return provider
+
+
+@transaction.atomic
+def provider_update(
+    *,
+    provider: IdentityProvider,
+    actor: User,
+    name: str,
+    issuer: str,
+    client_id: str,
+    domains: Iterable[str],
+    scopes: str,
+    accept_provider_mfa: bool,
+    enabled: bool,
+    client_secret: str = "",
+    request: HttpRequest | None = None,
+) -> bool:
+    """Change the provider; a blank `client_secret` keeps the stored one. True if changed."""
+    before = _snapshot(provider)
+    provider.name = _check_name(provider.organization, name, provider)
+    provider.issuer = clean_issuer(issuer)
+    provider.client_id = client_id.strip()
+    provider.scopes = clean_scopes(scopes)
+    provider.accept_provider_mfa = accept_provider_mfa
+    if provider.enabled and not enabled:
+        _check_still_signable(provider)
+    provider.enabled = enabled
+    if client_secret:
+        provider.client_secret_encrypted = crypto.encrypt(client_secret)
+    provider.save()
+    _set_domains(provider, clean_domains(domains))
+    changes = diff(before, _snapshot(provider))
+    if not changes["after"] and not client_secret:
+        return False
+    data: dict[str, Any] = dict(changes)
+    if client_secret:
+        data["secret_replaced"] = True
+    record(
+        action=events.IDP_UPDATED,
+        organization=provider.organization,
+        actor=actor,
+        target=provider,
+        data=data,
+        request=request,
+    )
+    return True
+
+
+@transaction.atomic
+def provider_delete(
+    *, provider: IdentityProvider, actor: User, request: HttpRequest | None = None
+) -> None:
+    _check_still_signable(provider)
+    record(
+        action=events.IDP_DELETED,
+        organization=provider.organization,
+        actor=actor,
+        target=provider,
+        data=_snapshot(provider),
+        request=request,
+    )
+    provider.delete()
+
+
+def provider_test(
+    *, provider: IdentityProvider, actor: User, request: HttpRequest | None = None
+) -> tuple[bool, str]:
+    """Fetch the provider's discovery document and keys: (worked, what happened)."""
+    try:
+        discovery = oidc.discover(provider.issuer)
+        keys = oidc.fetch_json(discovery.jwks_uri).get("keys")
+        if not isinstance(keys, list) or not keys:
+            raise oidc.ProviderUnavailable("The provider publishes no signing keys.")
+    except oidc.ProviderUnavailable as error:
+        ok, message = False, str(error)
+    else:
+        ok = True
+        message = (
+            f"Discovery works: authorization at {discovery.authorization_endpoint}, "
+            f"{len(keys)} signing key{'s' if len(keys) != 1 else ''}."
+        )
+    record(
+        action=events.IDP_TESTED,
+        organization=provider.organization,
+        actor=actor,
+        target=provider,
+        data={"ok": ok, "message": message},
+        request=request,
+        result="success" if ok else "failed",
+    )
+    return ok, message
+
+
+@transaction.atomic
+def claim_rule_add(
+    *,
+    provider: IdentityProvider,
+    actor: User,
+    claim: str,
+    operator: str,
+    value: str,
+    group: Group,
+    request: HttpRequest | None = None,
+) -> ClaimRule:
+    if group.organization_id != provider.organization_id:
+        raise ValidationError({"group": "Choose a group of this organization."})
+    if operator not in ClaimRule.Operator.values:
+        raise ValidationError({"operator": "Choose equals or contains."})
+    claim, value = claim.strip(), value.strip()
+    if not claim or not value:
+        raise ValidationError("Name the claim and the value.")
+    # The rule will put people in the group: its author must hold what the group grants.
+    require_within_rights(
+        organization=provider.organization,
+        actor=actor,
+        request=request,
+        after=group_rules(group),
+        principals=f"people signing in through {provider.name}",
+    )
+    rule = ClaimRule.objects.create(
+        provider=provider,
+        claim=claim,
+        operator=operator,
+        value=value,
+        group=group,
+        created_by=actor,
+    )
+    record(
+        action=events.IDP_CLAIM_RULE_ADDED,
+        organization=provider.organization,
+        actor=actor,
+        target=provider,
+        data={"rule": str(rule), "group": group.name},
+        request=request,
+    )
+    return rule
+
+
+@transaction.atomic
+def claim_rule_remove(*, rule: ClaimRule, actor: User, request: HttpRequest | None = None) -> None:
+    provider = rule.provider
+    record(
+        action=events.IDP_CLAIM_RULE_REMOVED,
+        organization=provider.organization,
+        actor=actor,
+        target=provider,
+        data={"rule": str(rule), "group": rule.group.name},
+        request=request,
+    )
+    rule.delete()
+
+
+@transaction.atomic
+def sso_required_set(
+    *, organization: Organization, actor: User, required: bool, request: HttpRequest | None = None
+) -> bool:
+    """Require single sign-on for members (owners and guests keep their passwords)."""
+    current, _ = FederationSettings.objects.select_for_update().get_or_create(
+        organization=organization
+    )
+    if current.sso_required == required:
+        return False
+    if required and not organization.identity_providers.filter(enabled=True).exists():
+        raise ValidationError("Add and enable an identity provider before requiring it.")
+    current.sso_required = required
+    current.save(update_fields=["sso_required"])
+    record(
+        action=events.SSO_REQUIRED_UPDATED,
+        organization=organization,
+        actor=actor,
+        target=organization,
+        data={"before": {"sso_required": not required}, "after": {"sso_required": required}},
+        request=request,
+    )
+    return True
