@@ -103,11 +103,6 @@ org_patterns = [
     path("iam/groups/<uuid:group_id>/edit/", group_views.group_update, name="group_update"),
     path("iam/groups/<uuid:group_id>/delete/", group_views.group_delete, name="group_delete"),
     path("iam/groups/<uuid:group_id>/members/", group_views.group_members, name="group_members"),
-    path(
-        "iam/groups/<uuid:group_id>/candidates/",
-        group_views.group_candidates,
-        name="group_candidates",
-    ),
     # --- the pickers' searches (iamportal.widgets.SearchPick)
     path(
         "pick/policies/<uuid:policy_id>/<str:kind>/",
@@ -123,6 +118,11 @@ org_patterns = [
         "pick/users/<uuid:membership_id>/groups/",
         picker_views.pick_user_groups,
         name="pick_user_groups",
+    ),
+    path(
+        "pick/groups/<uuid:group_id>/users/",
+        picker_views.pick_group_members,
+        name="pick_group_members",
     ),
     path(
         "pick/groups/<uuid:group_id>/applications/",
@@ -198,11 +198,6 @@ org_patterns = [
         "iam/applications/<uuid:application_id>/tags/",
         application_views.application_tags,
         name="application_tags",
-    ),
-    path(
-        "iam/applications/<uuid:application_id>/groups/search/",
-        application_views.application_group_search,
-        name="application_group_search",
     ),
     path(
         "iam/applications/<uuid:application_id>/groups/add/",

@@ -16,10 +16,6 @@ from organizations.selectors.organizations import in_organization
 _GroupApplication = Group.applications.through
 
 
-# The group picker lists this many matches; typing narrows them.
-GROUP_PICKER_LIMIT = 20
-
-
 def _count(queryset: QuerySet, field: str) -> Subquery:
     return Subquery(
         queryset.filter(**{field: OuterRef("pk")}).values(field).annotate(n=Count("pk")).values("n")
@@ -55,11 +51,10 @@ def groups_of_application(application: Application) -> QuerySet[Group]:
     return application.groups.order_by(Lower("name"))
 
 
-def addable_groups(application: Application, query: str = "") -> QuerySet[Group]:
-    """Groups of the application's organization it is not in, matching `query`."""
-    groups = Group.objects.filter(organization_id=application.organization_id).exclude(
-        applications=application
+def addable_groups(application: Application) -> QuerySet[Group]:
+    """Groups of the application's organization it is not in, for the add-to-group picker."""
+    return (
+        Group.objects.filter(organization_id=application.organization_id)
+        .exclude(applications=application)
+        .order_by(Lower("name"))
     )
-    if query.strip():
-        groups = groups.filter(name__icontains=query.strip())
-    return groups.order_by(Lower("name"))

@@ -80,17 +80,14 @@ def group_members(group: Group, q: str = "") -> QuerySet[Membership]:
     return members.order_by("user__email", "pk")
 
 
-def group_candidates(group: Group, q: str, limit: int = 10) -> list[Membership]:
-    """Users of the organization not yet in the group, matching the search."""
-    queryset = (
+def addable_members(group: Group) -> QuerySet[Membership]:
+    """Users of the group's organization not in it, for the add-user picker."""
+    return (
         Membership.objects.filter(organization_id=group.organization_id)
         .exclude(groups=group)
         .select_related("user")
         .order_by("user__email")
     )
-    if q:
-        queryset = queryset.filter(Q(user__email__icontains=q) | Q(user__full_name__icontains=q))
-    return list(queryset[:limit])
 
 
 def groups_not_joined(membership: Membership) -> QuerySet[Group]:

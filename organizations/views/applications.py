@@ -21,7 +21,8 @@ from django_htmx.http import HttpResponseClientRedirect
 from accounts.sudo import sudo_required
 from iamportal.forms import CONFIRM_NAME, ConfirmNameForm, apply_errors, save_form
 from iamportal.fragments import csrf_input, link
-from iamportal.request import paginate, search_term
+from iamportal.request import paginate
+from iamportal.widgets import pick_form
 from organizations.forms.applications import ApplicationForm, GroupPickForm
 from organizations.forms.tags import tags_formset
 from organizations.models import Application, Group
@@ -92,48 +93,40 @@ def _group_rows(context: dict[str, Any]) -> SafeString:
     return format_html_join("\n", "{}", ((row(group),) for group in context["groups"]))
 
 
-def _candidate_items(context: dict[str, Any]) -> SafeString:
-    """The group picker's items (as `_group_rows`)."""
-    return format_html_join(
-        "\n",
-        '<li><form method="post" action="{0}" hx-post="{0}" hx-target="#application-groups"'
-        ' hx-swap="outerHTML">{1}<input type="hidden" name="group" value="{2}">'
-        '<button type="submit" class="button small secondary">Add to {3}</button> <button'
-        ' type="submit" name="preview" value="1" class="button small secondary">Preview'
-        '<span class="visually-hidden"> adding to {3}</span></button></form></li>',
-        (
-            (context["group_add_url"], context["csrf_input"], group.pk, group.name)
-            for group in context["group_candidates"]
-        ),
-    )
-
-
 def _groups_context(
     request: HttpRequest, application: Application, form: GroupPickForm | None = None
 ) -> dict[str, Any]:
-    query = search_term(request, "group_q")
-    limit = application_selectors.GROUP_PICKER_LIMIT
-    # One more than shown, to say when typing would narrow the list.
-    candidates = list(application_selectors.addable_groups(application, query)[: limit + 1])
+    """What the groups card (`#application-groups`) renders: the add picker searches the
+    groups the application is not in (never lists them); `form` is a refused add."""
     ids = [application.organization_id, application.pk]
+    pick = pick_form(
+        "group",
+        application_selectors.addable_groups(application),
+        label="Add to a group",
+        search_url=reverse("organizations:pick_application_groups", args=ids),
+        query=request.GET,
+        placeholder="Type a group name",
+        auto_id="add-group-%s",
+    )
+    chosen = form.cleaned_data.get("group") if form is not None else None
+    if chosen is not None:
+        # The service refused a valid choice: it stays chosen (its row already read).
+        pick.initial["group"] = chosen.pk
+        pick.fields["group"].widget.known = [chosen]
     context: dict[str, Any] = {
         "application": application,
         "groups": list(application_selectors.groups_of_application(application)),
-        "group_query": query,
-        "group_candidates": candidates[:limit],
-        "group_candidates_more": len(candidates) > limit,
         "group_form": form,
+        "group_pick": pick,
         # Asked and reversed once per card rather than per row.
         "may_update": can(request, "iam:applications:update"),
         "may_read_groups": can(request, "iam:groups:read"),
         "group_prefix": reverse("organizations:group_list", args=ids[:1]),
-        "group_search_url": reverse("organizations:application_group_search", args=ids),
         "group_add_url": reverse("organizations:application_group_add", args=ids),
         "application_ids": ids,
         "csrf_input": csrf_input(request),
     }
     context["group_rows"] = SimpleLazyObject(lambda: _group_rows(context))
-    context["candidate_items"] = SimpleLazyObject(lambda: _candidate_items(context))
     return context
 
 
@@ -310,18 +303,6 @@ def _render_groups(
         response = render(request, f"{DETAIL}#groups", _groups_context(request, application, form))
         return with_policies_panel(request, response, application)
     return render(request, DETAIL, _detail_context(request, application, form), status=status)
-
-
-@requires("iam:applications:read")
-@require_GET
-def application_group_search(
-    request: HttpRequest, org_id: UUID, application_id: UUID
-) -> HttpResponse:
-    """The group picker narrowed to `group_q` (HTMX, as you type); the page otherwise."""
-    application = _application(request, application_id)
-    if request.htmx:
-        return render(request, f"{DETAIL}#group-picker", _groups_context(request, application))
-    return render(request, DETAIL, _detail_context(request, application))
 
 
 def _group_change(

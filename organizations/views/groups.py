@@ -9,6 +9,7 @@ from uuid import UUID
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.forms import Form
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -28,6 +29,7 @@ from organizations.selectors import groups as group_selectors
 from organizations.selectors import people as people_selectors
 from organizations.selectors.applications import application_for
 from organizations.services import groups as group_services
+from organizations.views.pickers import MEMBER_FIELDS, member_label
 from policies.authz import can
 from policies.guards import requires
 from policies.lockout import refuses_self_lockout
@@ -163,6 +165,24 @@ def _group_form_html(form: GroupForm) -> SafeString | GroupForm:
     )
 
 
+def _user_pick(request: HttpRequest, group: Group) -> Form:
+    """The add-user picker: it searches the users not in the group (never lists them)."""
+    pick = pick_form(
+        "add_user",
+        group_selectors.addable_members(group),
+        label="Add a user",
+        search_url=reverse(
+            "organizations:pick_group_members", args=[group.organization_id, group.pk]
+        ),
+        query=request.GET,
+        placeholder="Type an email or a name",
+        search_fields=MEMBER_FIELDS,
+        auto_id="group-%s",
+    )
+    pick.fields["add_user"].label_from_instance = member_label
+    return pick
+
+
 def _detail_context(request: HttpRequest, group: Group, **extra: object) -> dict[str, object]:
     """What the page's fragments render (lazily: a fragment reads only its own part)."""
     members_q = search_term(request, "members_q")
@@ -183,6 +203,7 @@ def _detail_context(request: HttpRequest, group: Group, **extra: object) -> dict
         "members": paginate(request, group_selectors.group_members(group, members_q)),
         "members_q": members_q,
         "applications": group.applications.order_by("name"),
+        "user_pick": _user_pick(request, group),
         "application_pick": pick_form(
             "add_application",
             group_selectors.addable_applications(group),
@@ -218,14 +239,7 @@ def _page_context(request: HttpRequest, group: Group, **extra: object) -> dict[s
 @require_GET
 def group_detail(request: HttpRequest, org_id: UUID, group_id: UUID) -> HttpResponse:
     group = group_selectors.group_for(organization=request.organization, group_id=group_id)
-    # The picker's search also works as a plain GET form: candidates render in the page.
-    q = search_term(request)
-    candidates = group_selectors.group_candidates(group, q) if q else []
-    return render(
-        request,
-        "organizations/iam/groups/detail.html",
-        _page_context(request, group, q=q, candidates=candidates),
-    )
+    return render(request, "organizations/iam/groups/detail.html", _page_context(request, group))
 
 
 @requires("iam:groups:update")
@@ -297,19 +311,6 @@ def group_delete(request: HttpRequest, org_id: UUID, group_id: UUID) -> HttpResp
         "organizations/iam/groups/delete.html",
         context,
         status=400 if form.is_bound else 200,
-    )
-
-
-@requires("iam:groups:update")
-@require_GET
-def group_candidates(request: HttpRequest, org_id: UUID, group_id: UUID) -> HttpResponse:
-    """The search picker: users matching `q` who are not in the group yet."""
-    group = group_selectors.group_for(organization=request.organization, group_id=group_id)
-    q = search_term(request)
-    return render(
-        request,
-        "organizations/iam/groups/detail.html#candidates",
-        {"group": group, "candidates": group_selectors.group_candidates(group, q), "q": q},
     )
 
 

@@ -145,6 +145,19 @@ def pick_user_groups(request: HttpRequest, org_id: UUID, membership_id: UUID) ->
 
 @requires("iam:groups:update")
 @require_GET
+def pick_group_members(request: HttpRequest, org_id: UUID, group_id: UUID) -> HttpResponse:
+    """The group page's add-user picker: users not in the group."""
+    group = group_selectors.group_for(
+        organization=request.organization,  # type: ignore[attr-defined]
+        group_id=group_id,
+    )
+    return render_picks(
+        request, group_selectors.addable_members(group), MEMBER_FIELDS, member_label
+    )
+
+
+@requires("iam:groups:update")
+@require_GET
 def pick_group_applications(request: HttpRequest, org_id: UUID, group_id: UUID) -> HttpResponse:
     """The group page's add-application picker: applications not in the group."""
     group = group_selectors.group_for(

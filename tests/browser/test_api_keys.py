@@ -71,8 +71,10 @@ def test_application_page_renames_groups_policies_and_keys_inline(page: Page) ->
     expect(page.locator("#application-details h1")).to_contain_text("ci-deployer")
     expect(page.locator("#application-details.editing")).to_have_count(0)
 
-    page.get_by_label("Add to a group").fill("deploy")
-    page.get_by_role("button", name="Add to deployers").click()
+    groups = page.locator("#application-groups")
+    groups.get_by_label("Add to a group").fill("deploy")
+    groups.get_by_label("deployers").check()
+    groups.get_by_role("button", name="Add", exact=True).click()
     expect(page.locator("#application-groups table")).to_contain_text("deployers")
     expect(page.get_by_text("ci-deployer added to group deployers.")).to_be_visible()
 

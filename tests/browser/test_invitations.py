@@ -54,7 +54,8 @@ def test_invite_accept_group_policy_and_see_only_allowed_pages(
     # these names, so only a row proves the POST has landed.
     expect(page.locator("#principal-policies table")).to_contain_text("BillingAccess")
     page.get_by_label("Add a user").fill("newbie")
-    page.get_by_role("button", name="Add newbie@example.com").click()
+    page.get_by_label("newbie@example.com").check()
+    page.get_by_role("button", name="Add the user").click()
     expect(page.locator("#group-members table").first).to_contain_text("newbie@example.com")
 
     # Their next request sees the new permissions: billing yes, projects and IAM no.

@@ -63,9 +63,16 @@ def test_pickers_search_as_you_type_and_post(page: Page) -> None:
     # The group page pages its users, searches them, and adds an application through
     # its picker.
     group = organization.groups.get(name="compilers")
-    group.members.add(*organization.memberships.all())
     page.goto(f"/o/{organization.pk}/iam/groups/{group.pk}/")
     members = page.locator("#group-members")
+    members.get_by_label("Add a user").fill("sailor07")
+    members.get_by_label("sailor07@example.com").check()
+    members.get_by_role("button", name="Add the user").click()
+    expect(members.locator("table").first).to_contain_text("sailor07@example.com")
+    assert group.members.filter(user__email="sailor07@example.com").exists()
+
+    group.members.add(*organization.memberships.all())
+    page.goto(f"/o/{organization.pk}/iam/groups/{group.pk}/")
     rows = members.locator("table").first.locator("tbody tr")
     expect(rows).to_have_count(25)
     members.get_by_label("Search the group").press_sequentially("sailor1")
@@ -73,7 +80,7 @@ def test_pickers_search_as_you_type_and_post(page: Page) -> None:
     expect(members.get_by_label("Search the group")).to_be_focused()
     members.get_by_label("Add an application").fill("cobol")
     members.get_by_label("cobol-runner").check()
-    members.get_by_role("button", name="Add", exact=True).click()
+    members.get_by_role("button", name="Add the application").click()
     expect(members.locator("table").nth(1)).to_contain_text("cobol-runner")
     assert list(group.applications.values_list("name", flat=True)) == ["cobol-runner"]
 
@@ -90,4 +97,19 @@ def test_a_picker_works_without_scripts(browser: Browser, live_server: object) -
     page.locator("#attachments").get_by_label("sailor07@example.com").check()
     page.locator("#attachments").get_by_role("button", name="Attach to the chosen user").click()
     expect(page.locator("#attachments table")).to_contain_text("sailor07@example.com")
+
+    # The application page's add-to-group picker, previewed then confirmed.
+    application = ApplicationFactory(organization=organization, name="ci-runner")
+    GroupFactory(organization=organization, name="deployers")
+    page.goto(f"/o/{organization.pk}/iam/applications/{application.pk}/")
+    groups = page.locator("#application-groups")
+    groups.get_by_label("Add to a group").fill("deploy")
+    groups.get_by_role("button", name="Search").click()
+    groups.get_by_label("deployers").check()
+    groups.get_by_role("button", name="Preview adding to the group").click()
+    expect(page.get_by_text("Preview: add ci-runner to deployers")).to_be_visible()
+    assert not application.groups.exists()
+    page.get_by_role("button", name="Confirm and save").click()
+    expect(page.locator("#application-groups table")).to_contain_text("deployers")
+    assert list(application.groups.values_list("name", flat=True)) == ["deployers"]
     context.close()

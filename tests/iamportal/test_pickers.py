@@ -182,6 +182,7 @@ def test_principal_endpoints_are_guarded(org: Org) -> None:
     urls = [
         _url("pick_principal_policies", org, "group", group.pk),
         _url("pick_user_groups", org, org.tech.pk),
+        _url("pick_group_members", org, group.pk),
         _url("pick_group_applications", org, group.pk),
         _url("pick_application_groups", org, application.pk),
     ]
@@ -190,12 +191,12 @@ def test_principal_endpoints_are_guarded(org: Org) -> None:
         assert org.client_for("readonly").get(url).status_code == 403, url
         assert org.client_for("owner").get(url).status_code == 200, url
     foreign_group = GroupFactory(organization=OrganizationFactory())
-    assert (
-        org.client_for("owner")
-        .get(_url("pick_group_applications", org, foreign_group.pk))
-        .status_code
-        == 404
-    )
+    for name in ("pick_group_members", "pick_group_applications"):
+        url = _url(name, org, foreign_group.pk)
+        assert org.client_for("owner").get(url).status_code == 404, name
+    foreign_application = ApplicationFactory(organization=OrganizationFactory())
+    url = _url("pick_application_groups", org, foreign_application.pk)
+    assert org.client_for("owner").get(url).status_code == 404
 
 
 # --- the pickers post and validate
@@ -354,9 +355,9 @@ def test_pages_do_not_grow_with_the_organization(org: Org, owner_client: Client)
     large = {name: _measure(owner_client, url, **kw) for name, (url, kw) in pages.items()}
     for name in pages:
         (small_bytes, small_queries), (large_bytes, large_queries) = small[name], large[name]
-        # The groups and keys lists show a page of 25, the application page the first 20
-        # groups to join: at most that many rows more, never the organization.
-        paged = ("groups list", "api keys list", "application page")
+        # The groups and keys lists show a page of 25: at most that many rows more, never
+        # the organization.
+        paged = ("groups list", "api keys list")
         bound = 12_000 if name in paged else 600
         assert abs(large_bytes - small_bytes) < bound, (name, small_bytes, large_bytes)
         assert large_queries <= small_queries, (name, small_queries, large_queries)

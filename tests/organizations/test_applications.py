@@ -328,27 +328,60 @@ def test_joining_a_group_asks_for_a_fresh_confirmation(org: Org, owner_client: C
 def test_group_picker_searches_groups_the_application_is_not_in(
     org: Org, owner_client: Client
 ) -> None:
+    """One picker (iamportal.widgets.pick_form): its search answers radios named `group`,
+    the field the add form posts; never a list on a plain view of the page."""
     application = app_of(org)
-    GroupFactory(organization=org.organization, name="deployers")
+    deployers = GroupFactory(organization=org.organization, name="deployers")
     member_of = GroupFactory(organization=org.organization, name="deploy-admins")
     member_of.applications.add(application)
-    GroupFactory(organization=org.organization, name="auditors")
+    auditors = GroupFactory(organization=org.organization, name="auditors")
     GroupFactory(name="deploy-elsewhere")
-    response = owner_client.get(
-        url("application_group_search", org, application.pk), {"group_q": "DEPLOY"}, headers=HTMX
+    page = url("application_detail", org, application.pk)
+    body = owner_client.get(page).content.decode()
+    search = url("pick_application_groups", org, application.pk)
+    assert 'name="group_q"' in body and f'hx-get="{search}"' in body
+    assert str(deployers.pk) not in body and str(auditors.pk) not in body
+    assert 'Preview<span class="visually-hidden"> adding to the group' in body
+    params = {"name": "group", "id": "add-group-group", "group_q": "DEPLOY"}
+    found = owner_client.get(search, params, headers=HTMX).content.decode()
+    assert f'name="group" value="{deployers.pk}"' in found
+    assert "deploy-admins" not in found and "auditors" not in found and "elsewhere" not in found
+    # Without scripts the page's search-pick form reloads it with `group_q`.
+    body = owner_client.get(page, {"group_q": "audit"}).content.decode()
+    assert f'name="group" value="{auditors.pk}"' in body and str(deployers.pk) not in body
+
+
+def test_a_picked_group_is_added_without_htmx_and_previewed(org: Org, owner_client: Client) -> None:
+    application = app_of(org)
+    group = GroupFactory(organization=org.organization, name="deployers")
+    add = url("application_group_add", org, application.pk)
+    shown = owner_client.post(add, {"group": str(group.pk), "preview": "1"}, headers=HTMX)
+    assert shown.status_code == 200 and "Preview: add ci-deployer to deployers" in (
+        shown.content.decode()
+    )
+    assert not group.applications.exists()
+    response = owner_client.post(add, {"group": str(group.pk)})
+    assert response.status_code == 302
+    assert response["Location"] == url("application_detail", org, application.pk)
+    assert list(group.applications.all()) == [application]
+
+
+def test_a_group_the_service_refuses_stays_chosen_with_the_message(
+    org: Org, owner_client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    application = app_of(org)
+    group = GroupFactory(organization=org.organization, name="deployers")
+
+    def refuse(**kwargs: object) -> bool:
+        raise ValidationError("Not this one.")
+
+    monkeypatch.setattr(group_services, "group_add_application", refuse)
+    response = owner_client.post(
+        url("application_group_add", org, application.pk), {"group": str(group.pk)}
     )
     body = response.content.decode()
-    assert body.lstrip().startswith('<ul id="application-group-candidates"')
-    assert "Add to deployers" in body
-    assert "deploy-admins" not in body and "auditors" not in body and "elsewhere" not in body
-    # Without scripts the search reloads the page with the same narrowed list.
-    page = owner_client.get(
-        url("application_group_search", org, application.pk), {"group_q": "audit"}
-    )
-    assert (
-        "Add to auditors" in page.content.decode()
-        and "Add to deployers" not in page.content.decode()
-    )
+    assert response.status_code == 400 and "Not this one." in body
+    assert f'name="group" value="{group.pk}" checked' in body
 
 
 def test_adding_a_foreign_or_unknown_group_is_refused(org: Org, owner_client: Client) -> None:
@@ -358,8 +391,9 @@ def test_adding_a_foreign_or_unknown_group_is_refused(org: Org, owner_client: Cl
         response = owner_client.post(
             url("application_group_add", org, application.pk), {"group": value}
         )
-        assert response.status_code == 400
-        assert "Choose a group of this organization" in response.content.decode() or not value
+        body = response.content.decode()
+        assert response.status_code == 400 and 'name="group_q"' in body
+        assert "Choose a group of this organization" in body or not value
     assert not foreign.applications.exists()
     response = owner_client.post(url("application_group_remove", org, application.pk, foreign.pk))
     assert response.status_code == 404

@@ -1,16 +1,19 @@
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.urls import reverse
 
 from audit.models import AuditEvent
-from organizations.models import Group
+from organizations.models import Group, Membership
 from tests.accounts.helpers import expire_sudo
 from tests.conftest import Org, assert_access
 from tests.factories import (
     ApplicationFactory,
     GroupFactory,
     MembershipFactory,
+    OrganizationFactory,
     PolicyAttachmentFactory,
     PolicyFactory,
     RuleFactory,
@@ -108,16 +111,63 @@ def test_foreign_principals_cannot_join(org: Org) -> None:
     assert not group.members.exists()
 
 
-def test_the_picker_lists_only_users_outside_the_group(org: Org) -> None:
+def test_the_user_picker_searches_only_users_outside_the_group(org: Org) -> None:
+    """One picker (iamportal.widgets.pick_form): its search answers radios named
+    `add_user`, the field the members form posts; never a list on a plain view."""
     group = GroupFactory(organization=org.organization)
     group.members.add(org.tech)
+    MembershipFactory(organization=OrganizationFactory())
     client = org.client_for("owner")
-    response = client.get(_url("group_candidates", org, group.pk), {"q": ""})
+    page = _url("group_detail", org, group.pk)
+    body = client.get(page).content.decode()
+    search = _url("pick_group_members", org, group.pk)
+    assert 'name="add_user_q"' in body and f'hx-get="{search}"' in body
+    assert f'name="add_user" value="{org.billing.pk}"' not in body
+    params = {"name": "add_user", "id": "group-add_user", "add_user_q": "example"}
+    found = client.get(search, params, HTTP_HX_REQUEST="true").content.decode()
+    assert f'name="add_user" value="{org.billing.pk}"' in found
+    assert org.billing.user.email in found and str(org.tech.pk) not in found
+    members = Membership.objects.filter(organization=org.organization).exclude(groups=group)
+    assert set(re.findall(r'name="add_user" value="([^"]+)"', found)) == {
+        str(pk) for pk in members.values_list("pk", flat=True)
+    }
+    # Without scripts the page's search-pick form reloads it with `add_user_q`.
+    body = client.get(page, {"add_user_q": org.billing.user.email}).content.decode()
+    assert f'name="add_user" value="{org.billing.pk}"' in body
+    assert f'<label><input type="radio" name="add_user" value="{org.billing.pk}">' in body
+    assert f"> {org.billing.user.email}</label>" in body
+
+
+def test_a_picked_user_joins_with_and_without_htmx_and_is_previewed(org: Org) -> None:
+    group = GroupFactory(organization=org.organization, name="ops")
+    client = org.client_for("owner")
+    members = _url("group_members", org, group.pk)
+    shown = client.post(
+        members, {"add_user": org.billing.pk, "preview": "1"}, HTTP_HX_REQUEST="true"
+    )
+    assert f"Preview: add {org.billing.user.email} to ops" in shown.content.decode()
+    assert not group.members.exists()
+    response = client.post(members, {"add_user": org.billing.pk})
+    assert response.status_code == 302 and list(group.members.all()) == [org.billing]
+    response = client.post(members, {"add_user": org.tech.pk}, HTTP_HX_REQUEST="true")
     body = response.content.decode()
-    assert org.billing.user.email in body and org.tech.user.email not in body
-    # Without JavaScript, the same search is a GET of the group page.
-    page = client.get(_url("group_detail", org, group.pk), {"q": org.billing.user.email})
-    assert f"Add {org.billing.user.email}" in page.content.decode()
+    assert body.lstrip().startswith('<section class="card" id="group-members">')
+    assert 'name="add_user_q"' in body and set(group.members.all()) == {org.billing, org.tech}
+
+
+def test_the_group_page_queries_do_not_grow_with_users_to_add(
+    org: Org, django_assert_max_num_queries
+) -> None:
+    group = GroupFactory(organization=org.organization)
+    client = org.client_for("owner")
+    page = _url("group_detail", org, group.pk)
+    client.get(page)
+    with django_assert_max_num_queries(40) as captured:
+        client.get(page)
+    MembershipFactory.create_batch(30, organization=org.organization)
+    with django_assert_max_num_queries(len(captured)):
+        body = client.get(page).content.decode()
+    assert body.count('name="add_user"') == 0
 
 
 def test_group_pages_are_guarded(org: Org) -> None:

@@ -232,7 +232,7 @@ def test_previewing_an_applications_groups_from_its_page(
     assert 'id="application-groups"' in body and "Preview: add ci-bot to Finance" in body
     assert "+1 principal gains" in body
     page = client.get(_org_url("application_detail", org, app.pk)).content.decode()
-    assert 'Preview<span class="visually-hidden"> adding to Finance' in page
+    assert 'Preview<span class="visually-hidden"> adding to the group' in page
     client.post(add, {"group": str(group.pk), "preview_digest": _digest(shown)}, headers=HTMX)
     assert group.applications.filter(pk=app.pk).exists()
     assert _event("iam.group.application_added").data["preview"][READ]["gain"] == ["ci-bot"]
