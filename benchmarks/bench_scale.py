@@ -12,7 +12,8 @@ Query counts and page bytes come from a separate in-process pass (Django's test 
 under CaptureQueriesContext, on the same database, the second of two requests): a server
 with DEBUG off has no query log. The throughput ratio compares each page with the bare
 signed-in page (`/accounts/`: the account page, session and user only) of the same
-persona at the same concurrency.
+persona at the same concurrency, measured again every few pages: each page is compared
+with the mean of the measurements just before and after it.
 
 Budgets (issue #15): at 10 clients every page p95 <= 150 ms and >= 25% of the bare page's
 throughput; <= 15 queries and <= 200 KB of HTML; a worker's RSS <= 250 MB after the run.
@@ -91,6 +92,7 @@ OWNER = ("owner@scale.scale.example", "scale-owner-2026")
 PROBE = ("probe@scale.scale.example", "scale-probe-2026")
 BUDGET_P95_MS = 150.0
 BUDGET_RATIO = 0.25
+BASELINE_EVERY = 6  # pages between two measurements of the bare page
 BUDGET_QUERIES = 15
 BUDGET_KB = 200.0
 BUDGET_RSS_MB = 250.0
@@ -143,6 +145,32 @@ class Figures:
     rps: float
     requests: int
     errors: dict[int, int]
+
+
+def measure(port: int, page: Page, who: str, cookie: str, clients: int) -> Figures:
+    """`drive`, with a progress line: a full run takes a while."""
+    figures = drive(port, page, cookie, clients)
+    print(
+        f"  .. {clients:2d} clients {who:5} {page.name:32}"
+        f" p95 {figures.p95_ms:6.0f} ms {figures.rps:6.1f} req/s",
+        file=sys.stderr,
+        flush=True,
+    )
+    return figures
+
+
+def _mean_figures(runs: list[Figures]) -> Figures:
+    errors: dict[int, int] = {}
+    for run in runs:
+        for status, n in run.errors.items():
+            errors[status] = errors.get(status, 0) + n
+    return Figures(
+        p50_ms=statistics.mean(r.p50_ms for r in runs),
+        p95_ms=max(r.p95_ms for r in runs),
+        rps=statistics.mean(r.rps for r in runs),
+        requests=sum(r.requests for r in runs),
+        errors=errors,
+    )
 
 
 def drive(port: int, page: Page, cookie: str, clients: int) -> Figures:
@@ -252,6 +280,7 @@ def main() -> None:
     server = None
     rss = 0.0
     measured: dict[tuple[str, str, int], Figures] = {}
+    base_rps: dict[tuple[str, str, int], float] = {}  # the baseline each page is compared with
     static: dict[tuple[str, str], Static] = {}
     try:
         started = time.monotonic()
@@ -275,19 +304,29 @@ def main() -> None:
             for page in pages:
                 static[who, page.name] = in_process(page, jars[who])
         connections.close_all()
+        baseline_page = next(page for page in pages if page.name == BASELINE)
         for clients in CONCURRENCY:
             for who in PERSONAS:
-                for page in pages:
-                    if static[who, page.name].status != 200:
-                        continue
-                    figures = drive(port, page, cookies[who], clients)
-                    measured[who, page.name, clients] = figures
-                    print(  # progress: a full run takes a while
-                        f"  .. {clients:2d} clients {who:5} {page.name:32}"
-                        f" p95 {figures.p95_ms:6.0f} ms {figures.rps:6.1f} req/s",
-                        file=sys.stderr,
-                        flush=True,
-                    )
+                # The bare page again every few pages: each page is compared with the
+                # baselines measured just before and after it, not with one taken minutes
+                # earlier (the machine's speed drifts through a sweep).
+                cookie = cookies[who]
+                bases = [measure(port, baseline_page, who, cookie, clients)]
+                sweep = [
+                    p for p in pages if p.name != BASELINE and static[who, p.name].status == 200
+                ]
+                for start in range(0, len(sweep), BASELINE_EVERY):
+                    chunk = sweep[start : start + BASELINE_EVERY]
+                    figures = {
+                        page.name: measure(port, page, who, cookie, clients) for page in chunk
+                    }
+                    bases.append(measure(port, baseline_page, who, cookie, clients))
+                    around = statistics.mean(b.rps for b in bases[-2:])
+                    for name, page_figures in figures.items():
+                        measured[who, name, clients] = page_figures
+                        base_rps[who, name, clients] = around
+                measured[who, BASELINE, clients] = _mean_figures(bases)
+                base_rps[who, BASELINE, clients] = measured[who, BASELINE, clients].rps
         rss = worker_rss_mb(server)
         cache = cache_memory(organization)
     finally:
@@ -303,7 +342,9 @@ def main() -> None:
     missed: list[str] = []
     print(
         f"\nbench_scale: {SIZE} organization, gunicorn {WORKERS} sync workers, PostgreSQL,"
-        f" {SECONDS:g} s a phase; ratio = req/s / {BASELINE} req/s (same persona, clients)"
+        f" {SECONDS:g} s a phase; ratio = req/s / {BASELINE} req/s (same persona, clients,"
+        f" measured before and after every {BASELINE_EVERY} pages: the mean of the two around"
+        " the page; the baseline's own row: the mean of all)"
     )
     header = (
         f"  {'page':32} {'who':5} | {'p50 ms':>7} {'p95 ms':>7} {'req/s':>7} {'ratio':>5}"
@@ -318,11 +359,11 @@ def main() -> None:
             cells = []
             for clients in CONCURRENCY:
                 figures = measured.get((who, page.name, clients))
-                base = measured.get((who, BASELINE, clients))
+                base = base_rps.get((who, page.name, clients))
                 if figures is None or base is None:
                     cells.append(f"{'-':>7} {'-':>7} {'-':>7} {'-':>5}")
                     continue
-                ratio = figures.rps / base.rps
+                ratio = figures.rps / base
                 cells.append(
                     f"{figures.p50_ms:7.0f} {figures.p95_ms:7.0f} {figures.rps:7.1f} {ratio:5.2f}"
                 )

@@ -13,9 +13,14 @@ def current_organization(request: HttpRequest) -> dict[str, Any]:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {}
+    membership = getattr(request, "membership", None)
+    # Usually read with the membership (selectors.organizations.membership_for); else
+    # lazy: only pages that draw the switcher run the query.
+    choices = getattr(membership, "organization_choices", None)
     return {
         "organization": getattr(request, "organization", None),
-        "membership": getattr(request, "membership", None),
-        # Lazy: only pages that draw the switcher run the query.
-        "my_organizations": SimpleLazyObject(lambda: organization_choices(user)),
+        "membership": membership,
+        "my_organizations": choices
+        if choices is not None
+        else SimpleLazyObject(lambda: organization_choices(user)),
     }

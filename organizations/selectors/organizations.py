@@ -57,8 +57,26 @@ def organization_choices(user: User) -> list[tuple[object, str]]:
     )
 
 
+# Up to this many memberships, `membership_for` reads them all in its one query.
+FEW_MEMBERSHIPS = 20
+
+
 def membership_for(*, user: User, organization_id: object) -> Membership:
-    """The user's membership in the organization, or 404 to anyone outside it."""
+    """The user's membership in the organization, or 404 to anyone outside it.
+
+    Every organization page needs it and the switcher's choices: a user with few
+    memberships gets both from one query, the choices kept on the membership as
+    `organization_choices` (as `organization_choices()` lists them)."""
+    memberships = list(
+        Membership.objects.filter(user=user)
+        .select_related("organization", "user")
+        .order_by("organization__name")[: FEW_MEMBERSHIPS + 1]
+    )
+    wanted = str(organization_id)
+    found = next((m for m in memberships if str(m.organization_id) == wanted), None)
+    if found is not None and len(memberships) <= FEW_MEMBERSHIPS:
+        found.organization_choices = [(m.organization_id, m.organization.name) for m in memberships]  # type: ignore[attr-defined]
+        return found
     return get_or_404(
         Membership.objects.select_related("organization", "user"),
         "No such organization.",

@@ -141,11 +141,16 @@ def rule_out(rule: Rule) -> RuleOut:
         effect=rule.effect,
         actions=list(rule.actions),
         scope=rule.scope,
-        projects=sorted(project.pk for project in rule.projects.all()),
+        # Read under the scope that chooses them only (selectors.policies.ordered_rules).
+        projects=sorted(project.pk for project in rule.projects.all())
+        if rule.scope == Rule.Scope.PROJECTS
+        else [],
         resources=[
             RuleResourceOut(id=r.pk, type=r.type, name=r.name, project=r.project_id)
             for r in sorted(rule.resources.all(), key=lambda r: (r.type, r.name, r.pk))
-        ],
+        ]
+        if rule.scope == Rule.Scope.RESOURCES
+        else [],
         condition=rule.condition,
     )
 

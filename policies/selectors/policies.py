@@ -6,7 +6,15 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 
-from django.db.models import Count, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models import (
+    Count,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    prefetch_related_objects,
+)
 from django.db.models.functions import Coalesce, Lower
 from django.http import Http404
 
@@ -60,13 +68,19 @@ def policies_with_counts(organization: Organization) -> QuerySet[Policy]:
 
 
 def ordered_rules(policy: Policy | None) -> list[Rule]:
+    """The policy's rules in order, each with the places its scope chooses. A rule holds
+    projects or resources only under the scope that chooses them (services.rules), so
+    each relation is read for those rules alone: none at all when no rule chooses any.
+    Readers look at a rule's projects or resources only under its scope."""
     if policy is None:
         return []
-    return list(
-        policy.rules.order_by("position").prefetch_related(
-            "projects", Prefetch("resources", Resource.objects.select_related("project"))
-        )
+    rules = list(policy.rules.order_by("position"))
+    prefetch_related_objects([r for r in rules if r.scope == Rule.Scope.PROJECTS], "projects")
+    prefetch_related_objects(
+        [r for r in rules if r.scope == Rule.Scope.RESOURCES],
+        Prefetch("resources", Resource.objects.select_related("project")),
     )
+    return rules
 
 
 def chosen_resources(organization: Organization, ids: Iterable[str]) -> list[Resource]:

@@ -249,11 +249,12 @@ def test_an_organization_page_reads_the_membership_once(org: Org, mfa_required: 
     client.get(url)  # the once-a-minute session row is written here, not below
     with CaptureQueriesContext(connection) as queries:
         assert client.get(url).status_code == 200
+    # One read of the member's memberships (with the switcher's choices).
     reads = [
         q["sql"]
         for q in queries.captured_queries
         if 'FROM "organizations_membership"' in q["sql"]
-        and org.organization.pk.hex in q["sql"].replace("-", "")
+        and org.tech.user.pk.hex in q["sql"].replace("-", "")
     ]
     assert len(reads) == 1, reads
     # A verified session needs no question about devices beyond django-otp's own read.

@@ -69,7 +69,7 @@ def test_a_filtered_trail_runs_the_same_queries_for_2_or_80_events(
     few_htmx = _queries(owner_client, _list(org), params, **HTMX)
     _events(org, 78)
     assert _queries(owner_client, _list(org), params) == few <= 12
-    assert _queries(owner_client, _list(org), params, **HTMX) == few_htmx < few
+    assert _queries(owner_client, _list(org), params, **HTMX) == few_htmx <= few
     page = owner_client.get(_list(org), params).context["page"]
     assert len(page) == 50 and page.older
 

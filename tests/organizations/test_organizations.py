@@ -8,6 +8,7 @@ from django.urls import reverse
 
 from audit.models import AuditEvent
 from organizations.models import Membership, Organization
+from organizations.selectors.organizations import FEW_MEMBERSHIPS
 from organizations.services import organizations as organization_services
 from tests.conftest import Org, assert_access
 from tests.factories import AuditEventFactory, MembershipFactory, UserFactory
@@ -96,6 +97,25 @@ def test_switcher_lists_only_my_organizations(owner_client: Client, org: Org) ->
     body = page.content.decode()
     assert org.organization.name in body
     assert stranger.name not in body
+
+
+@pytest.mark.parametrize("others", [2, FEW_MEMBERSHIPS + 5])
+def test_switcher_lists_every_organization_of_few_or_many(
+    owner_client: Client, org: Org, others: int, django_assert_max_num_queries
+) -> None:
+    """Few memberships come with the guard's one read; many take two more (the
+    membership alone, then the switcher's query)."""
+    user = org.owner.user
+    names = [MembershipFactory(user=user).organization.name for _ in range(others)]
+    url = reverse("organizations:dashboard", args=[org.organization.pk])
+    owner_client.get(url)
+    with django_assert_max_num_queries(20) as queries:
+        body = owner_client.get(url).content.decode()
+    assert all(name in body for name in [org.organization.name, *names])
+    assert f'<option value="{org.organization.pk}" selected>' in body
+    reads = [q for q in queries.captured_queries if 'FROM "organizations_membership"' in q["sql"]]
+    user_reads = [q for q in reads if user.pk.hex in q["sql"].replace("-", "")]
+    assert len(user_reads) == (1 if others < FEW_MEMBERSHIPS else 3)
 
 
 def test_rename_organization(org: Org) -> None:

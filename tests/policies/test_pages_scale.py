@@ -11,6 +11,7 @@ import pytest
 from django.forms import Select
 from django.urls import reverse
 
+from policies.api.policies import rule_out
 from policies.authz import principal_of
 from policies.forms.tools import action_choices
 from policies.models import Rule
@@ -236,3 +237,35 @@ def test_the_policy_page_queries_stay_flat_with_its_attachments(
         PolicyAttachmentFactory(policy=policy, membership=member)
     with django_assert_max_num_queries(len(small.captured_queries)):
         assert client.get(page).status_code == 200
+
+
+def test_the_policy_page_reads_the_places_only_of_rules_that_choose_them(
+    org: Org, django_assert_max_num_queries
+) -> None:
+    policy = PolicyFactory(organization=org.organization)
+    RuleFactory(policy=policy, position=1, actions=["dns:zones:read"])
+    client = org.client_for("owner")
+    page = reverse("policies:policy_detail", args=[org.organization.pk, policy.pk])
+    client.get(page)
+
+    def places_read() -> tuple[str, list[str]]:
+        with django_assert_max_num_queries(15) as queries:
+            body = client.get(page).content.decode()
+        sql = [q["sql"] for q in queries.captured_queries]
+        return body, [t for t in ("rule_projects", "rule_resources") if any(t in q for q in sql)]
+
+    assert places_read()[1] == []  # organization rules only: neither is read
+    project = ProjectFactory(organization=org.organization, name="web-frontend")
+    rule = RuleFactory(
+        policy=policy, position=2, actions=["dns:zones:read"], scope=Rule.Scope.PROJECTS
+    )
+    rule.projects.set([project])
+    body, read = places_read()
+    assert read == ["rule_projects"] and "Projects: web-frontend" in body
+
+
+def test_the_api_reads_a_rules_places_only_under_its_scope(django_assert_num_queries) -> None:
+    rule = RuleFactory(actions=["dns:zones:read"])
+    with django_assert_num_queries(0):
+        out = rule_out(rule)
+    assert out.projects == [] and out.resources == []

@@ -55,8 +55,8 @@ def test_catalogue_lists_every_action_and_permission_set(org: Org) -> None:
 def test_catalogue_runs_no_query_of_its_own(org: Org, django_assert_num_queries) -> None:
     client = org.client_for("owner")
     client.get(url("catalogue", org))  # warm the session and the listing cache
-    # Session, user, the guard's membership, the sidebar's organizations.
-    with django_assert_num_queries(4):
+    # Session, user, the guard's membership (with the switcher's organizations).
+    with django_assert_num_queries(3):
         client.get(url("catalogue", org))
 
 
