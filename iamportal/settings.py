@@ -135,6 +135,10 @@ TEMPLATES = [
 
 WSGI_APPLICATION = "iamportal.wsgi.application"
 
+# Every form's plain markup written in Python, identical to Django's templates (tests
+# compare them on every page): 1-3 ms less on each page that shows a form.
+FORM_RENDERER = "iamportal.widgets.PythonRenderer"
+
 DATABASES = {
     "default": dj_database_url.parse(
         env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),

@@ -387,8 +387,9 @@ _IN_PYTHON: dict[str, Callable[[dict[str, Any]], str | None]] = {
 class PythonRenderer(DjangoTemplates):
     """Django's form renderer, but the plain templates (inputs, selects, labels, field
     groups, no errors) are written in Python with their exact markup (tests compare the
-    two): through the template engine each costs 50-300 µs, and a form has dozens. Anything
-    else (errors shown, fieldsets, custom templates) still goes through the templates."""
+    two, form by form and page by page): through the template engine each costs 50-300 µs,
+    and a form has dozens. Anything else (errors shown, fieldsets, custom templates) still
+    goes through the templates. The project's FORM_RENDERER."""
 
     def render(self, template_name: str, context: dict[str, Any], request: Any = None) -> str:
         build = _IN_PYTHON.get(template_name)
@@ -397,6 +398,3 @@ class PythonRenderer(DjangoTemplates):
             if html_ is not None:
                 return html_
         return super().render(template_name, context, request)
-
-
-PYTHON_RENDERER = PythonRenderer()

@@ -16,7 +16,6 @@ from django.utils.safestring import SafeString, mark_safe
 
 from iamportal.widgets import (
     PICK_MATCHES,
-    PYTHON_RENDERER,
     SearchPick,
     chosen_of,
     escape_html,
@@ -218,9 +217,6 @@ class ResourceQuestionForm(forms.Form):
     )
     # The fields the resource picker renders itself (not in the form's plain field list).
     PICKER_FIELDS = ("resource", "resource_type")
-    # Its fields and tag rows are rendered in Python: through Django's widget templates they
-    # cost ~3 ms of the simulator's page.
-    default_renderer = PYTHON_RENDERER
 
     def __init__(
         self,
