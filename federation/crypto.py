@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from cryptography.fernet import Fernet, InvalidToken
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
+from django.core.exceptions import ImproperlyConfigured, ValidationError
 
 
 def _fernet() -> Fernet:
@@ -23,6 +23,12 @@ def _fernet() -> Fernet:
 
 
 def encrypt(secret: str) -> str:
+    if not getattr(settings, "IAMPORTAL_SECRETS_KEY", ""):
+        # Production without the key: the form says so rather than failing.
+        raise ValidationError(
+            "This server cannot store single sign-on secrets yet: its operator must set "
+            "IAMPORTAL_SECRETS_KEY (see the README's environment)."
+        )
     return _fernet().encrypt(secret.encode()).decode()
 
 

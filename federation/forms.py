@@ -5,7 +5,7 @@ from typing import Any
 from django import forms
 
 from accounts.forms import CanonicalEmailField
-from federation.models import DEFAULT_SCOPES, ClaimRule
+from federation.models import DEFAULT_SCOPES, ClaimRule, IdentityProvider
 from organizations.models import Group, Organization
 
 
@@ -18,38 +18,81 @@ class SSOStartForm(forms.Form):
 
 
 class ProviderForm(forms.Form):
+    kind = forms.ChoiceField(
+        label="Protocol",
+        choices=IdentityProvider.Kind.choices,
+        initial=IdentityProvider.Kind.OIDC,
+        required=False,  # OpenID Connect when not said
+        help_text="Fill in the fields of this protocol below; it cannot change later.",
+    )
     name = forms.CharField(max_length=64, help_text='Shown as "Sign in with …".')
+    domains = forms.CharField(
+        label="Allowed email domains",
+        help_text="Comma-separated, e.g. example.com, example.org; a domain has one provider.",
+    )
     issuer = forms.URLField(
-        label="Issuer URL",
+        label="OpenID Connect: issuer URL",
         max_length=255,
+        required=False,
         assume_scheme="https",
         help_text="Its discovery document is read from <issuer>/.well-known/openid-configuration.",
     )
-    client_id = forms.CharField(label="Client ID", max_length=255)
+    client_id = forms.CharField(label="OpenID Connect: client ID", max_length=255, required=False)
     client_secret = forms.CharField(
-        label="Client secret",
+        label="OpenID Connect: client secret",
         required=False,
         strip=False,
         widget=forms.PasswordInput(attrs={"autocomplete": "off"}),
         help_text="Stored encrypted; never shown again.",
     )
-    domains = forms.CharField(
-        label="Allowed email domains",
-        help_text="Comma-separated, e.g. example.com, example.org; a domain has one provider.",
+    scopes = forms.CharField(
+        label="OpenID Connect: scopes", max_length=255, required=False, initial=DEFAULT_SCOPES
     )
-    scopes = forms.CharField(max_length=255, initial=DEFAULT_SCOPES)
+    saml_metadata_url = forms.URLField(
+        label="SAML: IdP metadata URL",
+        max_length=500,
+        required=False,
+        assume_scheme="https",
+        help_text="Read when you save (and by Test); or paste the metadata below.",
+    )
+    saml_metadata_xml = forms.CharField(
+        label="SAML: IdP metadata XML",
+        required=False,
+        max_length=256 * 1024,
+        widget=forms.Textarea(attrs={"rows": 6}),
+    )
+    saml_email_attribute = forms.CharField(
+        label="SAML: email attribute",
+        max_length=255,
+        required=False,
+        initial="email",
+        help_text="The attribute with the address; else a NameID of emailAddress format.",
+    )
     accept_provider_mfa = forms.BooleanField(
         label="Accept the provider's MFA",
         required=False,
-        help_text="When the ID token says a second factor was used (amr/acr), "
-        "skip the console's code.",
+        help_text="When the provider says a second factor was used (OpenID amr/acr, SAML "
+        "authentication context), skip the console's code.",
     )
     enabled = forms.BooleanField(required=False, initial=True)
 
-    def __init__(self, *args: Any, editing: bool = False, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, provider: IdentityProvider | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        if editing:
+        if provider is None:
+            return
+        del self.fields["kind"]  # a provider keeps its protocol
+        if provider.kind == IdentityProvider.Kind.SAML:
+            for name in ("issuer", "client_id", "client_secret", "scopes"):
+                del self.fields[name]
+            self.fields["saml_metadata_url"].help_text = "Read again when you save."
+            self.fields["saml_metadata_xml"].help_text = "Leave blank to keep the stored metadata."
+        else:
+            for name in ("saml_metadata_url", "saml_metadata_xml", "saml_email_attribute"):
+                del self.fields[name]
             self.fields["client_secret"].help_text = "Leave blank to keep the stored secret."
+
+    def clean_kind(self) -> str:
+        return self.cleaned_data["kind"] or IdentityProvider.Kind.OIDC
 
     def clean_domains(self) -> list[str]:
         return [part for part in self.cleaned_data["domains"].split(",") if part.strip()]

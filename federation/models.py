@@ -13,10 +13,12 @@ DEFAULT_SCOPES = "openid email profile"
 
 
 class IdentityProvider(models.Model):
-    """An organization's OpenID provider: its members sign in there instead of here."""
+    """An organization's identity provider (OpenID Connect or SAML 2.0): its members sign
+    in there instead of here."""
 
     class Kind(models.TextChoices):
-        OIDC = "oidc", "OpenID Connect"  # SAML comes next (#17)
+        OIDC = "oidc", "OpenID Connect"
+        SAML = "saml", "SAML 2.0"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     organization = models.ForeignKey(
@@ -24,11 +26,22 @@ class IdentityProvider(models.Model):
     )
     kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.OIDC)
     name = models.CharField(max_length=64)
-    issuer = models.URLField("issuer URL", max_length=255)
-    client_id = models.CharField("client ID", max_length=255)
+    # OpenID Connect: the issuer URL; SAML: the IdP's entity ID, read from its metadata.
+    issuer = models.CharField("issuer", max_length=255)
+    client_id = models.CharField("client ID", max_length=255, blank=True)
     # Fernet token (federation.crypto); never shown again after it is saved.
-    client_secret_encrypted = models.TextField(editable=False)
-    scopes = models.CharField(max_length=255, default=DEFAULT_SCOPES)
+    client_secret_encrypted = models.TextField(editable=False, blank=True)
+    scopes = models.CharField(max_length=255, default=DEFAULT_SCOPES, blank=True)
+    # SAML: where the IdP publishes its metadata (blank when pasted), and the metadata
+    # as last read, which sign-ins use (an IdP that is down does not block the config).
+    saml_metadata_url = models.URLField("IdP metadata URL", max_length=500, blank=True)
+    saml_metadata_xml = models.TextField("IdP metadata XML", blank=True)
+    saml_email_attribute = models.CharField(
+        "email attribute", max_length=255, blank=True, default="email"
+    )
+    # The console's own SAML signing pair for this provider; the key Fernet-encrypted.
+    sp_certificate = models.TextField(editable=False, blank=True)
+    sp_private_key_encrypted = models.TextField(editable=False, blank=True)
     accept_provider_mfa = models.BooleanField(
         "accept the provider's MFA",
         default=False,
@@ -62,7 +75,8 @@ class ProviderDomain(models.Model):
 
 
 class ClaimRule(models.Model):
-    """A claim of the ID token that puts the person in a group (and out when it stops)."""
+    """A claim of the ID token, or a SAML attribute, that puts the person in a group (and
+    out when it stops)."""
 
     class Operator(models.TextChoices):
         EQUALS = "equals", "equals"
@@ -135,6 +149,27 @@ class FederationSettings(models.Model):
 
     def __str__(self) -> str:
         return f"single sign-on of {self.organization}"
+
+
+class SAMLAssertionSeen(models.Model):
+    """A SAML assertion already used to sign in, kept until it expires: a replay is
+    refused in any process (the unique constraint decides)."""
+
+    provider = models.ForeignKey(
+        IdentityProvider, on_delete=models.CASCADE, related_name="assertions_seen"
+    )
+    assertion_id = models.CharField(max_length=255)
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider", "assertion_id"], name="federation_saml_assertion_once"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.assertion_id
 
 
 class ProviderMFADevice(Device):

@@ -49,12 +49,12 @@ class Discovery:
     userinfo_endpoint: str
 
 
-def fetch_json(url: str, *, access_token: str = "") -> dict[str, Any]:
-    """GET a JSON object, bounded in time and size, without following redirects."""
-    headers = {"Authorization": f"Bearer {access_token}"} if access_token else {}
+def fetch_bytes(url: str, *, headers: dict[str, str] | None = None) -> bytes:
+    """GET a document, bounded in time and size, without following redirects (SAML
+    metadata uses it too)."""
     try:
         with requests.get(
-            url, headers=headers, timeout=TIMEOUT_SECONDS, stream=True, allow_redirects=False
+            url, headers=headers or {}, timeout=TIMEOUT_SECONDS, stream=True, allow_redirects=False
         ) as response:
             if response.status_code != 200:
                 raise ProviderUnavailable(f"{url} answered HTTP {response.status_code}.")
@@ -65,6 +65,13 @@ def fetch_json(url: str, *, access_token: str = "") -> dict[str, Any]:
         ) from error
     if len(body) > MAX_BYTES:
         raise ProviderUnavailable(f"{url} answered more than {MAX_BYTES // 1024} KiB.")
+    return body
+
+
+def fetch_json(url: str, *, access_token: str = "") -> dict[str, Any]:
+    """GET a JSON object (bounded, as fetch_bytes)."""
+    headers = {"Authorization": f"Bearer {access_token}"} if access_token else {}
+    body = fetch_bytes(url, headers=headers)
     try:
         data = json.loads(body)
     except ValueError as error:

@@ -1,4 +1,5 @@
-"""Federated sign-in: who the ID token's person is in the console, just-in-time accounts,
+"""Federated sign-in, for both protocols (an ID token's claims, or a SAML assertion turned
+into claims by federation.saml): who the person is in the console, just-in-time accounts,
 linking existing accounts, claim rules, and single sign-on only for password sign-in."""
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from federation.views import providers, sso
+from federation.views import providers, saml, sso
 
 app_name = "federation"
 
@@ -10,6 +10,8 @@ urlpatterns = [
     path("sso/oidc/start/", sso.sso_start, name="sso_start"),
     path("sso/oidc/callback/", sso.sso_callback, name="sso_callback"),
     path("sso/link/", sso.sso_link, name="sso_link"),
+    path("sso/saml/<uuid:provider_id>/metadata/", saml.saml_metadata, name="saml_metadata"),
+    path("sso/saml/<uuid:provider_id>/acs/", saml.saml_acs, name="saml_acs"),
     path(_settings, providers.providers, name="providers"),
     path(f"{_settings}new/", providers.provider_create, name="provider_create"),
     path(f"{_settings}sso-required/", providers.sso_required_update, name="sso_required"),

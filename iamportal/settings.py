@@ -7,6 +7,8 @@ a secret key generated into a git-ignored file) or `production` (everything that
 
 from __future__ import annotations
 
+import base64
+import binascii
 import secrets
 from datetime import timedelta
 from pathlib import Path
@@ -186,9 +188,32 @@ PASSWORD_RESET_TIMEOUT = 60 * 60 * 2
 SIGNUP_ENABLED = env_bool("IAMPORTAL_SIGNUP_ENABLED", default=True)
 # Links in emails sent without a request (management commands such as seed_demo).
 IAMPORTAL_BASE_URL = env_str("IAMPORTAL_BASE_URL", "http://127.0.0.1:8000")
-# Fernet key (cryptography) encrypting identity providers' client secrets at rest
-# (federation.crypto); checked when a secret is read or written.
-IAMPORTAL_SECRETS_KEY = env_str("IAMPORTAL_SECRETS_KEY", "")
+
+
+def _secrets_key() -> str:
+    """The Fernet key (cryptography) encrypting identity providers' secrets at rest
+    (federation.crypto). Development: one per checkout, kept out of git, as the secret key.
+    Production: from the environment; without it single sign-on cannot be set up (the
+    providers page says so), a junk value stops the server."""
+    key = env_str("IAMPORTAL_SECRETS_KEY", "")
+    if not key and not PRODUCTION:
+        path = BASE_DIR / ".secrets_key"
+        if not path.exists():
+            path.write_text(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())
+            path.chmod(0o600)
+        key = path.read_text().strip()
+    try:
+        valid = not key or len(base64.urlsafe_b64decode(key.encode())) == 32
+    except (binascii.Error, ValueError):
+        valid = False
+    if not valid:
+        raise ImproperlyConfigured(
+            "IAMPORTAL_SECRETS_KEY must be a Fernet key: 32 bytes in url-safe base64 (README)."
+        )
+    return key
+
+
+IAMPORTAL_SECRETS_KEY = _secrets_key()
 # Events with no organization (failed sign-ins of unknown emails) are purged after this.
 AUDIT_UNSCOPED_RETENTION_DAYS = env_int("IAMPORTAL_AUDIT_UNSCOPED_RETENTION_DAYS", 90)
 # The API's rate limits, requests a minute (0 turns one off): per API key, and per source
@@ -340,5 +365,8 @@ LOGGING = {
         "django.db.backends": {"level": "INFO"},
         # Lock-outs are in the audit trail; axes' per-attempt lines are noise.
         "axes": {"level": "WARNING"},
+        # pysaml2 logs a subject's NameID (an email) at INFO, xmlschema its schema loads.
+        "saml2": {"level": "WARNING"},
+        "xmlschema": {"level": "WARNING"},
     },
 }

@@ -48,6 +48,8 @@ def _initial(provider: IdentityProvider) -> dict[str, object]:
         "client_id": provider.client_id,
         "domains": ", ".join(domain.domain for domain in provider.domains.all()),
         "scopes": provider.scopes,
+        "saml_metadata_url": provider.saml_metadata_url,
+        "saml_email_attribute": provider.saml_email_attribute,
         "accept_provider_mfa": provider.accept_provider_mfa,
         "enabled": provider.enabled,
     }
@@ -79,7 +81,7 @@ def provider_create(request: HttpRequest, org_id: UUID) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def provider_update(request: HttpRequest, org_id: UUID, provider_id: UUID) -> HttpResponse:
     provider = selectors.provider_for(organization=request.organization, provider_id=provider_id)
-    form = ProviderForm(request.POST or None, initial=_initial(provider), editing=True)
+    form = ProviderForm(request.POST or None, initial=_initial(provider), provider=provider)
     if request.method == "POST":
         saved = save_form(
             form,

@@ -1,8 +1,10 @@
-"""Signing in through an organization's identity provider: start, callback, and the proof
-an existing account gives before it is linked."""
+"""Signing in through an organization's identity provider: start (either protocol), the
+OpenID Connect callback, what follows any verified identity (`arrive`, which the SAML
+ACS shares), and the proof an existing account gives before it is linked."""
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -21,7 +23,7 @@ from accounts.forms import ConfirmForm
 from accounts.models import User
 from accounts.sudo import safe_next
 from accounts.views.mfa import mfa_pending_begin
-from federation import crypto, oidc, signin
+from federation import crypto, oidc, saml, signin
 from federation.forms import SSOStartForm
 from federation.models import IdentityProvider
 from policies.guards import public
@@ -32,13 +34,15 @@ _LINK_SALT = "federation.sso.link"
 # The provider round trip, and the proof before linking, must finish within this.
 PENDING_MAX_AGE = 600
 BACKEND = "django.contrib.auth.backends.ModelBackend"
+SAML_COOKIE = "iamportal_saml"
+SAML_SALT = "federation.saml.pending"
 
 
 def _callback_url(request: HttpRequest) -> str:
     return request.build_absolute_uri(reverse("federation:sso_callback"))
 
 
-def _refused(
+def refused(
     request: HttpRequest,
     provider: IdentityProvider | None,
     reason: str,
@@ -71,10 +75,12 @@ def sso_start(request: HttpRequest) -> HttpResponse:
             domain = email.rpartition("@")[2]
             form.add_error("email", f"No single sign-on is set up for addresses at {domain}.")
         else:
+            if provider.kind == IdentityProvider.Kind.SAML:
+                return _saml_start(request, provider, next_url)
             try:
                 discovery = oidc.discover(provider.issuer)
             except oidc.ProviderUnavailable as error:
-                return _refused(
+                return refused(
                     request,
                     provider,
                     "provider_unavailable",
@@ -112,6 +118,26 @@ def sso_start(request: HttpRequest) -> HttpResponse:
         {"form": form, "next": next_url},
         status=400 if form.is_bound else 200,
     )
+
+
+def _saml_start(request: HttpRequest, provider: IdentityProvider, next_url: str) -> HttpResponse:
+    """Send the browser to the SAML IdP with a signed request, whose id the answer must
+    name. The id rides in a signed cookie of its own, not the session: the IdP POSTs its
+    answer from another site, and the session cookie (SameSite=Lax) stays behind then."""
+    request_id, url = saml.authn_request(provider, saml.service_provider(request, provider))
+    response = render(request, "federation/continue.html", {"provider": provider, "url": url})
+    response["Refresh"] = f"0;url={url}"  # as for OpenID Connect: CSP form-action 'self'
+    response.set_signed_cookie(
+        SAML_COOKIE,
+        json.dumps({"p": str(provider.pk), "r": request_id, "next": next_url}),
+        salt=SAML_SALT,
+        max_age=PENDING_MAX_AGE,
+        path=reverse("federation:saml_acs", args=[provider.pk]),
+        secure=True,  # SameSite=None needs it; browsers allow it on http://localhost
+        httponly=True,
+        samesite="None",
+    )
+    return response
 
 
 def _provider_of(pending: dict[str, Any]) -> IdentityProvider | None:
@@ -154,7 +180,7 @@ def sso_callback(request: HttpRequest) -> HttpResponse:
     """The provider sends the browser back here with a code (or an error)."""
     pending = request.session.pop(PENDING_KEY, None)
     if not isinstance(pending, dict) or time.time() - float(pending.get("t", 0)) > PENDING_MAX_AGE:
-        return _refused(
+        return refused(
             request,
             None,
             "no_pending_sign_in",
@@ -163,11 +189,11 @@ def sso_callback(request: HttpRequest) -> HttpResponse:
         )
     provider = _provider_of(pending)
     if provider is None:
-        return _refused(
+        return refused(
             request, None, "provider_gone", "This identity provider is no longer enabled."
         )
     if request.GET.get("state") != pending["s"]:
-        return _refused(
+        return refused(
             request,
             provider,
             "state_mismatch",
@@ -176,13 +202,13 @@ def sso_callback(request: HttpRequest) -> HttpResponse:
         )
     if "error" in request.GET or not request.GET.get("code"):
         error = request.GET.get("error", "no code")[:100]
-        return _refused(
+        return refused(
             request, provider, "provider_error", f"{provider.name} did not sign you in ({error})."
         )
     try:
         claims = _claims(request, provider, pending)
     except oidc.ProviderUnavailable as error:
-        return _refused(
+        return refused(
             request,
             provider,
             "provider_unavailable",
@@ -190,12 +216,19 @@ def sso_callback(request: HttpRequest) -> HttpResponse:
             status=503,
         )
     except oidc.TokenRefused as error:
-        return _refused(request, provider, error.reason, str(error))
+        return refused(request, provider, error.reason, str(error))
+    return arrive(request, provider, claims, pending.get("next") or "")
+
+
+def arrive(
+    request: HttpRequest, provider: IdentityProvider, claims: dict[str, Any], next_url: str
+) -> HttpResponse:
+    """A verified identity arrived from a provider, by either protocol: sign the member
+    in (just in time if new), or have an existing account prove itself before linking."""
     try:
         outcome = signin.federated_identity(provider, claims, request)
     except signin.SignInRefused as error:
-        return _refused(request, provider, error.reason, str(error), email=error.email)
-    next_url = pending.get("next") or ""
+        return refused(request, provider, error.reason, str(error), email=error.email)
     if outcome.membership is None:
         request.session.cycle_key()
         request.session[LINK_KEY] = signing.dumps(

@@ -13,6 +13,7 @@ from federation.models import ClaimRule
 from federation.views import sso
 from tests.factories import PASSWORD, GroupFactory, UserFactory
 from tests.federation.conftest import CLIENT_SECRET, add_provider
+from tests.federation.saml_idp import add_saml_provider, idp_login, running_saml_idp, start_saml
 
 Built = tuple[dict[str, Any], dict[str, Any]]
 
@@ -67,6 +68,15 @@ def _sso_link(ctx: Any) -> Built:
     return {}, {"password": PASSWORD}
 
 
+def _saml_acs(ctx: Any) -> Built:
+    """A new person's answer from the test SAML IdP (stopped once it has answered)."""
+    with running_saml_idp() as idp:
+        provider = add_saml_provider(ctx.organization, ctx.org.owner.user, idp)
+        ctx.client = Client()
+        answer = idp_login(start_saml(ctx.client, "newcomer@acme.test"), "newcomer@acme.test")
+    return {"provider_id": provider.pk}, answer.data
+
+
 WRITES_FEDERATION = {
     "federation:provider_create": lambda ctx: ({}, _provider_form()),
     "federation:provider_update": lambda ctx: (
@@ -83,6 +93,7 @@ WRITES_FEDERATION = {
     "federation:claim_rule_remove": _claim_rule_remove,
     "federation:sso_required": _sso_required,
     "federation:sso_link": _sso_link,
+    "federation:saml_acs": _saml_acs,
 }
 
 NO_EVENT_FEDERATION = {

@@ -25,6 +25,9 @@ from accounts.models import User
 from federation import services
 from federation.models import IdentityProvider
 from organizations.models import Organization
+from tests.conftest import Org
+from tests.factories import GroupFactory, PolicyAttachmentFactory, PolicyFactory, RuleFactory
+from tests.federation.saml_idp import SAMLIdP, running_saml_idp
 
 IDP_DIR = Path(__file__).parent / "idp"
 CLIENT_ID = "iamportal"
@@ -141,3 +144,21 @@ def sign_in_through(client: Client, email: str, login: str | None = None):
     """The whole round trip: the console, the provider's login page, the callback."""
     callback = provider_login(start_sso(client, email), login or email)
     return client.get(callback)
+
+
+@pytest.fixture(scope="session")
+def saml_idp() -> Iterator[SAMLIdP]:
+    with running_saml_idp() as started:
+        yield started
+
+
+@pytest.fixture
+def finance_group(org: Org):
+    """A group that grants reading invoices."""
+    group = GroupFactory(organization=org.organization, name="finance")
+    policy = PolicyFactory(organization=org.organization)
+    RuleFactory(policy=policy, actions=["billing:invoices:read"])
+    PolicyAttachmentFactory(
+        policy=policy, membership=None, group=group, organization=org.organization
+    )
+    return group

@@ -14,27 +14,11 @@ from federation.models import ClaimRule
 from tests.conftest import Org
 from tests.factories import (
     PASSWORD,
-    GroupFactory,
     InvoiceFactory,
     MembershipFactory,
-    PolicyAttachmentFactory,
-    PolicyFactory,
-    RuleFactory,
     UserFactory,
 )
 from tests.federation.conftest import add_provider, sign_in_through
-
-
-@pytest.fixture
-def finance_group(org: Org):
-    """A group that grants reading invoices."""
-    group = GroupFactory(organization=org.organization, name="finance")
-    policy = PolicyFactory(organization=org.organization)
-    RuleFactory(policy=policy, actions=["billing:invoices:read"])
-    PolicyAttachmentFactory(
-        policy=policy, membership=None, group=group, organization=org.organization
-    )
-    return group
 
 
 def test_a_claim_puts_the_member_in_a_group_that_grants_billing(

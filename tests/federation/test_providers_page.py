@@ -184,9 +184,15 @@ def test_the_page_stays_flat_as_rules_grow(
 
 
 @override_settings(IAMPORTAL_SECRETS_KEY="")
-def test_a_missing_secrets_key_is_a_clear_configuration_error() -> None:
+def test_without_a_secrets_key_adding_a_provider_says_so_and_saves_nothing(
+    org: Org, owner_client: Client
+) -> None:
+    response = owner_client.post(_url(org, "provider_create"), _form("https://idp.acme.test"))
+    assert response.status_code == 400
+    assert b"its operator must set IAMPORTAL_SECRETS_KEY" in response.content
+    assert not IdentityProvider.objects.filter(organization=org.organization).exists()
     with pytest.raises(ImproperlyConfigured, match="IAMPORTAL_SECRETS_KEY is not set"):
-        crypto.encrypt("x")
+        crypto.decrypt("stored")  # reading one back is the operator's configuration error
 
 
 def test_the_last_provider_of_an_sso_only_organization_stays(
