@@ -23,6 +23,7 @@ from tests.factories import (
     PolicyFactory,
     ProjectFactory,
     RuleFactory,
+    grant,
 )
 
 pytestmark = pytest.mark.django_db
@@ -128,6 +129,23 @@ def test_an_owner_viewing_as_billing_sees_the_billing_console(org: Org) -> None:
     assert page("user_list", org) not in nav
     assert page("project_list", org) not in nav
     assert page("settings", org) not in nav
+
+
+def test_an_owners_badge_and_controls_follow_the_viewed_principal(org: Org) -> None:
+    owner_badge = '<span class="badge">Owner</span></p>'
+    guest = MembershipFactory(organization=org.organization)  # an account of its own
+    assert owner_badge in org.client_for("owner").get(page("dashboard", org)).content.decode()
+    owner_view = org.client_for("owner")
+    audit_url = reverse("audit:event_list", args=[org.organization.pk])
+    assert "Integrity" in owner_view.get(audit_url).content.decode()
+    assert "Make owner" in owner_view.get(page("user_detail", org, guest.pk)).content.decode()
+    grant(org.readonly, actions=["audit:events:list"])  # reads the trail and users
+    client = viewing(org, "owner", "readonly")
+    assert owner_badge not in client.get(page("dashboard", org)).content.decode()
+    audit = client.get(audit_url)
+    assert audit.status_code == 200 and "Integrity" not in audit.content.decode()
+    user_page = client.get(page("user_detail", org, guest.pk))
+    assert user_page.status_code == 200 and "Make owner" not in user_page.content.decode()
 
 
 def test_the_viewer_never_sees_more_than_they_may_read_themself(org: Org) -> None:
