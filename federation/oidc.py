@@ -8,14 +8,18 @@ single sign-on attempt with a clear message and touches nothing else.
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import socket
 import time
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from authlib.common.security import generate_token
 from authlib.integrations.requests_client import OAuth2Session
+from django.conf import settings
 from joserfc import errors as jose_errors
 from joserfc import jwt
 from joserfc.jwk import KeySet
@@ -49,9 +53,33 @@ class Discovery:
     userinfo_endpoint: str
 
 
+def check_reachable(url: str) -> None:
+    """Refuse a provider URL whose host resolves to an address of this server's own
+    networks (loopback, private, link-local, reserved), unless the operator allows them
+    (`IAMPORTAL_SSO_PRIVATE_ADDRESSES`, on in development for local providers): an owner
+    must not make the console probe the networks it runs in. Checked before each call;
+    redirects are never followed."""
+    if settings.SSO_PRIVATE_ADDRESSES:
+        return
+    parts = urlsplit(url)
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        found = socket.getaddrinfo(parts.hostname or "", port, type=socket.SOCK_STREAM)
+    except (OSError, ValueError, UnicodeError) as error:
+        raise ProviderUnavailable(f"{parts.hostname} could not be resolved.") from error
+    for *_, address in found:
+        ip = ipaddress.ip_address(address[0].split("%")[0])
+        if not ip.is_global:
+            raise ProviderUnavailable(
+                f"{parts.hostname} resolves to {ip}, an address of a private network: "
+                "identity providers must be reachable on the internet."
+            )
+
+
 def fetch_bytes(url: str, *, headers: dict[str, str] | None = None) -> bytes:
     """GET a document, bounded in time and size, without following redirects (SAML
     metadata uses it too)."""
+    check_reachable(url)
     try:
         with requests.get(
             url, headers=headers or {}, timeout=TIMEOUT_SECONDS, stream=True, allow_redirects=False
@@ -158,6 +186,7 @@ def exchange_code(
     client = _client(
         client_id=client_id, client_secret=client_secret, scope=scope, redirect_uri=redirect_uri
     )
+    check_reachable(discovery.token_endpoint)
     try:
         token = client.fetch_token(
             discovery.token_endpoint,

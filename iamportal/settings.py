@@ -214,6 +214,9 @@ def _secrets_key() -> str:
 
 
 IAMPORTAL_SECRETS_KEY = _secrets_key()
+# Identity providers on private networks (an on-premises IdP): off in production, where an
+# organization's owner must not make the console reach its own networks (federation.oidc).
+SSO_PRIVATE_ADDRESSES = env_bool("IAMPORTAL_SSO_PRIVATE_ADDRESSES", default=not PRODUCTION)
 # Events with no organization (failed sign-ins of unknown emails) are purged after this.
 AUDIT_UNSCOPED_RETENTION_DAYS = env_int("IAMPORTAL_AUDIT_UNSCOPED_RETENTION_DAYS", 90)
 # The API's rate limits, requests a minute (0 turns one off): per API key, and per source
