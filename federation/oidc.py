@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import logging
 import socket
 import time
 from dataclasses import dataclass
@@ -27,6 +28,8 @@ from joserfc.jwk import KeySet
 TIMEOUT_SECONDS = 5
 MAX_BYTES = 256 * 1024
 # Asymmetric signatures only: an HMAC "signed" with the client secret proves less.
+# NAT64 maps IPv4 into it: Python counts it global, yet it can reach private IPv4 networks.
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
 ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"]
 # amr values that mean a second factor at the provider (RFC 8176).
 MFA_AMR = frozenset({"mfa", "otp", "hwk", "swk", "sms", "fpt", "face", "iris", "retina"})
@@ -69,11 +72,33 @@ def check_reachable(url: str) -> None:
         raise ProviderUnavailable(f"{parts.hostname} could not be resolved.") from error
     for *_, address in found:
         ip = ipaddress.ip_address(address[0].split("%")[0])
-        if not ip.is_global:
+        if not ip.is_global or ip in _NAT64:
+            # The address stays in the server log: telling it to the owner maps the network.
+            logging.getLogger(__name__).warning(
+                "Refused provider host %s: resolves to %s", parts.hostname, ip
+            )
             raise ProviderUnavailable(
-                f"{parts.hostname} resolves to {ip}, an address of a private network: "
+                f"{parts.hostname} resolves to a private network address: "
                 "identity providers must be reachable on the internet."
             )
+
+
+def _read_bounded(response: requests.Response, url: str) -> bytes:
+    """The body within one deadline for all of it (the timeout bounds each read only,
+    so a trickle would last for ever) and within the size cap."""
+    deadline = time.monotonic() + TIMEOUT_SECONDS
+    body = bytearray()
+    if response.headers.get("Content-Encoding", "identity") != "identity":
+        # Asked for identity: a decoder could stall a read1 past the deadline (and inflate).
+        raise ProviderUnavailable(f"{url} answered compressed content.")
+    # read1 returns what has arrived, where read(8192) would wait for all 8192 bytes.
+    while chunk := response.raw.read1(8192, decode_content=False):
+        body += chunk
+        if len(body) > MAX_BYTES:
+            raise ProviderUnavailable(f"{url} answered more than {MAX_BYTES // 1024} KiB.")
+        if time.monotonic() > deadline:
+            raise ProviderUnavailable(f"{url} took more than {TIMEOUT_SECONDS} s to answer.")
+    return bytes(body)
 
 
 def fetch_bytes(url: str, *, headers: dict[str, str] | None = None) -> bytes:
@@ -82,18 +107,19 @@ def fetch_bytes(url: str, *, headers: dict[str, str] | None = None) -> bytes:
     check_reachable(url)
     try:
         with requests.get(
-            url, headers=headers or {}, timeout=TIMEOUT_SECONDS, stream=True, allow_redirects=False
+            url,
+            headers={**(headers or {}), "Accept-Encoding": "identity"},
+            timeout=TIMEOUT_SECONDS,
+            stream=True,
+            allow_redirects=False,
         ) as response:
             if response.status_code != 200:
                 raise ProviderUnavailable(f"{url} answered HTTP {response.status_code}.")
-            body = response.raw.read(MAX_BYTES + 1, decode_content=True)
+            return _read_bounded(response, url)
     except requests.RequestException as error:
         raise ProviderUnavailable(
             f"{url} could not be reached ({type(error).__name__})."
         ) from error
-    if len(body) > MAX_BYTES:
-        raise ProviderUnavailable(f"{url} answered more than {MAX_BYTES // 1024} KiB.")
-    return body
 
 
 def fetch_json(url: str, *, access_token: str = "") -> dict[str, Any]:
@@ -172,6 +198,13 @@ class Tokens:
     access_token: str
 
 
+def _refuse_redirect(response: requests.Response) -> requests.Response:
+    """Not followed (it would take the secret and code along), nor read as tokens."""
+    if response.is_redirect:
+        raise ProviderUnavailable("The token endpoint answered a redirect, which is not followed.")
+    return response
+
+
 def exchange_code(
     discovery: Discovery,
     *,
@@ -187,6 +220,7 @@ def exchange_code(
         client_id=client_id, client_secret=client_secret, scope=scope, redirect_uri=redirect_uri
     )
     check_reachable(discovery.token_endpoint)
+    client.register_compliance_hook("access_token_response", _refuse_redirect)
     try:
         token = client.fetch_token(
             discovery.token_endpoint,
@@ -194,11 +228,15 @@ def exchange_code(
             code=code,
             code_verifier=code_verifier,
             timeout=TIMEOUT_SECONDS,
+            # A redirect would carry the client secret and code to wherever it points.
+            allow_redirects=False,
         )
     except requests.RequestException as error:
         raise ProviderUnavailable(
             f"The token endpoint could not be reached ({type(error).__name__})."
         ) from error
+    except ProviderUnavailable:
+        raise
     except Exception as error:  # Authlib's OAuthError and friends: the provider said no
         raise TokenRefused("code_refused", f"The provider refused the code: {error}") from error
     if not isinstance(token.get("id_token"), str):

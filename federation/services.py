@@ -9,7 +9,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 
@@ -18,7 +18,7 @@ from audit import events
 from audit.services import diff, record
 from federation import crypto, oidc, saml
 from federation.models import ClaimRule, FederationSettings, IdentityProvider, ProviderDomain
-from organizations.models import Group, Organization
+from organizations.models import Group, Membership, Organization
 from organizations.services.groups import group_rules
 from policies.delegation import require_within_rights
 
@@ -145,6 +145,14 @@ def _snapshot(provider: IdentityProvider) -> dict[str, Any]:
     return values
 
 
+def require_owner(organization: Organization, actor: User) -> None:
+    """Providers decide who signs in as a member (and whose MFA counts): owners only."""
+    if not Membership.objects.filter(
+        organization=organization, user=actor, is_owner=True, status=Membership.Status.ACTIVE
+    ).exists():
+        raise PermissionDenied("Only owners manage identity providers and single sign-on.")
+
+
 def _check_name(organization: Organization, name: str, exclude: IdentityProvider | None) -> str:
     name = name.strip()
     if not name:
@@ -176,6 +184,7 @@ def provider_create(
     enabled: bool = True,
     request: HttpRequest | None = None,
 ) -> IdentityProvider:
+    require_owner(organization, actor)
     provider = IdentityProvider(
         organization=organization,
         kind=kind,
@@ -238,6 +247,7 @@ def provider_update(
     """Change the provider (not its kind); a blank `client_secret` keeps the stored one,
     and a SAML provider's metadata is read again from its URL, or the pasted XML, or kept.
     True if changed."""
+    require_owner(provider.organization, actor)
     before = _snapshot(provider)
     provider.name = _check_name(provider.organization, name, provider)
     if provider.kind == IdentityProvider.Kind.SAML:
@@ -250,8 +260,17 @@ def provider_update(
     else:
         if not client_id.strip():
             raise ValidationError({"client_id": "Enter the client ID."})
+        old = (provider.issuer, provider.client_id)
         provider.issuer = clean_issuer(issuer)
         provider.client_id = client_id.strip()
+        # The stored secret must not go to another issuer's token endpoint.
+        if not client_secret and (provider.issuer, provider.client_id) != old:
+            raise ValidationError(
+                {
+                    "client_secret": "Enter the client secret again when the issuer or "
+                    "client changes."
+                }
+            )
         provider.scopes = clean_scopes(scopes)
     provider.accept_provider_mfa = accept_provider_mfa
     if provider.enabled and not enabled:
@@ -282,6 +301,7 @@ def provider_update(
 def provider_delete(
     *, provider: IdentityProvider, actor: User, request: HttpRequest | None = None
 ) -> None:
+    require_owner(provider.organization, actor)
     _check_still_signable(provider)
     record(
         action=events.IDP_DELETED,
@@ -358,6 +378,7 @@ def claim_rule_add(
     group: Group,
     request: HttpRequest | None = None,
 ) -> ClaimRule:
+    require_owner(provider.organization, actor)
     if group.organization_id != provider.organization_id:
         raise ValidationError({"group": "Choose a group of this organization."})
     if operator not in ClaimRule.Operator.values:
@@ -395,6 +416,7 @@ def claim_rule_add(
 @transaction.atomic
 def claim_rule_remove(*, rule: ClaimRule, actor: User, request: HttpRequest | None = None) -> None:
     provider = rule.provider
+    require_owner(provider.organization, actor)
     record(
         action=events.IDP_CLAIM_RULE_REMOVED,
         organization=provider.organization,
@@ -411,6 +433,7 @@ def sso_required_set(
     *, organization: Organization, actor: User, required: bool, request: HttpRequest | None = None
 ) -> bool:
     """Require single sign-on for members (owners and guests keep their passwords)."""
+    require_owner(organization, actor)
     current, _ = FederationSettings.objects.select_for_update().get_or_create(
         organization=organization
     )

@@ -158,6 +158,13 @@ def federated_identity(
     user = identity.user if identity else User.objects.filter(email=email).first()
     if user is None:
         return _create_member(provider, email, claims, request)
+    if identity is None and FederatedIdentity.objects.filter(provider=provider, user=user).exists():
+        # Another subject now asserts this address: a reassigned address, not this person.
+        raise SignInRefused(
+            "subject_changed",
+            f"This account is linked to another {provider.name} identity.",
+            email=email,
+        )
     if not user.is_active:
         raise SignInRefused("account_inactive", "This account is deactivated.", email=email)
     membership = (
@@ -177,6 +184,9 @@ def federated_identity(
         raise SignInRefused(
             "membership_suspended", f"Your access to {organization.name} is suspended.", email=email
         )
+    if identity is None and user.managed_by_id != organization.pk:
+        # A guest's own account: the provider's word on the address is not proof enough.
+        return Outcome(user=user, membership=None)
     _remember(provider, str(claims["sub"]), user)
     return Outcome(user=user, membership=membership)
 
@@ -289,7 +299,13 @@ def federated_sign_in(
     device = None
     # An organization's trust in its provider stops at its own pages: a session verified
     # this way would open the operators' admin (django-otp), so staff use their own code.
-    if provider.accept_provider_mfa and oidc.provider_mfa(claims) and not user.is_staff:
+    # Owners always use the console's own code; so do guests, whose accounts are their own.
+    trusted = (
+        not user.is_staff
+        and not membership.is_owner
+        and user.managed_by_id == provider.organization_id
+    )
+    if provider.accept_provider_mfa and oidc.provider_mfa(claims) and trusted:
         device, _ = ProviderMFADevice.objects.get_or_create(
             user=user, provider=provider, defaults={"name": provider.name, "confirmed": True}
         )

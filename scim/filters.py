@@ -67,6 +67,11 @@ def _literal(text: str) -> str | bool | None:
         raise _invalid_filter(f"Cannot read the value {text[:40]!r}.") from None
     if isinstance(value, str) and "\x00" in value:  # no database stores it
         raise _invalid_filter("A value cannot hold a NUL character.")
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")  # JSON's \ud800 escapes decode to lone surrogates
+        except UnicodeEncodeError:
+            raise _invalid_filter("A value must be valid Unicode (no lone surrogates).") from None
     return value
 
 

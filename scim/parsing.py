@@ -33,6 +33,10 @@ def _string(value: Any, name: str) -> str:
         return ""
     if not isinstance(value, str) or "\x00" in value:
         raise invalid_value(f"{name} must be a string (without NUL characters).")
+    try:
+        value.encode("utf-8")  # JSON's \ud800 escapes decode to lone surrogates
+    except UnicodeEncodeError:
+        raise invalid_value(f"{name} must be valid Unicode (no lone surrogates).") from None
     return value.strip()
 
 

@@ -22,6 +22,7 @@ from accounts.trail import record_account_event
 from accounts.views.mfa import mfa_pending_begin
 from audit import events
 from audit.services import record
+from federation.signin import record_password_refused, sso_required_refusal
 from policies.guards import public
 
 
@@ -47,6 +48,17 @@ def password_set(request: HttpRequest, token: str) -> HttpResponse:
                 request=request,
             )
             sessions_end_others(user=user, keep=None)
+            # A link is no way around the single-sign-on-only rule the sign-in page applies.
+            refusing = sso_required_refusal(user)
+            if refusing is not None:
+                record_password_refused(organization=refusing, user=user, request=request)
+        if refusing is not None:
+            messages.info(
+                request,
+                f"Your password is set, but {refusing.name} signs you in through its "
+                "identity provider: sign in with single sign-on.",
+            )
+            return redirect("federation:sso_start")
         user.backend = "django.contrib.auth.backends.ModelBackend"
         if has_mfa(user):
             # A password link never skips the second step of an enrolled account.

@@ -1,6 +1,7 @@
 """The organization's identity providers page (settings): providers, claim rules, and
 single sign-on only. Reading needs the security settings' read permission, changing them
-the update permission and a fresh confirmation (sudo)."""
+the update permission, being an owner (the services check it: PermissionDenied is a 403)
+and a fresh confirmation (sudo)."""
 
 from __future__ import annotations
 
@@ -37,6 +38,7 @@ def providers(request: HttpRequest, org_id: UUID) -> HttpResponse:
             "sso_required": required,
             "sso_form": SSORequiredForm(initial={"sso_required": required}),
             "rule_form": ClaimRuleForm(organization=organization),
+            "is_owner": request.membership.is_owner,
         },
     )
 
@@ -59,6 +61,7 @@ def _initial(provider: IdentityProvider) -> dict[str, object]:
 @sudo_required
 @require_http_methods(["GET", "POST"])
 def provider_create(request: HttpRequest, org_id: UUID) -> HttpResponse:
+    services.require_owner(request.organization, request.user)
     form = ProviderForm(request.POST or None)
     if request.method == "POST" and save_form(
         form,
@@ -81,6 +84,7 @@ def provider_create(request: HttpRequest, org_id: UUID) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def provider_update(request: HttpRequest, org_id: UUID, provider_id: UUID) -> HttpResponse:
     provider = selectors.provider_for(organization=request.organization, provider_id=provider_id)
+    services.require_owner(request.organization, request.user)
     form = ProviderForm(request.POST or None, initial=_initial(provider), provider=provider)
     if request.method == "POST":
         saved = save_form(

@@ -17,6 +17,7 @@ from accounts.models import User
 from accounts.tokens import password_token_issue
 from audit import events
 from audit.services import AuditActor, diff, record
+from federation.models import FederationSettings
 from organizations.models import Application, Group, Invitation, Membership, Organization
 from organizations.services.mail import absolute_url, send_email
 from organizations.services.organizations import organization_bump_authz_version
@@ -159,6 +160,15 @@ def member_send_password_link(
         raise ValidationError(
             "Only accounts created by this organization can be sent a password link; "
             "guests reset their own password."
+        )
+    # Members of a single-sign-on-only organization sign in through its provider alone
+    # (owners, refused above, keep their break-glass password).
+    if FederationSettings.objects.filter(
+        organization_id=membership.organization_id, sso_required=True
+    ).exists():
+        raise ValidationError(
+            "This organization requires single sign-on: its members sign in through the "
+            "identity provider, so they get no password link."
         )
     user = membership.user
     link = _password_link(request, password_token_issue(user=user))

@@ -24,7 +24,11 @@ def browser_idp(live_server: object) -> Iterator[IdPServer]:
 def test_a_member_signs_in_through_the_providers_login_page(
     page: Page, org: Org, browser_idp: IdPServer
 ) -> None:
-    member = MembershipFactory(organization=org.organization, user__email="pat@acme.test")
+    member = MembershipFactory(  # an account of the organization's own (a guest links first)
+        organization=org.organization,
+        user__email="pat@acme.test",
+        user__managed_by=org.organization,
+    )
     readonly = Policy.objects.get(kind=Policy.Kind.MANAGED, name="ReadOnlyAccess")
     member.policy_attachments.create(policy=readonly, organization=org.organization)
     add_provider(org.organization, org.owner.user, browser_idp.issuer)

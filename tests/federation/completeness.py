@@ -12,7 +12,7 @@ from django.test import Client
 from federation.models import ClaimRule
 from federation.views import sso
 from tests.factories import PASSWORD, GroupFactory, UserFactory
-from tests.federation.conftest import CLIENT_SECRET, add_provider
+from tests.federation.conftest import CLIENT_ID, CLIENT_SECRET, add_provider
 from tests.federation.saml_idp import add_saml_provider, idp_login, running_saml_idp, start_saml
 
 Built = tuple[dict[str, Any], dict[str, Any]]
@@ -81,7 +81,7 @@ WRITES_FEDERATION = {
     "federation:provider_create": lambda ctx: ({}, _provider_form()),
     "federation:provider_update": lambda ctx: (
         {"provider_id": _provider(ctx).pk},
-        _provider_form(name="Renamed", client_secret=""),
+        _provider_form(name="Renamed", client_id=CLIENT_ID, client_secret=""),
     ),
     "federation:provider_delete": lambda ctx: ({"provider_id": _provider(ctx).pk}, {}),
     # A provider that is down: the failed test is recorded too.

@@ -40,6 +40,8 @@ ACCOUNTS = {
     "finance@acme.test": {"groups": ["finance", "staff"]},
     "mfa@acme.test": {"amr": ["pwd", "mfa"]},
     "elsewhere@acme.test": {"email": "someone@other.test"},
+    # A second subject asserting alice's address (a reassigned address at the provider).
+    "alias@acme.test": {"email": "alice@acme.test"},
 }
 
 

@@ -35,7 +35,11 @@ def provider(org: Org, saml_idp):
 
 
 def test_a_member_signs_in_through_the_idp(org: Org, provider) -> None:
-    member = MembershipFactory(organization=org.organization, user__email="alice@acme.test")
+    member = MembershipFactory(
+        organization=org.organization,
+        user__email="alice@acme.test",
+        user__managed_by=org.organization,
+    )
     client = Client()
     response = saml_sign_in(client, "alice@acme.test")
     assert response.status_code == 302, response.content[:2000]
@@ -143,7 +147,11 @@ def test_an_expired_assertion_is_refused(org: Org, provider, monkeypatch) -> Non
 
 
 def test_a_replayed_assertion_is_refused(org: Org, provider) -> None:
-    MembershipFactory(organization=org.organization, user__email="alice@acme.test")
+    MembershipFactory(
+        organization=org.organization,
+        user__email="alice@acme.test",
+        user__managed_by=org.organization,
+    )
     client = Client()
     answer = idp_login(start_saml(client, "alice@acme.test"), "alice@acme.test")
     started = client.cookies[SAML_COOKIE].value  # what an attacker holding both would replay
@@ -193,7 +201,11 @@ def test_the_acs_takes_posts_only_and_unknown_providers_are_404(provider) -> Non
 
 def test_a_tampered_assertion_is_refused(org: Org, provider) -> None:
     """The signature covers the assertion: changing who it names breaks it."""
-    MembershipFactory(organization=org.organization, user__email="mallory@acme.test")
+    MembershipFactory(
+        organization=org.organization,
+        user__email="mallory@acme.test",
+        user__managed_by=org.organization,
+    )
     client = Client()
     answer = idp_login(start_saml(client, "alice@acme.test"), "alice@acme.test")
     xml = base64.b64decode(answer.data["SAMLResponse"]).replace(

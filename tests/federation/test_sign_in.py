@@ -37,7 +37,11 @@ def _refusals(reason: str) -> list[AuditEvent]:
 
 
 def test_a_member_signs_in_through_the_provider(org: Org, provider) -> None:
-    member = MembershipFactory(organization=org.organization, user__email="alice@acme.test")
+    member = MembershipFactory(
+        organization=org.organization,
+        user__email="alice@acme.test",
+        user__managed_by=org.organization,
+    )
     client = Client()
     response = sign_in_through(client, "alice@acme.test")
     assert response.status_code == 302
@@ -86,7 +90,11 @@ def test_a_guest_account_links_only_after_its_password(org: Org, provider) -> No
 def test_a_member_with_an_authenticator_continues_at_the_code_step(org: Org, provider) -> None:
     from django_otp.plugins.otp_totp.models import TOTPDevice
 
-    member = MembershipFactory(organization=org.organization, user__email="bob@acme.test")
+    member = MembershipFactory(
+        organization=org.organization,
+        user__email="bob@acme.test",
+        user__managed_by=org.organization,
+    )
     TOTPDevice.objects.create(user=member.user, name="app", confirmed=True)
     client = Client()
     response = sign_in_through(client, "bob@acme.test")
@@ -136,7 +144,11 @@ def test_a_state_mismatch_is_refused_and_audited(org: Org, provider) -> None:
 
 
 def test_a_replayed_callback_is_refused(org: Org, provider) -> None:
-    MembershipFactory(organization=org.organization, user__email="alice@acme.test")
+    MembershipFactory(
+        organization=org.organization,
+        user__email="alice@acme.test",
+        user__managed_by=org.organization,
+    )
     client = Client()
     callback = provider_login(start_sso(client, "alice@acme.test"), "alice@acme.test")
     assert client.get(callback).status_code == 302
@@ -210,7 +222,10 @@ def test_provider_mfa_never_verifies_an_operator(org: Org, idp) -> None:
         scopes="openid email profile groups",
     )
     MembershipFactory(
-        organization=org.organization, user__email="mfa@acme.test", user__is_staff=True
+        organization=org.organization,
+        user__email="mfa@acme.test",
+        user__is_staff=True,
+        user__managed_by=org.organization,
     )
     client = Client()
     response = sign_in_through(client, "mfa@acme.test")

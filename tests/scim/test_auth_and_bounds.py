@@ -170,3 +170,23 @@ def test_junk_no_database_stores_is_refused(org: Org, scim: ScimClient) -> None:
     assert far.json()["Resources"] == []
     long_name = scim.post("Users", new_user("a" * 300 + "@example.com"))
     assert long_name.status_code == 400
+
+
+def test_lone_surrogates_are_refused(org: Org, scim: ScimClient) -> None:
+    # json.dumps writes "\ud800" as the escape an identity provider would send.
+    lone = "a\ud800b"
+    user = scim.post("Users", new_user("ada@example.com", externalId=lone))
+    assert user.status_code == 400 and user.json()["scimType"] == "invalidValue"
+    group = scim.post("Groups", {"displayName": lone})
+    assert group.status_code == 400 and group.json()["scimType"] == "invalidValue"
+    in_filter = scim.get("Users", filter='externalId eq "\\ud800"')
+    assert in_filter.status_code == 400 and in_filter.json()["scimType"] == "invalidFilter"
+    created = scim.post("Users", new_user("bob@example.com")).json()
+    renamed = scim.patch(
+        f"Users/{created['id']}", patch_op({"op": "replace", "path": "displayName", "value": lone})
+    )
+    assert renamed.status_code == 400 and renamed.json()["scimType"] == "invalidValue"
+    ops = GroupFactory(organization=org.organization, name="Ops")
+    member = patch_op({"op": "remove", "path": 'members[value eq "\\ud800"]'})
+    assert scim.patch(f"Groups/{ops.pk}", member).status_code == 400
+    assert not Membership.objects.filter(user__email="ada@example.com").exists()
