@@ -219,6 +219,14 @@ IDP_CREATED = register("federation.provider.created", "{actor} added identity pr
 IDP_UPDATED = register("federation.provider.updated", "{actor} changed identity provider {target}")
 IDP_DELETED = register("federation.provider.deleted", "{actor} removed identity provider {target}")
 IDP_TESTED = register("federation.provider.tested", "{actor} tested identity provider {target}")
+IDP_DOMAIN_VERIFIED = register(
+    "federation.domain.verified", "{actor} verified an email domain of {target}"
+)
+IDP_DOMAIN_VERIFICATION_FAILED = register(
+    "federation.domain.verification_failed",
+    "{actor} could not verify an email domain of {target}",
+    result="failed",
+)
 IDP_CLAIM_RULE_ADDED = register(
     "federation.claim_rule.added", "{actor} added a claim rule to {target}"
 )

@@ -28,7 +28,8 @@ class ProviderForm(forms.Form):
     name = forms.CharField(max_length=64, help_text='Shown as "Sign in with …".')
     domains = forms.CharField(
         label="Allowed email domains",
-        help_text="Comma-separated, e.g. example.com, example.org; a domain has one provider.",
+        help_text="Comma-separated, e.g. example.com, example.org; each is verified by a DNS "
+        "TXT record before its people sign in here.",
     )
     issuer = forms.URLField(
         label="OpenID Connect: issuer URL",

@@ -10,6 +10,8 @@ from django.db import models
 from django_otp.models import Device
 
 DEFAULT_SCOPES = "openid email profile"
+CHALLENGE_PREFIX = "_iamportal-challenge"
+CHALLENGE_VALUE_PREFIX = "iamportal-domain-verification="
 
 
 class IdentityProvider(models.Model):
@@ -62,16 +64,38 @@ class IdentityProvider(models.Model):
 
 
 class ProviderDomain(models.Model):
-    """An email domain whose people sign in through one provider, across the instance."""
+    """An email domain whose people sign in through one provider, across the instance,
+    once its owner proved it holds the domain (a DNS TXT record carrying the token)."""
 
     provider = models.ForeignKey(IdentityProvider, on_delete=models.CASCADE, related_name="domains")
-    domain = models.CharField(max_length=253, unique=True)
+    domain = models.CharField(max_length=253, db_index=True)
+    verification_token = models.CharField(max_length=64, editable=False)
+    verified_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["domain"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider", "domain"], name="federation_domain_per_provider"
+            ),
+            # Unverified claims never block anyone: only a proven one is exclusive.
+            models.UniqueConstraint(
+                fields=["domain"],
+                condition=models.Q(verified_at__isnull=False),
+                name="federation_domain_verified_once",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.domain
+
+    @property
+    def challenge_name(self) -> str:
+        return f"{CHALLENGE_PREFIX}.{self.domain}"
+
+    @property
+    def challenge_value(self) -> str:
+        return f"{CHALLENGE_VALUE_PREFIX}{self.verification_token}"
 
 
 class ClaimRule(models.Model):

@@ -5,7 +5,7 @@ from typing import Any
 from django.db.models import Prefetch, QuerySet
 from django.shortcuts import get_object_or_404
 
-from federation.models import ClaimRule, FederationSettings, IdentityProvider
+from federation.models import ClaimRule, FederationSettings, IdentityProvider, ProviderDomain
 from organizations.models import Organization
 
 
@@ -30,6 +30,14 @@ def claim_rule_for(*, provider: IdentityProvider, rule_id: Any) -> ClaimRule:
         ClaimRule.objects.select_related("provider__organization", "group"),
         provider=provider,
         pk=rule_id,
+    )
+
+
+def domain_claim_for(*, provider: IdentityProvider, domain_id: Any) -> ProviderDomain:
+    return get_object_or_404(
+        ProviderDomain.objects.select_related("provider__organization"),
+        provider=provider,
+        pk=domain_id,
     )
 
 

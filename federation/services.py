@@ -4,6 +4,7 @@ checks, the write and its audit event in one transaction."""
 from __future__ import annotations
 
 import hashlib
+import secrets
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit
@@ -12,11 +13,12 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
+from django.utils import timezone
 
 from accounts.models import User
 from audit import events
 from audit.services import diff, record
-from federation import crypto, oidc, saml
+from federation import crypto, dns, oidc, saml
 from federation.models import ClaimRule, FederationSettings, IdentityProvider, ProviderDomain
 from organizations.models import Group, Membership, Organization
 from organizations.services.groups import group_rules
@@ -80,11 +82,41 @@ def _clean_email_attribute(name: str) -> str:
     return name.strip() or "email"
 
 
+# Nobody owns these for their users: no organization may route them to its provider.
+PUBLIC_MAIL_DOMAINS = frozenset(
+    {
+        "gmail.com",
+        "googlemail.com",
+        "outlook.com",
+        "hotmail.com",
+        "live.com",
+        "yahoo.com",
+        "icloud.com",
+        "me.com",
+        "aol.com",
+        "proton.me",
+        "protonmail.com",
+        "gmx.com",
+        "gmx.de",
+        "yandex.ru",
+        "mail.ru",
+        "qq.com",
+        "163.com",
+    }
+)
+
+
 def clean_domains(domains: Iterable[str]) -> list[str]:
-    cleaned = sorted({domain.strip().lower().lstrip("@") for domain in domains if domain.strip()})
+    cleaned = sorted(
+        {domain.strip().lower().lstrip("@").rstrip(".") for domain in domains if domain.strip()}
+    )
     for domain in cleaned:
         if "." not in domain or any(c in domain for c in " /@:"):
             raise ValidationError({"domains": f"{domain!r} is not an email domain."})
+        if domain in PUBLIC_MAIL_DOMAINS:
+            raise ValidationError(
+                {"domains": f"{domain} is a public mail service: use your organization's domain."}
+            )
     if not cleaned:
         raise ValidationError({"domains": "Name at least one email domain."})
     return cleaned
@@ -97,28 +129,35 @@ def clean_scopes(scopes: str) -> str:
     return " ".join(dict.fromkeys(words))
 
 
-def _set_domains(provider: IdentityProvider, domains: list[str]) -> None:
-    taken = (
-        ProviderDomain.objects.filter(domain__in=domains)
+def _verified_elsewhere(provider: IdentityProvider, domains: Iterable[str]) -> list[str]:
+    return list(
+        ProviderDomain.objects.filter(domain__in=domains, verified_at__isnull=False)
         .exclude(provider=provider)
         .values_list("domain", flat=True)
     )
+
+
+def _set_domains(provider: IdentityProvider, domains: list[str]) -> None:
+    """Keep the claims that remain (verified ones stay verified); new ones start unverified."""
+    taken = _verified_elsewhere(provider, domains)
     if taken:
         raise ValidationError(
-            {"domains": f"Already claimed by another identity provider: {', '.join(taken)}."}
+            {"domains": f"Already verified by another organization: {', '.join(taken)}."}
         )
     provider.domains.exclude(domain__in=domains).delete()
     existing = set(provider.domains.values_list("domain", flat=True))
     try:
         with transaction.atomic():
             ProviderDomain.objects.bulk_create(
-                ProviderDomain(provider=provider, domain=domain)
+                ProviderDomain(
+                    provider=provider, domain=domain, verification_token=secrets.token_urlsafe(24)
+                )
                 for domain in domains
                 if domain not in existing
             )
-    except IntegrityError:  # claimed at the same moment by another provider
+    except IntegrityError:  # the same provider's domains saved at the same moment
         raise ValidationError(
-            {"domains": "One of these domains was just claimed by another identity provider."}
+            {"domains": "These domains were just changed by someone else: try again."}
         ) from None
 
 
@@ -143,6 +182,47 @@ def _snapshot(provider: IdentityProvider) -> dict[str, Any]:
         values["saml_metadata_sha256"] = digest
     values["domains"] = sorted(provider.domains.values_list("domain", flat=True))
     return values
+
+
+def _mark_verified(claim: ProviderDomain, found: bool) -> tuple[bool, str]:
+    if not found:
+        return False, (
+            f"No TXT record {claim.challenge_name} with value {claim.challenge_value} was "
+            "found; DNS changes can take a while to appear."
+        )
+    if _verified_elsewhere(claim.provider, [claim.domain]):
+        return False, f"{claim.domain} is already verified by another organization."
+    try:
+        with transaction.atomic():
+            updated = ProviderDomain.objects.filter(pk=claim.pk, verified_at__isnull=True).update(
+                verified_at=timezone.now()
+            )
+    except IntegrityError:  # verified elsewhere at the same moment
+        return False, f"{claim.domain} was just verified by another organization."
+    if not updated:
+        return False, f"{claim.domain} is no longer waiting for verification."
+    return True, f"{claim.domain} verified: its people now sign in through {claim.provider.name}."
+
+
+def domain_verify(
+    *, claim: ProviderDomain, actor: User, request: HttpRequest | None = None
+) -> tuple[bool, str]:
+    """Look for the claim's TXT record and mark the domain verified: (worked, what happened).
+    The look-up (up to a few seconds) runs before the transaction opens."""
+    provider = claim.provider
+    require_owner(provider.organization, actor)
+    found = claim.challenge_value in dns.txt_records(claim.challenge_name)
+    with transaction.atomic():
+        ok, message = _mark_verified(claim, found)
+        record(
+            action=events.IDP_DOMAIN_VERIFIED if ok else events.IDP_DOMAIN_VERIFICATION_FAILED,
+            organization=provider.organization,
+            actor=actor,
+            target=provider,
+            data={"domain": claim.domain, "message": message},
+            request=request,
+        )
+    return ok, message
 
 
 def require_owner(organization: Organization, actor: User) -> None:

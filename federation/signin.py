@@ -51,14 +51,15 @@ class Outcome:
 
 
 def provider_for_email(email: str) -> IdentityProvider | None:
-    """The enabled provider claiming the address's domain, if any (one indexed query)."""
+    """The enabled provider whose verified claim covers the address's domain, if any (one
+    indexed query)."""
     address = canonical_email_or_none(email)
     if address is None:
         return None
     domain = address.rpartition("@")[2]
     found = (
         ProviderDomain.objects.select_related("provider__organization")
-        .filter(domain=domain, provider__enabled=True)
+        .filter(domain=domain, verified_at__isnull=False, provider__enabled=True)
         .first()
     )
     return found.provider if found is not None else None
@@ -89,7 +90,7 @@ def _verified_email(provider: IdentityProvider, claims: dict[str, Any]) -> str:
     if email is None:
         raise SignInRefused("no_email", "The provider did not send an email address.")
     domain = email.rpartition("@")[2]
-    if not provider.domains.filter(domain=domain).exists():
+    if not provider.domains.filter(domain=domain, verified_at__isnull=False).exists():
         raise SignInRefused(
             "domain_not_allowed",
             f"Addresses at {domain} do not sign in through {provider.name}.",

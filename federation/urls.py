@@ -20,6 +20,11 @@ urlpatterns = [
         f"{_settings}<uuid:provider_id>/delete/", providers.provider_delete, name="provider_delete"
     ),
     path(f"{_settings}<uuid:provider_id>/test/", providers.provider_test, name="provider_test"),
+    path(
+        f"{_settings}<uuid:provider_id>/domains/<int:domain_id>/verify/",
+        providers.domain_verify,
+        name="domain_verify",
+    ),
     path(f"{_settings}<uuid:provider_id>/rules/", providers.claim_rule_add, name="claim_rule_add"),
     path(
         f"{_settings}<uuid:provider_id>/rules/<uuid:rule_id>/delete/",

@@ -233,6 +233,7 @@ KWARGS: dict[str, Callable[[World], Any]] = {
     "principal_id": lambda w: w.group.pk,
     "fmt": lambda w: "csv",
     "provider_id": lambda w: w.identity_provider.pk,
+    "domain_id": lambda w: w.identity_provider.domains.get().pk,
 }
 
 # Kwargs whose meaning depends on the URL, by URL name.

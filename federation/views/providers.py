@@ -133,6 +133,19 @@ def provider_test(request: HttpRequest, org_id: UUID, provider_id: UUID) -> Http
 @requires("organization:security:update")
 @sudo_required
 @require_POST
+def domain_verify(
+    request: HttpRequest, org_id: UUID, provider_id: UUID, domain_id: int
+) -> HttpResponse:
+    provider = selectors.provider_for(organization=request.organization, provider_id=provider_id)
+    claim = selectors.domain_claim_for(provider=provider, domain_id=domain_id)
+    ok, message = services.domain_verify(claim=claim, actor=request.user, request=request)
+    (messages.success if ok else messages.error)(request, message)
+    return _back(org_id)
+
+
+@requires("organization:security:update")
+@sudo_required
+@require_POST
 def claim_rule_add(request: HttpRequest, org_id: UUID, provider_id: UUID) -> HttpResponse:
     organization = request.organization
     provider = selectors.provider_for(organization=organization, provider_id=provider_id)

@@ -49,6 +49,13 @@ def _claim_rule_remove(ctx: Any) -> Built:
     return {"provider_id": provider.pk, "rule_id": rule.pk}, {}
 
 
+def _domain_verify(ctx: Any) -> Built:
+    """No TXT record in the test domain's DNS: the refused verification is recorded."""
+    provider = add_provider(ctx.organization, ctx.org.owner.user, "https://idp.acme.test")
+    claim = provider.domains.create(domain="unverified.invalid", verification_token="t")
+    return {"provider_id": provider.pk, "domain_id": claim.pk}, {}
+
+
 def _sso_required(ctx: Any) -> Built:
     _provider(ctx)  # single sign-on only needs an enabled provider
     return {}, {"sso_required": "on"}
@@ -89,6 +96,7 @@ WRITES_FEDERATION = {
         {"provider_id": _provider(ctx, "http://127.0.0.1:9").pk},
         {},
     ),
+    "federation:domain_verify": _domain_verify,
     "federation:claim_rule_add": _claim_rule_add,
     "federation:claim_rule_remove": _claim_rule_remove,
     "federation:sso_required": _sso_required,

@@ -20,6 +20,7 @@ from urllib.parse import urljoin, urlsplit
 import pytest
 import requests
 from django.test import Client
+from django.utils import timezone
 
 from accounts.models import User
 from federation import services
@@ -98,8 +99,9 @@ def idp() -> Iterator[IdPServer]:
 
 
 def add_provider(
-    organization: Organization, actor: User, issuer: str, **extra: Any
+    organization: Organization, actor: User, issuer: str, *, verified: bool = True, **extra: Any
 ) -> IdentityProvider:
+    """An OpenID provider; its domains verified unless `verified=False` (no DNS in tests)."""
     values = {
         "name": "Acme SSO",
         "issuer": issuer,
@@ -108,7 +110,10 @@ def add_provider(
         "domains": [DOMAIN],
         **extra,
     }
-    return services.provider_create(organization=organization, actor=actor, **values)
+    provider = services.provider_create(organization=organization, actor=actor, **values)
+    if verified:
+        provider.domains.update(verified_at=timezone.now())
+    return provider
 
 
 def provider_login(authorization_url: str, login: str) -> str:

@@ -63,14 +63,14 @@ def test_bad_input_re_renders_the_form_and_saves_nothing(org: Org, owner_client:
     assert not IdentityProvider.objects.exists()
 
 
-def test_a_domain_belongs_to_one_provider_across_the_instance(org: Org) -> None:
+def test_a_verified_domain_belongs_to_one_provider_across_the_instance(org: Org) -> None:
     other = OrganizationFactory()
     owner = MembershipFactory(organization=other, is_owner=True)
     add_provider(other, owner.user, "https://idp.other.test")
     client = org.client_for("owner")
     response = client.post(_url(org, "provider_create"), _form("https://idp.acme.test"))
     assert response.status_code == 400
-    assert b"Already claimed by another identity provider: acme.test" in response.content
+    assert b"Already verified by another organization: acme.test" in response.content
 
 
 def test_editing_keeps_the_secret_unless_a_new_one_is_given(org: Org, owner_client: Client) -> None:

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 import requests
 from django.test import Client
+from django.utils import timezone
 
 from accounts.models import User
 from federation import saml, services
@@ -88,12 +89,16 @@ def add_saml_provider(
     idp: SAMLIdP,
     *,
     base: str = "http://testserver",
+    verified: bool = True,
     **extra: Any,
 ) -> IdentityProvider:
-    """A SAML provider reading the IdP's metadata, whose SP the IdP then knows."""
+    """A SAML provider reading the IdP's metadata, whose SP the IdP then knows; its
+    domains verified unless `verified=False`."""
     values = {"name": "Acme SAML", "kind": "saml", "domains": [DOMAIN], **extra}
     values.setdefault("saml_metadata_url", idp.metadata_url)
     provider = services.provider_create(organization=organization, actor=actor, **values)
+    if verified:
+        provider.domains.update(verified_at=timezone.now())
     register_sp(idp, provider, base)
     return provider
 
