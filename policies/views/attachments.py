@@ -8,7 +8,7 @@ with the panel and its error).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from functools import partial
 from typing import Any
 from uuid import UUID
 
@@ -26,13 +26,12 @@ from iamportal.request import next_in_organization
 from iamportal.widgets import pick_searches
 from organizations.models import Application, Group, Membership, Organization
 from organizations.selectors import organizations as organization_selectors
-from policies import preview
 from policies.authz import can
-from policies.evaluator import CompiledRule
 from policies.forms.attachments import PolicyPickForm
 from policies.guards import requires
 from policies.lockout import refuses_self_lockout
 from policies.models import Policy
+from policies.previewed import save_or_preview
 from policies.selectors import attachments as attachment_selectors
 from policies.selectors import policies as policy_selectors
 from policies.selectors.rules import compile_policy_rules
@@ -173,38 +172,20 @@ def _previewed(
     change records that diff. Returns the service's answer (was anything changed), or
     the preview. A refusal (`ValidationError`) propagates."""
 
-    def change(diff: Mapping[str, Any] | None = None) -> bool:
-        service = attachment_services.policy_attach if attach else attachment_services.policy_detach
-        return service(
-            policy=policy, principal=principal, actor=request.user, request=request, preview=diff
-        )
-
-    asked = preview.asked(request)
-    if asked is None:
-        return change()
-    rules = compile_policy_rules([policy.pk])
-
-    # Attaching adds the policy's rules to whoever it reaches; detaching takes them away.
-    def preview_change() -> list[CompiledRule]:
-        change()
-        return []
-
-    diff = preview.access_diff(request, rules, preview_change)
-    if asked == "confirm" and preview.confirms(request, diff):
-        return change(diff.audit_data())
-    verb = "attach" if attach else "detach"
-    words = "to" if attach else "from"
+    service = attachment_services.policy_attach if attach else attachment_services.policy_detach
+    verb, words = ("attach", "to") if attach else ("detach", "from")
     if target == "attachments":
         cancel = page_url(request.organization, policy)  # type: ignore[attr-defined]
     else:
         cancel = _next_url(request, principal)
-    return preview.render_preview(
+    # Attaching adds the policy's rules to whoever it reaches; detaching takes them away.
+    return save_or_preview(
         request,
-        diff,
+        lambda: compile_policy_rules([policy.pk]),
+        partial(service, policy=policy, principal=principal, actor=request.user, request=request),
         title=f"{verb} {policy.name} {words} {principal_label(principal)}",
         target=target,
         cancel_url=cancel,
-        stale=asked == "confirm",
     )
 
 
